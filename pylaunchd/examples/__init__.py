@@ -1,0 +1,1 @@
+"""Small programs used by the example jobs in LaunchAgents/ and LaunchDaemons/."""

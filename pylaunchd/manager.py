@@ -1,0 +1,492 @@
+"""The manager's event loop: the one place with side effects.
+
+It owns the loaded jobs, their sockets, their processes and their timers. It
+turns kernel events (socket readable, child exited, plist changed, timer,
+control request, signal) into events for a job's state machine
+(:mod:`pylaunchd.job`) and carries out the actions the machine returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from . import job as J
+from .control.protocol import (EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
+                               EXIT_NO_SUCH_PROCESS, ControlError)
+from .domain import Domain, Overrides
+from .jobsdir import JobsDirWatcher
+from .plist import PlistError, is_plist_name
+from .sockets import SocketError, SocketGroup, close_group, create_group
+from .spawn import spawn
+from .spec import JobSpec, SpecError, label_from_file, load_spec
+
+log = logging.getLogger("pylaunchd")
+
+
+@dataclass
+class Managed:
+    """A loaded job: its state machine plus what the loop holds for it."""
+
+    machine: J.Job
+    groups: list[SocketGroup]
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    readers: list[int] = field(default_factory=list)
+    spawn_error: str | None = None
+    spawn_warnings: list[str] = field(default_factory=list)
+    loaded_from_dir: bool = False
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.machine.spec
+
+    def flat_sockets(self):
+        return [(g.name, b) for g in self.groups for b in g.sockets]
+
+
+class Manager:
+    def __init__(self, domain: Domain):
+        self.domain = domain
+        self.jobs: dict[str, Managed] = {}
+        self.by_path: dict[str, str] = {}  # plist path -> label
+        self.pids: dict[int, str] = {}  # pid -> label
+        self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load after removal
+        self.overrides = Overrides(domain.state_dir)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.watcher: JobsDirWatcher | None = None
+        self.shutting_down = False
+        self._stopped: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ time
+
+    def now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    # ------------------------------------------------------------ life cycle
+
+    async def run(self, control_server_factory) -> int:
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
+        server = await control_server_factory(self)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.request_shutdown, sig)
+        self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
+        self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.sync_paths)
+        self.watcher.start()
+        log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
+                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        self.sync_paths(self.watcher.scan())
+        log.info("%d job(s) loaded", len(self.jobs))
+        await self._stopped.wait()
+        await self._shutdown()
+        server.close()
+        self.watcher.stop()
+        return 0
+
+    def request_shutdown(self, sig: int | None = None) -> None:
+        if self.shutting_down:
+            return
+        log.info("received %s: stopping every job", signal.Signals(sig).name if sig else "shutdown request")
+        self.shutting_down = True
+        assert self._stopped is not None
+        self._stopped.set()
+
+    async def _shutdown(self) -> None:
+        for label in list(self.jobs):
+            self.unload(label)
+        # Every job has a SIGKILL timer (ExitTimeOut) unless ExitTimeOut is 0.
+        while self.jobs:
+            await asyncio.sleep(0.05)
+            self._reap()
+
+    def rescan(self) -> None:
+        log.info("SIGHUP: rescanning %s", ", ".join(self.domain.jobs_dirs))
+        assert self.watcher is not None
+        paths = self.watcher.scan() | {p for p in self.by_path if os.path.dirname(p) in self.watcher.dirs}
+        self.sync_paths(paths)
+
+    # --------------------------------------------------------- loading jobs
+
+    def sync_paths(self, paths: set[str]) -> None:
+        """Bring the loaded jobs in line with these plist paths of watched directories."""
+        if self.shutting_down:
+            return
+        expanded: set[str] = set()
+        for p in paths:
+            if p.endswith(os.sep):
+                expanded |= {q for q in self.by_path if os.path.dirname(q) == p.rstrip(os.sep)}
+            else:
+                expanded.add(p)
+        gone = {p for p in expanded if p in self.by_path and not os.path.exists(p)}
+        present = sorted(p for p in expanded if os.path.isfile(p) and is_plist_name(p))
+        # A plist renamed within the watched directories keeps its job.
+        for p in present:
+            label = label_from_file(p)
+            for old in list(gone):
+                if self.by_path.get(old) == label:
+                    gone.discard(old)
+                    del self.by_path[old]
+                    self.by_path[p] = label
+                    log.info("(%s) plist moved from %s to %s", label, old, p)
+        for p in sorted(gone):
+            label = self.by_path.pop(p)
+            log.info("(%s) %s was removed: unloading", label, p)
+            self.unload(label)
+        for p in present:
+            try:
+                self.load_path(p, from_dir=True)
+            except ControlError:
+                pass  # already logged with the file and the reason
+
+    def load_path(self, path: str, force: bool = False, from_dir: bool = False,
+                  enable: bool = False) -> str:
+        """Load or reload the job in *path*. Returns its label; raises ControlError."""
+        path = os.path.abspath(path)
+        try:
+            spec = load_spec(path)
+        except (PlistError, SpecError) as e:
+            if path in self.by_path:
+                log.error("%s; keeping the version already loaded", e)
+            else:
+                log.error("%s; not loaded", e)
+            raise ControlError(str(e), EXIT_INVALID_PLIST) from None
+        for w in spec.warnings:
+            log.warning("(%s) %s: %s", spec.label, path, w)
+        if enable:
+            self.overrides.set_disabled(spec.label, False)
+        if self.overrides.is_disabled(spec.label, spec.disabled) and not force:
+            if spec.label in self.jobs and self.jobs[spec.label].spec.path == path:
+                log.info("(%s) now disabled: unloading", spec.label)
+                self.unload(spec.label)
+            else:
+                log.info("(%s) %s is disabled; not loaded (enable it with `pylaunchctl load -w %s`)",
+                         spec.label, path, path)
+            raise ControlError(f"{path}: {spec.label} is disabled; load it with -w to enable it "
+                               f"(or -F to load it once)", EXIT_DISABLED)
+        old_label = self.by_path.get(path)
+        if old_label is not None and old_label != spec.label:
+            log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
+            del self.by_path[path]
+            self.unload(old_label)
+        existing = self.jobs.get(spec.label)
+        if existing is not None:
+            if existing.spec.path != path and self.by_path.get(path) != spec.label:
+                raise ControlError(f"{path}: {spec.label} is already loaded from {existing.spec.path}",
+                                   EXIT_IO)
+            if existing.machine.removing:
+                self.deferred[spec.label] = (path, force)
+                log.info("(%s) will load again once its previous instance has exited", spec.label)
+                return spec.label
+            if not from_dir:
+                raise ControlError(f"{path}: service already loaded ({spec.label})", EXIT_IO)
+            self._reload(existing, spec)
+            self.by_path[path] = spec.label
+            return spec.label
+        try:
+            groups = self._create_groups(spec)
+        except SocketError as e:
+            log.error("(%s) %s: %s; not loaded", spec.label, path, e)
+            raise ControlError(f"{path}: {e}", EXIT_IO) from None
+        managed = Managed(J.Job(spec), groups, loaded_from_dir=from_dir)
+        self.jobs[spec.label] = managed
+        self.by_path[path] = spec.label
+        log.info("(%s) loaded from %s%s", spec.label, path, self._socket_summary(managed))
+        self._execute(managed, managed.machine.load(self.now()))
+        return spec.label
+
+    def _create_groups(self, spec: JobSpec, keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
+        made: list[SocketGroup] = []
+        try:
+            for g in spec.sockets:
+                if keep and g.name in keep and keep[g.name].spec == g:
+                    made.append(keep[g.name])
+                else:
+                    made.append(create_group(g))
+        except BaseException:
+            for g in made:
+                if not (keep and keep.get(g.name) is g):
+                    close_group(g)
+            raise
+        return made
+
+    def _reload(self, managed: Managed, spec: JobSpec) -> None:
+        if spec == managed.spec:
+            managed.machine.spec = spec  # same job; its path or warnings may differ
+            return
+        log.info("(%s) reloading from %s", spec.label, spec.path)
+        self._execute(managed, managed.machine.reload(spec, self.now()))
+
+    def _swap_sockets(self, managed: Managed) -> bool:
+        """Carry out SwapSockets; on failure the job is unloaded (False)."""
+        spec = managed.spec
+        keep = {g.name: g for g in managed.groups if g.spec in spec.sockets}
+        self._unwatch(managed)
+        for g in managed.groups:
+            if keep.get(g.name) is not g:
+                close_group(g)
+        try:
+            managed.groups = self._create_groups(spec, keep)
+        except SocketError as e:
+            managed.groups = list(keep.values())
+            log.error("(%s) %s: %s; unloading the job", spec.label, spec.path, e)
+            self._execute(managed, managed.machine.unload(self.now()))
+            return False
+        if managed.groups:
+            log.info("(%s) sockets now%s", spec.label, self._socket_summary(managed)[len("; sockets"):])
+        return True
+
+    def unload(self, label: str) -> None:
+        managed = self.jobs.get(label)
+        if managed is None:
+            return
+        self._execute(managed, managed.machine.unload(self.now()))
+
+    def _remove(self, managed: Managed) -> None:
+        label = managed.spec.label
+        self._unwatch(managed)
+        for t in managed.timers.values():
+            t.cancel()
+        managed.timers.clear()
+        for g in managed.groups:
+            close_group(g)
+        managed.groups = []
+        if self.jobs.get(label) is managed:
+            del self.jobs[label]
+        for p, l in list(self.by_path.items()):
+            if l == label and p == managed.spec.path and not os.path.exists(p):
+                del self.by_path[p]
+        log.info("(%s) unloaded", label)
+        deferred = self.deferred.pop(label, None)
+        if deferred and not self.shutting_down:
+            try:
+                self.load_path(deferred[0], force=deferred[1], from_dir=True)
+            except ControlError:
+                pass
+
+    @staticmethod
+    def _socket_summary(managed: Managed) -> str:
+        if not managed.groups:
+            return ""
+        parts = [f"{name}={b.address_text()}" for name, b in managed.flat_sockets()]
+        return "; sockets " + ", ".join(parts)
+
+    # ------------------------------------------------------- carrying out
+
+    def _execute(self, managed: Managed, actions: list) -> None:
+        for act in actions:
+            if isinstance(act, J.SwapSockets):
+                if not self._swap_sockets(managed):
+                    return  # the job was unloaded instead; what followed no longer applies
+                continue
+            try:
+                self._do(managed, act)
+            except Exception:
+                log.exception("(%s) failed to carry out %r", managed.spec.label, act)
+
+    def _do(self, managed: Managed, act) -> None:
+        label = managed.spec.label
+        if isinstance(act, J.Log):
+            getattr(log, act.level)("(%s) %s", label, act.message)
+        elif isinstance(act, J.Spawn):
+            self._spawn(managed, act)
+        elif isinstance(act, J.AcceptAndSpawn):
+            self._accept_and_spawn(managed, act.index)
+        elif isinstance(act, J.Kill):
+            try:
+                os.kill(act.pid, act.signal)
+            except ProcessLookupError:
+                pass
+        elif isinstance(act, J.KillGroup):
+            try:
+                os.killpg(act.pgid, act.signal)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif isinstance(act, J.WatchSockets):
+            self._watch(managed)
+        elif isinstance(act, J.IgnoreSockets):
+            self._unwatch(managed)
+        elif isinstance(act, J.SetTimer):
+            old = managed.timers.pop(act.name, None)
+            if old:
+                old.cancel()
+            managed.timers[act.name] = self.loop.call_at(act.at, self._timer_fired, managed, act.name)
+        elif isinstance(act, J.CancelTimer):
+            old = managed.timers.pop(act.name, None)
+            if old:
+                old.cancel()
+        elif isinstance(act, J.Remove):
+            self._remove(managed)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown action {act!r}")
+
+    def _timer_fired(self, managed: Managed, name: str) -> None:
+        managed.timers.pop(name, None)
+        self._execute(managed, managed.machine.timer(name, self.now()))
+
+    def _spawn(self, managed: Managed, act: J.Spawn) -> None:
+        spec = managed.spec
+        flat = managed.flat_sockets()
+        stdio = flat[act.stdio_socket][1].sock if act.stdio_socket is not None and flat else None
+        listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
+        try:
+            result = spawn(spec, listen, stdio)
+        except OSError as e:
+            log.error("(%s) could not fork: %s", spec.label, e.strerror)
+            managed.spawn_error = f"fork failed: {e.strerror}"
+            self._execute(managed, managed.machine.spawn_failed(self.now()))
+            return
+        self.pids[result.pid] = spec.label
+        managed.spawn_error = result.error
+        managed.spawn_warnings = result.warnings
+        for w in result.warnings:
+            log.warning("(%s) %s", spec.label, w)
+        if result.error:
+            log.error("(%s) %s", spec.label, result.error)
+        log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
+        self._execute(managed, managed.machine.spawned(result.pid, self.now()))
+
+    def _accept_and_spawn(self, managed: Managed, index: int) -> None:
+        flat = managed.flat_sockets()
+        if index >= len(flat):
+            return
+        bound = flat[index][1]
+        try:
+            conn, addr = bound.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            log.warning("(%s) accept failed: %s", managed.spec.label, e.strerror)
+            return
+        bound.accepted += 1
+        env = {}
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            env = {"REMOTE_ADDR": str(addr[0]), "REMOTE_PORT": str(addr[1])}
+        try:
+            result = spawn(managed.spec, [], conn, extra_env=env)
+        except OSError as e:
+            log.error("(%s) could not fork for a connection: %s", managed.spec.label, e.strerror)
+            return
+        finally:
+            conn.close()
+        self.pids[result.pid] = managed.spec.label
+        if result.error:
+            managed.spawn_error = result.error
+            log.error("(%s) %s", managed.spec.label, result.error)
+        log.debug("(%s) connection from %s: started pid %d", managed.spec.label, addr, result.pid)
+        self._execute(managed, managed.machine.instance_spawned(result.pid, self.now()))
+
+    def _watch(self, managed: Managed) -> None:
+        self._unwatch(managed)
+        for index, (name, b) in enumerate(managed.flat_sockets()):
+            fd = b.fileno()
+            self.loop.add_reader(fd, self._readable, managed, index, name)
+            managed.readers.append(fd)
+
+    def _unwatch(self, managed: Managed) -> None:
+        for fd in managed.readers:
+            self.loop.remove_reader(fd)
+        managed.readers.clear()
+
+    def _readable(self, managed: Managed, index: int, name: str) -> None:
+        self._execute(managed, managed.machine.socket_readable(index, name, self.now()))
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            label = self.pids.pop(pid, None)
+            managed = self.jobs.get(label) if label else None
+            if managed is None:
+                continue
+            exit = J.ExitStatus.from_wait_status(status)
+            self._execute(managed, managed.machine.exited(pid, exit, self.now()))
+
+    # ------------------------------------------------------------- queries
+
+    def find(self, label: str) -> Managed:
+        managed = self.jobs.get(label)
+        if managed is None:
+            raise ControlError(f'Could not find service "{label}" in domain {self.domain.name}',
+                               EXIT_NO_SERVICE)
+        return managed
+
+    def start(self, label: str) -> None:
+        managed = self.find(label)
+        self._execute(managed, managed.machine.start(self.now()))
+
+    def stop(self, label: str) -> None:
+        managed = self.find(label)
+        self._execute(managed, managed.machine.stop(self.now()))
+
+    def unload_path(self, path: str, disable: bool = False) -> str:
+        path = os.path.abspath(path)
+        label = self.by_path.get(path) or label_from_file(path)
+        if label is None:
+            raise ControlError(f"{path}: cannot read its Label and no job was loaded from it", EXIT_INVALID_PLIST)
+        if disable:
+            self.overrides.set_disabled(label, True)
+        if label not in self.jobs:
+            raise ControlError(f"{path}: {label} is not loaded", EXIT_NO_SUCH_PROCESS)
+        self.by_path.pop(path, None)
+        self.unload(label)
+        return label
+
+
+def lock_control_socket(path: str) -> int:
+    """Take the control socket's lock file, or raise ControlError naming the holder."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    lock_path = path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise ControlError(f"another pylaunchd (pid {holder}) is already running on {path}; "
+                               f"stop it first or use --control-socket for a second manager") from None
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def bind_control_socket(path: str) -> socket.socket:
+    """Bind the control socket (mode 0600, in a 0700 directory we own)."""
+    directory = os.path.dirname(path) or "."
+    st = os.stat(directory)
+    if st.st_uid != os.getuid():
+        raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
+                           f"refusing to put the control socket there")
+    if st.st_mode & 0o077 and os.path.basename(directory) == "pylaunchd":
+        os.chmod(directory, 0o700)
+    try:
+        os.unlink(path)  # we hold the lock: anything there is stale
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o077)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,53 @@
+"""Reading launchd property lists (XML or binary) with the standard library.
+
+Every error names the file, so a message can be shown to the user as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import xml.parsers.expat
+from typing import Any
+
+
+class PlistError(Exception):
+    """A job file could not be read as a property list."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+MAX_PLIST_BYTES = 4 * 1024 * 1024
+
+
+def read_plist(path: str) -> Any:
+    """Return the top-level object of the property list at *path*.
+
+    XML and binary plists are both accepted (plistlib detects the format).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PLIST_BYTES + 1)
+    except OSError as e:
+        raise PlistError(path, f"cannot read file: {e.strerror}") from None
+    if len(data) > MAX_PLIST_BYTES:
+        raise PlistError(path, f"file is larger than {MAX_PLIST_BYTES} bytes; not a job plist")
+    if not data.strip():
+        raise PlistError(path, "file is empty; expected a property list")
+    try:
+        return plistlib.loads(data)
+    except xml.parsers.expat.ExpatError as e:
+        raise PlistError(path, f"malformed XML property list: {e}") from None
+    except plistlib.InvalidFileException as e:
+        raise PlistError(path, f"not a property list (XML or binary): {e}") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise PlistError(path, f"invalid property list: {e}") from None
+
+
+def is_plist_name(path: str) -> bool:
+    """True when *path* names a job file: ``*.plist`` (any case), not hidden."""
+    name = os.path.basename(path)
+    return name.lower().endswith(".plist") and not name.startswith(".")

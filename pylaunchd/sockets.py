@@ -1,0 +1,232 @@
+"""Creating, describing and closing the sockets of a job's ``Sockets`` dictionary.
+
+The manager creates every socket when the job loads, before anything runs,
+and holds it for the job's whole life: connections made while the job is not
+running wait in the kernel's queue. Sockets are created blocking, as launchd
+and systemd hand them over; the manager only polls them for readability.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+from dataclasses import dataclass, field
+
+from .spec import SocketGroupSpec, SocketSpec
+
+
+class SocketError(Exception):
+    """A socket of a job could not be created; the message says which and why."""
+
+
+_TYPES = {"stream": socket.SOCK_STREAM, "dgram": socket.SOCK_DGRAM, "seqpacket": socket.SOCK_SEQPACKET}
+_FAMILIES = {None: socket.AF_UNSPEC, "IPv4": socket.AF_INET, "IPv6": socket.AF_INET6, "IPv4v6": socket.AF_INET6}
+_PROTOCOLS = {None: 0, "TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP}
+_FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6", socket.AF_UNIX: "Unix"}
+_TYPE_NAMES = {v: k for k, v in _TYPES.items()}
+
+
+def max_backlog() -> int:
+    """The system's maximum listen backlog (net.core.somaxconn)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
+@dataclass
+class BoundSocket:
+    """One open socket of a group, with what ``print`` shows of it."""
+
+    sock: socket.socket
+    spec: SocketSpec
+    family: str
+    type: str
+    address: dict
+    # (st_dev, st_ino) of the unix socket file we bound, so we only ever
+    # unlink our own file, never one that replaced it.
+    unix_inode: tuple[int, int] | None = None
+    accepted: int = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def describe(self) -> dict:
+        return {"family": self.family, "type": self.type, "address": self.address,
+                "passive": self.spec.passive, "fd": self.sock.fileno() if self.sock.fileno() >= 0 else None}
+
+    def address_text(self) -> str:
+        if "path" in self.address:
+            return self.address["path"]
+        host = self.address["host"]
+        return f"[{host}]:{self.address['port']}" if ":" in host else f"{host}:{self.address['port']}"
+
+
+@dataclass
+class SocketGroup:
+    """A named entry of ``Sockets``: every fd created for it, in order."""
+
+    spec: SocketGroupSpec
+    sockets: list[BoundSocket] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def create_groups(groups: tuple[SocketGroupSpec, ...]) -> list[SocketGroup]:
+    """Create every group; on any failure close what was made and raise."""
+    made: list[SocketGroup] = []
+    try:
+        for g in groups:
+            made.append(create_group(g))
+    except BaseException:
+        for g in made:
+            close_group(g)
+        raise
+    return made
+
+
+def create_group(spec: SocketGroupSpec) -> SocketGroup:
+    group = SocketGroup(spec)
+    try:
+        for i, s in enumerate(spec.sockets):
+            where = f"socket {spec.name!r}" + (f" [{i}]" if len(spec.sockets) > 1 else "")
+            if s.is_unix:
+                group.sockets.append(_create_unix(s, where))
+            else:
+                group.sockets.extend(_create_inet(s, where))
+    except BaseException:
+        close_group(group)
+        raise
+    return group
+
+
+def close_group(group: SocketGroup) -> None:
+    """Close every socket of the group and remove the unix socket files it bound."""
+    for b in group.sockets:
+        try:
+            b.sock.close()
+        except OSError:
+            pass
+        if b.unix_inode is not None:
+            path = b.address["path"]
+            try:
+                st = os.lstat(path)
+                if (st.st_dev, st.st_ino) == b.unix_inode:
+                    os.unlink(path)
+            except OSError:
+                pass
+    group.sockets.clear()
+
+
+def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
+    sock_type = _TYPES[s.type]
+    flags = socket.AI_PASSIVE if s.passive else 0
+    try:
+        infos = socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
+                                   _PROTOCOLS[s.protocol], flags)
+    except socket.gaierror as e:
+        what = f"{s.node or '*'}:{s.service}"
+        raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
+    seen = set()
+    unique = []
+    for info in infos:
+        key = (info[0], info[4][:2])
+        if key not in seen:
+            seen.add(key)
+            unique.append(info)
+    out: list[BoundSocket] = []
+    errors: list[str] = []
+    for family, stype, proto, _canon, addr in unique:
+        text = f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+        try:
+            sock = socket.socket(family, stype, proto)
+        except OSError as e:
+            # An address family the kernel lacks (no IPv6) skips that socket
+            # when the family was not asked for explicitly.
+            if s.family is None and e.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                errors.append(f"{text}: {e.strerror}")
+                continue
+            raise SocketError(f"{where}: cannot create a socket for {text}: {e.strerror}") from None
+        try:
+            if s.passive:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if s.family == "IPv4v6" else 1)
+                sock.bind(addr)
+                if stype != socket.SOCK_DGRAM:
+                    sock.listen(max_backlog())
+            else:
+                sock.connect(addr)
+        except OSError as e:
+            sock.close()
+            if s.family is None and e.errno == errno.EADDRNOTAVAIL and s.node is None:
+                errors.append(f"{text}: {e.strerror}")
+                continue
+            verb = "bind to" if s.passive else "connect to"
+            hint = " (another process is listening there)" if e.errno == errno.EADDRINUSE else ""
+            raise SocketError(f"{where}: cannot {verb} {text}: {e.strerror}{hint}") from None
+        host, port = sock.getsockname()[:2]
+        out.append(BoundSocket(sock, s, _FAMILY_NAMES[family], s.type, {"host": host, "port": port}))
+    if not out:
+        raise SocketError(f"{where}: no socket could be created: {'; '.join(errors) or 'no address'}")
+    return out
+
+
+def _create_unix(s: SocketSpec, where: str) -> BoundSocket:
+    path = s.path
+    assert path is not None
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise SocketError(f"{where}: cannot bind to {path}: parent directory {parent} does not exist")
+    sock_type = _TYPES[s.type]
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise SocketError(f"{where}: cannot bind to {path}: the path exists and is not a socket")
+        if _unix_socket_is_live(path, sock_type):
+            raise SocketError(f"{where}: cannot bind to {path}: a process is already listening there")
+        try:
+            os.unlink(path)  # stale socket file left by a process that is gone
+        except FileNotFoundError:
+            pass
+    sock = socket.socket(socket.AF_UNIX, sock_type)
+    old_umask = os.umask(0o077)
+    try:
+        if s.passive:
+            sock.bind(path)
+            st = os.lstat(path)
+            if s.path_mode is not None:
+                os.chmod(path, s.path_mode)
+            if sock_type != socket.SOCK_DGRAM:
+                sock.listen(max_backlog())
+            inode = (st.st_dev, st.st_ino)
+        else:
+            sock.connect(path)
+            inode = None
+    except OSError as e:
+        sock.close()
+        verb = "bind to" if s.passive else "connect to"
+        raise SocketError(f"{where}: cannot {verb} {path}: {e.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode)
+
+
+def _unix_socket_is_live(path: str, sock_type: int) -> bool:
+    probe = socket.socket(socket.AF_UNIX, sock_type)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()

@@ -1,0 +1,603 @@
+"""Job specifications: the typed, immutable form of a launchd job plist.
+
+``load_spec(path)`` reads a plist and ``validate(raw, path)`` turns its
+dictionary into a :class:`JobSpec`. Every problem is reported with the file,
+the key path (``Sockets.Listeners.SockServiceName``), what was expected and
+what was found.
+
+Errors make the job fail to load: a plist that is not a dictionary, no
+``Label``, neither ``Program`` nor ``ProgramArguments``, or a value of the wrong
+type for a key this version implements. Problems launchd itself tolerates
+(unknown keys, a negative ``ThrottleInterval``, a non-string environment value)
+become warnings: the job loads, and the warning is logged and shown by
+``pylaunchctl print``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .plist import read_plist
+
+DEFAULT_THROTTLE_INTERVAL = 10
+DEFAULT_EXIT_TIMEOUT = 20
+
+
+class SpecError(Exception):
+    """A job plist that cannot be loaded. ``str()`` is the one-line message."""
+
+    def __init__(self, path: str, key_path: str, expected: str, found: str):
+        self.path = path
+        self.key_path = key_path
+        self.expected = expected
+        self.found = found
+        where = f"{path}: {key_path}" if key_path else path
+        super().__init__(f"{where}: expected {expected}, found {found}")
+
+
+# --------------------------------------------------------------------------
+# The parts of a job
+
+
+@dataclass(frozen=True)
+class SocketSpec:
+    """One dictionary of a ``Sockets`` group, as written in the plist."""
+
+    type: str = "stream"  # stream | dgram | seqpacket
+    passive: bool = True
+    family: str | None = None  # IPv4 | IPv6 | IPv4v6 | Unix | None (every resolved family)
+    protocol: str | None = None  # TCP | UDP | None
+    node: str | None = None
+    service: str | None = None
+    path: str | None = None
+    path_mode: int | None = None
+
+    @property
+    def is_unix(self) -> bool:
+        return self.path is not None or self.family == "Unix"
+
+
+@dataclass(frozen=True)
+class SocketGroupSpec:
+    """A named entry of ``Sockets``: one or more socket dictionaries."""
+
+    name: str
+    sockets: tuple[SocketSpec, ...]
+
+
+@dataclass(frozen=True)
+class KeepAliveSpec:
+    """``KeepAlive``: ``always`` for ``true``; the dictionary's conditions otherwise."""
+
+    always: bool = False
+    successful_exit: bool | None = None
+    crashed: bool | None = None
+
+    @property
+    def implies_run_at_load(self) -> bool:
+        return self.always or self.successful_exit is not None or self.crashed is not None
+
+
+@dataclass(frozen=True)
+class InetdSpec:
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    label: str
+    path: str | None = field(compare=False)  # a renamed plist is the same job
+    program: str | None
+    arguments: tuple[str, ...]
+    environment: tuple[tuple[str, str], ...] = ()
+    working_directory: str | None = None
+    stdin_path: str | None = None
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    umask: int | None = None
+    nice: int | None = None
+    run_at_load: bool = False
+    keep_alive: KeepAliveSpec = KeepAliveSpec()
+    throttle_interval: int = DEFAULT_THROTTLE_INTERVAL
+    exit_timeout: int = DEFAULT_EXIT_TIMEOUT
+    start_interval: int | None = None
+    launch_only_once: bool = False
+    abandon_process_group: bool = False
+    disabled: bool = False
+    sockets: tuple[SocketGroupSpec, ...] = ()
+    inetd: InetdSpec | None = None
+    # Not part of the job's identity: two specs that differ only here are equal.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    ignored_keys: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def executable(self) -> str:
+        """The file to execute: ``Program``, else ``ProgramArguments[0]``."""
+        return self.program if self.program is not None else self.arguments[0]
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """argv as launchd builds it: ``ProgramArguments``, else ``[Program]``."""
+        return self.arguments if self.arguments else (self.program or "",)
+
+    @property
+    def search_path(self) -> bool:
+        """Without ``Program``, ``ProgramArguments[0]`` is looked up on PATH."""
+        return self.program is None
+
+    @property
+    def inetd_nowait(self) -> bool:
+        return self.inetd is not None and not self.inetd.wait
+
+    def without_sockets(self) -> "JobSpec":
+        from dataclasses import replace
+
+        return replace(self, sockets=())
+
+
+# --------------------------------------------------------------------------
+# Keys
+
+
+# Keys this version implements.
+SUPPORTED_KEYS = {
+    "Label", "Program", "ProgramArguments", "EnvironmentVariables", "WorkingDirectory",
+    "StandardInPath", "StandardOutPath", "StandardErrorPath", "RunAtLoad", "KeepAlive",
+    "OnDemand", "ThrottleInterval", "ExitTimeOut", "Disabled", "Sockets",
+    "inetdCompatibility", "Umask", "Nice", "StartInterval", "LaunchOnlyOnce",
+    "AbandonProcessGroup",
+}
+
+# launchd.plist(5) keys that are recognised but not acted on (yet, or ever on
+# Linux), with the reason shown in the warning.
+IGNORED_KEYS = {
+    "UserName": "not supported yet; the job runs as the manager's user",
+    "GroupName": "not supported yet; the job runs with the manager's group",
+    "InitGroups": "not supported yet",
+    "RootDirectory": "not supported yet",
+    "EnableGlobbing": "not supported yet",
+    "StartCalendarInterval": "not supported yet",
+    "WatchPaths": "not supported yet",
+    "QueueDirectories": "not supported yet",
+    "StartOnMount": "not supported yet",
+    "SoftResourceLimits": "not supported yet",
+    "HardResourceLimits": "not supported yet",
+    "ProcessType": "not supported yet",
+    "LowPriorityIO": "not supported yet",
+    "LowPriorityBackgroundIO": "not supported yet",
+    "LimitLoadToHosts": "not supported yet",
+    "LimitLoadFromHosts": "not supported yet",
+    "LimitLoadToSessionType": "not supported yet",
+    "LimitLoadToHardware": "not supported yet",
+    "LimitLoadFromHardware": "not supported yet",
+    "TimeOut": "no longer implemented by launchd either",
+    "MachServices": "Mach ports do not exist on Linux",
+    "LaunchEvents": "XPC event streams do not exist on Linux",
+    "EnableTransactions": "XPC transactions do not exist on Linux",
+    "EnablePressuredExit": "XPC transactions do not exist on Linux",
+    "SessionCreate": "audit sessions do not exist on Linux",
+    "Debug": "use pylaunchd --log-level debug",
+    "WaitForDebugger": "not supported",
+    "LegacyTimers": "timers are not coalesced by pylaunchd",
+    "MaterializeDatalessFiles": "dataless files do not exist on Linux",
+    "HopefullyExitsFirst": "no longer implemented by launchd either",
+    "HopefullyExitsLast": "no longer implemented by launchd either",
+    "ServiceIPC": "obsolete since Mac OS X 10.5",
+    "BundleProgram": "app bundles do not exist on Linux",
+    "AssociatedBundleIdentifiers": "app bundles do not exist on Linux",
+    "UserEnvironmentVariables": "private launchd key",
+    "POSIXSpawnType": "private launchd key",
+    "ServiceDescription": "no longer relevant; launchd asks that it be removed",
+    "SHAuthorizationRight": "no longer relevant; launchd asks that it be removed",
+}
+
+ALL_KEYS = SUPPORTED_KEYS | set(IGNORED_KEYS)
+_BY_LOWER = {k.lower(): k for k in ALL_KEYS}
+
+SOCKET_KEYS = {
+    "SockType", "SockPassive", "SockNodeName", "SockServiceName", "SockFamily",
+    "SockProtocol", "SockPathName", "SockPathMode",
+}
+SOCKET_IGNORED_KEYS = {
+    "SockPathOwner": "not supported yet",
+    "SockPathGroup": "not supported yet",
+    "SecureSocketWithKey": "not supported yet",
+    "Bonjour": "not supported yet",
+    "MulticastGroup": "not supported yet",
+    "ReceivePacketInfo": "undocumented launchd key",
+}
+_SOCKET_BY_LOWER = {k.lower(): k for k in SOCKET_KEYS | set(SOCKET_IGNORED_KEYS)}
+
+KEEPALIVE_IGNORED_KEYS = {
+    "PathState": "not supported yet",
+    "OtherJobEnabled": "not supported yet",
+    "OtherJobActive": "not supported yet",
+    "NetworkState": "not supported yet",
+    "AfterInitialDemand": "not supported yet",
+}
+_KEEPALIVE_BY_LOWER = {k.lower(): k for k in ("SuccessfulExit", "Crashed", *KEEPALIVE_IGNORED_KEYS)}
+
+
+def describe(value: Any) -> str:
+    """Name a plist value the way a user reads their file: ``string "yes"``."""
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"real {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f'string "{shown}"'
+    if isinstance(value, dict):
+        return f"dictionary with {len(value)} key{'s' if len(value) != 1 else ''}"
+    if isinstance(value, list):
+        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, (bytes, bytearray)):
+        return "data"
+    if isinstance(value, datetime.datetime):
+        return "date"
+    return type(value).__name__
+
+
+class _Reader:
+    """Collects warnings and raises SpecError with the file name filled in."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.warnings: list[str] = []
+        self.ignored: list[str] = []
+
+    def error(self, key_path: str, expected: str, value: Any = None, found: str | None = None):
+        raise SpecError(self.path, key_path, expected, found if found is not None else describe(value))
+
+    def warn(self, key_path: str, message: str) -> None:
+        self.warnings.append(f"{key_path}: {message}" if key_path else message)
+
+    # typed getters ---------------------------------------------------------
+    def string(self, key_path: str, value: Any) -> str:
+        if not isinstance(value, str):
+            self.error(key_path, "a string", value)
+        return value
+
+    def boolean(self, key_path: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            hint = ""
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+                hint = f" (write <{'true' if value.lower() in ('true', 'yes') else 'false'}/>)"
+            self.error(key_path, "a boolean (<true/> or <false/>)", found=describe(value) + hint)
+        return value
+
+    def integer(self, key_path: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(key_path, "an integer", value)
+        return value
+
+    def dictionary(self, key_path: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            self.error(key_path, "a dictionary", value)
+        return value
+
+    def string_array(self, key_path: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.error(key_path, "an array of strings", value)
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                self.error(f"{key_path}[{i}]", "a string", item)
+        return tuple(value)
+
+    def canonical(self, key_path_prefix: str, key: str, by_lower: dict[str, str]) -> str | None:
+        """Return the canonical spelling of *key*, or None for an unknown key (warned)."""
+        if not isinstance(key, str):
+            return None
+        canonical = by_lower.get(key.lower())
+        where = f"{key_path_prefix}{key}"
+        if canonical is None:
+            close = difflib.get_close_matches(key, list(by_lower.values()), n=1, cutoff=0.8)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            self.warn(where, f"unknown key, ignored{hint}")
+            return None
+        if canonical != key:
+            self.warn(where, f'key matched case-insensitively as "{canonical}", as launchd does; '
+                             f'did you mean "{canonical}"?')
+        return canonical
+
+
+def load_spec(path: str) -> JobSpec:
+    """Read and validate the job plist at *path* (raises PlistError or SpecError)."""
+    return validate(read_plist(path), os.path.abspath(path))
+
+
+def validate(raw: Any, path: str = "<plist>") -> JobSpec:
+    """Turn a plist's top-level object into a JobSpec."""
+    r = _Reader(path)
+    if not isinstance(raw, dict):
+        r.error("", "a dictionary at the top level of the job plist", raw)
+
+    keys: dict[str, Any] = {}
+    for key, value in raw.items():
+        canonical = r.canonical("", key, _BY_LOWER)
+        if canonical is None:
+            continue
+        if canonical in IGNORED_KEYS:
+            r.warn(canonical, f"accepted and ignored: {IGNORED_KEYS[canonical]}")
+            r.ignored.append(canonical)
+            continue
+        keys[canonical] = value
+
+    if "Label" not in keys:
+        r.error("Label", "a string naming the job", found="no Label key")
+    label = r.string("Label", keys["Label"])
+    if not label or any(ord(c) < 32 or ord(c) == 127 for c in label):
+        r.error("Label", "a non-empty string without control characters", label)
+    if label.lower().startswith(("com.apple.launchd", "com.apple.launchctl")):
+        r.error("Label", "a label without the reserved prefix com.apple.launchd", label)
+
+    program = None
+    if "Program" in keys:
+        program = r.string("Program", keys["Program"])
+        if not program.startswith("/"):
+            r.error("Program", "an absolute path (launchd does not search PATH for Program)", program)
+    arguments: tuple[str, ...] = ()
+    if "ProgramArguments" in keys:
+        arguments = r.string_array("ProgramArguments", keys["ProgramArguments"])
+    if program is None and not arguments:
+        r.error("ProgramArguments", "Program, or a non-empty ProgramArguments array",
+                found="an empty array" if "ProgramArguments" in keys else "neither key")
+    if program is None and not arguments[0]:
+        r.error("ProgramArguments[0]", "the program to run", arguments[0])
+
+    environment: list[tuple[str, str]] = []
+    if "EnvironmentVariables" in keys:
+        env = r.dictionary("EnvironmentVariables", keys["EnvironmentVariables"])
+        for name, value in env.items():
+            if not isinstance(value, str):
+                r.warn(f"EnvironmentVariables.{name}", f"expected a string, found {describe(value)}; ignored")
+            elif not name or "=" in name or "\0" in name:
+                r.warn(f"EnvironmentVariables.{name}", "not a valid variable name; ignored")
+            else:
+                environment.append((name, value))
+
+    def opt_string(key: str) -> str | None:
+        return r.string(key, keys[key]) if key in keys else None
+
+    def opt_bool(key: str, default: bool = False) -> bool:
+        return r.boolean(key, keys[key]) if key in keys else default
+
+    def non_negative(key: str, default: int | None) -> int | None:
+        if key not in keys:
+            return default
+        value = r.integer(key, keys[key])
+        if value < 0:
+            r.warn(key, f"{value} is less than zero; ignored (default {default})")
+            return default
+        return value
+
+    keep_alive = _keep_alive(r, keys)
+    umask = None
+    if "Umask" in keys:
+        umask = _umask(r, keys["Umask"])
+    nice = None
+    if "Nice" in keys:
+        nice = r.integer("Nice", keys["Nice"])
+        if not -20 <= nice <= 20:
+            r.warn("Nice", f"{nice} is outside -20..20; ignored")
+            nice = None
+    start_interval = None
+    if "StartInterval" in keys:
+        start_interval = r.integer("StartInterval", keys["StartInterval"])
+        if start_interval <= 0:
+            r.warn("StartInterval", "is not greater than zero; ignored")
+            start_interval = None
+
+    inetd = None
+    if "inetdCompatibility" in keys:
+        d = r.dictionary("inetdCompatibility", keys["inetdCompatibility"])
+        wait = False
+        for k, v in d.items():
+            if isinstance(k, str) and k.lower() == "wait":
+                wait = r.boolean("inetdCompatibility.Wait", v)
+            else:
+                r.warn(f"inetdCompatibility.{k}", "unknown key, ignored")
+        inetd = InetdSpec(wait=wait)
+
+    sockets = _sockets(r, keys["Sockets"]) if "Sockets" in keys else ()
+    if inetd is not None and not sockets:
+        r.warn("inetdCompatibility", "has no effect without Sockets")
+
+    disabled = False
+    if "Disabled" in keys:
+        if isinstance(keys["Disabled"], dict):
+            r.warn("Disabled", "the hardware-matching dictionary form is not supported; treated as false")
+        else:
+            disabled = r.boolean("Disabled", keys["Disabled"])
+
+    return JobSpec(
+        label=label,
+        path=path if path != "<plist>" else None,
+        program=program,
+        arguments=arguments,
+        environment=tuple(environment),
+        working_directory=opt_string("WorkingDirectory"),
+        stdin_path=opt_string("StandardInPath"),
+        stdout_path=opt_string("StandardOutPath"),
+        stderr_path=opt_string("StandardErrorPath"),
+        umask=umask,
+        nice=nice,
+        run_at_load=opt_bool("RunAtLoad"),
+        keep_alive=keep_alive,
+        throttle_interval=non_negative("ThrottleInterval", DEFAULT_THROTTLE_INTERVAL),
+        exit_timeout=non_negative("ExitTimeOut", DEFAULT_EXIT_TIMEOUT),
+        start_interval=start_interval,
+        launch_only_once=opt_bool("LaunchOnlyOnce"),
+        abandon_process_group=opt_bool("AbandonProcessGroup") or inetd is not None,
+        disabled=disabled,
+        sockets=sockets,
+        inetd=inetd,
+        warnings=tuple(r.warnings),
+        ignored_keys=tuple(r.ignored),
+    )
+
+
+def _keep_alive(r: _Reader, keys: dict) -> KeepAliveSpec:
+    if "KeepAlive" not in keys:
+        if "OnDemand" in keys and r.boolean("OnDemand", keys["OnDemand"]) is False:
+            return KeepAliveSpec(always=True)
+        return KeepAliveSpec()
+    value = keys["KeepAlive"]
+    if isinstance(value, bool):
+        return KeepAliveSpec(always=value)
+    if not isinstance(value, dict):
+        r.error("KeepAlive", "a boolean or a dictionary of conditions", value)
+    successful_exit = crashed = None
+    for k, v in value.items():
+        canonical = r.canonical("KeepAlive.", k, _KEEPALIVE_BY_LOWER)
+        if canonical is None:
+            continue
+        where = f"KeepAlive.{canonical}"
+        if canonical in KEEPALIVE_IGNORED_KEYS:
+            r.warn(where, f"accepted and ignored: {KEEPALIVE_IGNORED_KEYS[canonical]}")
+            continue
+        if not isinstance(v, bool):
+            r.warn(where, f"expected a boolean, found {describe(v)}; ignored, as launchd does")
+            continue
+        if canonical == "SuccessfulExit":
+            successful_exit = v
+        elif canonical == "Crashed":
+            crashed = v
+            if v is False:
+                r.warn(where, "false restarts the job after every exit that is not a crash, "
+                              "clean exits included")
+    return KeepAliveSpec(successful_exit=successful_exit, crashed=crashed)
+
+
+def _umask(r: _Reader, value: Any) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = int(value, 0) if not (len(value) > 1 and value.startswith("0") and value.isdigit()) else int(value, 8)
+        except ValueError:
+            r.error("Umask", "an integer, or a string in any base (\"022\", \"0o22\")", value)
+    umask = r.integer("Umask", value)
+    if not 0 <= umask <= 0o777:
+        r.warn("Umask", f"{umask} is outside 0..511 (0o777); ignored")
+        return None
+    return umask
+
+
+_SOCK_TYPES = {"stream": "stream", "dgram": "dgram", "seqpacket": "seqpacket"}
+_SOCK_FAMILIES = {"ipv4": "IPv4", "ipv6": "IPv6", "ipv4v6": "IPv4v6", "unix": "Unix"}
+_SOCK_PROTOCOLS = {"tcp": "TCP", "udp": "UDP"}
+
+
+def _sockets(r: _Reader, value: Any) -> tuple[SocketGroupSpec, ...]:
+    groups = r.dictionary("Sockets", value)
+    out = []
+    for name, entry in groups.items():
+        where = f"Sockets.{name}"
+        if not name:
+            r.error(where, "a non-empty socket name", name)
+        if ":" in name:
+            r.error(where, "a socket name without ':' (LISTEN_FDNAMES separates names with ':')", name)
+        if isinstance(entry, dict):
+            dicts = [(where, entry)]
+        elif isinstance(entry, list):
+            if not entry:
+                r.error(where, "a socket dictionary or a non-empty array of them", entry)
+            dicts = [(f"{where}[{i}]", d) for i, d in enumerate(entry)]
+        else:
+            r.error(where, "a socket dictionary or an array of socket dictionaries", entry)
+        out.append(SocketGroupSpec(name=name, sockets=tuple(_socket(r, w, d) for w, d in dicts)))
+    return tuple(out)
+
+
+def _socket(r: _Reader, where: str, d: Any) -> SocketSpec:
+    d = r.dictionary(where, d)
+    fields: dict[str, Any] = {}
+    for k, v in d.items():
+        canonical = r.canonical(f"{where}.", k, _SOCKET_BY_LOWER)
+        if canonical is None:
+            continue
+        kp = f"{where}.{canonical}"
+        if canonical in SOCKET_IGNORED_KEYS:
+            r.warn(kp, f"accepted and ignored: {SOCKET_IGNORED_KEYS[canonical]}")
+        elif canonical == "SockType":
+            s = r.string(kp, v)
+            if s.lower() not in _SOCK_TYPES:
+                r.error(kp, "one of stream, dgram, seqpacket", v)
+            fields["type"] = _SOCK_TYPES[s.lower()]
+        elif canonical == "SockPassive":
+            fields["passive"] = r.boolean(kp, v)
+        elif canonical == "SockFamily":
+            s = r.string(kp, v)
+            if s.lower() not in _SOCK_FAMILIES:
+                r.error(kp, "one of IPv4, IPv6, IPv4v6, Unix", v)
+            fields["family"] = _SOCK_FAMILIES[s.lower()]
+        elif canonical == "SockProtocol":
+            s = r.string(kp, v)
+            if s.lower() not in _SOCK_PROTOCOLS:
+                r.error(kp, "one of TCP, UDP", v)
+            fields["protocol"] = _SOCK_PROTOCOLS[s.lower()]
+        elif canonical == "SockNodeName":
+            fields["node"] = r.string(kp, v)
+        elif canonical == "SockServiceName":
+            if isinstance(v, int) and not isinstance(v, bool):
+                if not 0 <= v <= 65535:
+                    r.error(kp, "a port number from 0 to 65535", v)
+                fields["service"] = str(v)
+            elif isinstance(v, str) and v:
+                fields["service"] = v
+            else:
+                r.error(kp, "a port number or a service name from /etc/services", v)
+        elif canonical == "SockPathName":
+            path = r.string(kp, v)
+            if not path:
+                r.error(kp, "a path for the unix socket", v)
+            if len(os.fsencode(path)) > 107:
+                r.error(kp, "a path of at most 107 bytes (the kernel's limit for unix sockets)",
+                        found=f"{len(os.fsencode(path))} bytes")
+            fields["path"] = path
+        elif canonical == "SockPathMode":
+            mode = r.integer(kp, v)
+            if not 0 <= mode <= 0o177777:
+                r.error(kp, "a file mode, written in decimal (438 for 0666)", v)
+            if mode > 0o777 and mode & 0o170000 == 0 and set(str(mode)) <= set("01234567"):
+                r.warn(kp, f"{mode} looks like an octal mode written in decimal; plists are decimal: "
+                           f"did you mean 0{mode} (write {int(str(mode), 8)})?")
+            fields["path_mode"] = mode & 0o7777
+    if "path" in fields:
+        if fields.get("family") not in (None, "Unix"):
+            r.error(f"{where}.SockFamily", "Unix (or no SockFamily) with SockPathName", fields["family"])
+        if "service" in fields or "node" in fields:
+            r.warn(where, "SockPathName is set: SockNodeName and SockServiceName are ignored")
+            fields.pop("service", None)
+            fields.pop("node", None)
+        fields["family"] = "Unix"
+    elif fields.get("family") == "Unix":
+        r.error(f"{where}.SockPathName", "a path for a socket of family Unix", found="no SockPathName")
+    elif "service" not in fields:
+        r.error(f"{where}.SockServiceName", "a port or service name (or SockPathName for a unix socket)",
+                found="neither key")
+    if fields.get("protocol") == "UDP" and fields.get("type", "stream") == "stream":
+        fields["type"] = "dgram"
+    return SocketSpec(**fields)
+
+
+def label_from_file(path: str) -> str | None:
+    """Best effort: the Label of a plist, or None if it cannot be read."""
+    try:
+        raw = read_plist(path)
+    except Exception:
+        return None
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            if isinstance(k, str) and k.lower() == "label" and isinstance(v, str):
+                return v
+    return None
+
+
+def names(groups: Iterable[SocketGroupSpec]) -> list[str]:
+    return [g.name for g in groups]

@@ -1,0 +1,257 @@
+"""Fixtures that run pylaunchd as a user does: a real subprocess on a private
+jobs directory and control socket, driven with pylaunchctl and real clients.
+
+Every process a test starts is stopped by PID at teardown, and every
+temporary directory (with its socket files) is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pylaunchd.control.protocol import ControlError, request
+
+HERE = Path(__file__).resolve().parent
+JOBS = HERE / "jobs"
+PYTHON = sys.executable
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Poll *predicate* until it returns a truthy value; fail after *timeout*."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def plist(label: str, **keys) -> dict:
+    d = {"Label": label}
+    d.update(keys)
+    return d
+
+
+class Manager:
+    """A running pylaunchd subprocess and the means to drive it."""
+
+    def __init__(self, root: Path, extra_args=()):
+        self.root = root
+        self.jobs_dir = root / "jobs"
+        self.jobs_dir.mkdir(exist_ok=True)
+        self.state_dir = root / "state"
+        self.socket = str(root / "ctl.sock")
+        self.log_path = root / "manager.log"
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    # -- process --------------------------------------------------------------
+    def start(self, wait: bool = True) -> "Manager":
+        self._log = open(self.log_path, "ab")
+        cmd = [PYTHON, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
+               "--control-socket", self.socket, "--state-dir", str(self.state_dir),
+               "--log-level", "debug", *self.extra_args]
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if wait:
+            self.wait(self.ready, 15, f"pylaunchd to listen on {self.socket}")
+        return self
+
+    def ready(self) -> bool:
+        if self.proc and self.proc.poll() is not None:
+            raise AssertionError(f"pylaunchd exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            request(self.socket, "manager", timeout=2)
+            return True
+        except ControlError:
+            return False
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self._log:
+            self._log.close()
+        return code
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- jobs -----------------------------------------------------------------
+    def write(self, name: str, data: dict, fmt=plistlib.FMT_XML, directory: Path | None = None) -> Path:
+        """Write a plist atomically (temp file + rename), as an editor does."""
+        directory = directory or self.jobs_dir
+        path = directory / name
+        tmp = directory / f".{name}.tmp"
+        tmp.write_bytes(plistlib.dumps(data, fmt=fmt))
+        os.replace(tmp, path)
+        return path
+
+    def ctl(self, *args, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run pylaunchctl against this manager."""
+        env = dict(os.environ, PYLAUNCHD_CONTROL_SOCKET=self.socket)
+        cp = subprocess.run([PYTHON, "-m", "pylaunchd.cli.launchctl", *args], env=env,
+                            capture_output=True, text=True, timeout=timeout)
+        if check and cp.returncode != 0:
+            raise AssertionError(f"pylaunchctl {' '.join(args)} exited {cp.returncode}:\n"
+                                 f"{cp.stdout}{cp.stderr}\n--- manager log ---\n{self.log()[-4000:]}")
+        return cp
+
+    def info(self, label: str) -> dict | None:
+        """The job's `print --json` object, through the control protocol (None if not loaded)."""
+        try:
+            return request(self.socket, "print", {"label": label}, timeout=10)
+        except ControlError as e:
+            if e.status == 113:
+                return None
+            raise
+
+    def jobs(self) -> list[dict]:
+        return request(self.socket, "list", timeout=10)
+
+    def wait(self, predicate, timeout: float, what: str):
+        """wait_for, with the manager's log in the failure message."""
+        try:
+            return wait_for(predicate, timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- manager log (end) ---\n{self.log()[-5000:]}") from None
+
+    def wait_loaded(self, label: str, timeout: float = 10) -> dict:
+        return self.wait(lambda: self.info(label), timeout, f"{label} to load")
+
+    def wait_unloaded(self, label: str, timeout: float = 10) -> None:
+        self.wait(lambda: self.info(label) is None, timeout, f"{label} to unload")
+
+    def wait_state(self, label: str, pred, timeout: float = 15, what: str = "state") -> dict:
+        def check():
+            info = self.info(label)
+            return info if info is not None and pred(info) else None
+        return self.wait(check, timeout, f"{label}: {what}")
+
+    def port(self, label: str, name: str | None = None, index: int = 0) -> int:
+        socks = [s for s in self.info(label)["sockets"] if name is None or s["name"] == name]
+        return socks[index]["address"]["port"]
+
+
+@pytest.fixture
+def workdir():
+    # Short paths: unix socket paths are limited to 107 bytes.
+    d = Path(tempfile.mkdtemp(prefix="pl-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def manager_factory(workdir):
+    made: list[Manager] = []
+
+    def make(start=True, sub="", extra_args=()) -> Manager:
+        root = workdir / sub if sub else workdir
+        root.mkdir(exist_ok=True)
+        m = Manager(root, extra_args)
+        made.append(m)
+        if start:
+            m.start()
+        return m
+
+    yield make
+    for m in made:
+        m.stop()
+        # Jobs are stopped by the manager; anything a job left behind is
+        # found by the PID files the test jobs write, and stopped by PID.
+        for pidfile in m.root.glob("**/*.pid"):
+            try:
+                pid = int(pidfile.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def manager(manager_factory) -> Manager:
+    return manager_factory()
+
+
+def job_script(name: str) -> str:
+    return str(JOBS / name)
+
+
+def connect_and_talk(port: int, data: bytes = b"ping\n", host="127.0.0.1", timeout: float = 10.0,
+                     family=socket.AF_INET) -> bytes:
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def unix_talk(path: str, data: bytes = b"ping\n", timeout: float = 10.0) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, indent=2)
