@@ -230,6 +230,14 @@ class Job:
             acts: list[Action] = [CancelTimer(f"kill:{pid}")]
             if self.removing:
                 return acts + self._maybe_removed()
+            if self._pending_spec is not None:
+                # A reload waits for every instance; then the new spec applies.
+                if self.instances or self.pid is not None:
+                    return acts
+                self.spec, self._pending_spec = self._pending_spec, None
+                self.last_spawn = None
+                self._pending_start = None
+                return acts + [SwapSockets()] + self.load(now)
             if self.state == WAITING and not self.watching:
                 acts += self._watch()
             return acts
