@@ -471,6 +471,11 @@ def run(args) -> dict:
                     **managers[m].summary(job),
                 }
             a, b = row["pylaunchd"], row["systemd-socket-activate"]
+            if a["runs"] != args.warmup + args.runs:
+                notes.append(f"{job}: pylaunchd started it {a['runs']} times for "
+                             f"{args.warmup + args.runs} connections: some runs were not cold")
+            if b.get("failures"):
+                notes.append(f"{job}: under systemd-socket-activate: {'; '.join(b['failures'])}")
             row["ratio_p50"] = a["p50_ms"] / b["p50_ms"]
             row["ratio_p90"] = a["p90_ms"] / b["p90_ms"]
             row["extra_p50_ms"] = a["p50_ms"] - b["p50_ms"]
