@@ -172,6 +172,7 @@ class Job:
     _pending_spec: JobSpec | None = None
     _stop_sent: bool = False
     _pending_trigger: tuple[str, int | None] = ("", None)
+    _last_stdio: int | None = None
 
     @property
     def label(self) -> str:
@@ -210,7 +211,7 @@ class Job:
         self.state = THROTTLED
         self.pid = None
         self.throttled_until = now + 1
-        self._pending_trigger = (self.last_trigger or "retry after fork failure", None)
+        self._pending_trigger = (self.last_trigger or "retry after fork failure", self._last_stdio)
         return [SetTimer("throttle", self.throttled_until)]
 
     def instance_spawned(self, pid: int, now: float) -> list[Action]:
@@ -283,7 +284,7 @@ class Job:
             pid = int(name[5:])
             if pid in self.instances:
                 return [Kill(pid, signal.SIGKILL)]
-        if name == "interval" and not self.removing and self.spec.start_interval:
+        if name == "interval" and not self.removing and self.spec.start_interval and not self.spec.inetd_nowait:
             return [SetTimer("interval", now + self.spec.start_interval)] + self._want_start("StartInterval", now)
         return []
 
@@ -369,6 +370,7 @@ class Job:
         self.last_trigger = reason
         if stdio is None and self.spec.inetd is not None and self.spec.sockets:
             stdio = 0
+        self._last_stdio = stdio
         return self._ignore() + [Spawn(reason, stdio)]
 
     def _terminate(self, now: float) -> list[Action]:

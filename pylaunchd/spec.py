@@ -224,6 +224,8 @@ _KEEPALIVE_BY_LOWER = {k.lower(): k for k in ("SuccessfulExit", "Crashed", *KEEP
 
 def describe(value: Any) -> str:
     """Name a plist value the way a user reads their file: ``string "yes"``."""
+    if value is None:
+        return "no value (is the root element <plist>?)"
     if isinstance(value, bool):
         return f"boolean {'true' if value else 'false'}"
     if isinstance(value, int):
