@@ -542,6 +542,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    # Stopped with SIGTERM, still stop what was started and remove the temp dir.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         report = run(args)
     except BenchError as e:

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import logging
 import os
+import select
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -359,9 +360,14 @@ class Manager:
         if index >= len(flat):
             return
         bound = flat[index][1]
+        # The listening socket is blocking (as handed to jobs, and the flag is
+        # shared by every copy): make sure a connection is really pending so
+        # that accept() cannot block the loop.
+        if not select.select([bound.sock], [], [], 0)[0]:
+            return
         try:
             conn, addr = bound.sock.accept()
-        except (BlockingIOError, InterruptedError):
+        except InterruptedError:
             return
         except OSError as e:
             log.warning("(%s) accept failed: %s", managed.spec.label, e.strerror)

@@ -410,6 +410,11 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
     sockets = _sockets(r, keys["Sockets"]) if "Sockets" in keys else ()
     if inetd is not None and not sockets:
         r.warn("inetdCompatibility", "has no effect without Sockets")
+    if inetd is not None and not inetd.wait and any(
+            s.type == "dgram" for g in sockets for s in g.sockets):
+        r.warn("inetdCompatibility.Wait", "false needs connections to accept; a datagram socket has none, "
+                                          "so the job runs as Wait true (as inetd requires for dgram)")
+        inetd = InetdSpec(wait=True)
 
     disabled = False
     if "Disabled" in keys:

@@ -506,3 +506,11 @@ def test_load_spec_reports_spec_errors_with_the_absolute_path(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(p)
     assert str(info.value).startswith(f"{p}: Label: expected")
+
+
+def test_datagram_socket_with_wait_false_runs_as_wait_true():
+    from pylaunchd.spec import validate
+    spec = validate({"Label": "t.udp", "ProgramArguments": ["/bin/cat"], "inetdCompatibility": {"Wait": False},
+                     "Sockets": {"L": {"SockServiceName": 0, "SockType": "dgram"}}}, "/x.plist")
+    assert spec.inetd.wait is True
+    assert any("inetdCompatibility.Wait" in w and "datagram" in w for w in spec.warnings)
