@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .spec import JobSpec
 
 
 def _xdg(var: str, default: str) -> str:
@@ -61,6 +63,64 @@ class Domain:
     @property
     def job_type(self) -> str:
         return "LaunchDaemon" if self.system else "LaunchAgent"
+
+    @property
+    def privileged(self) -> bool:
+        """Only the system domain's manager, running as root, changes identity."""
+        return self.system and os.geteuid() == 0
+
+    def admit(self, spec: JobSpec) -> JobSpec:
+        """The job as this domain will run it: in an unprivileged domain the
+        keys that would change the job's user or root are dropped, each with a
+        warning, so the job runs as the manager's user and nobody else."""
+        if self.privileged:
+            return spec
+        dropped = {}
+        warnings = list(spec.warnings)
+        for key, attr in (("UserName", "user_name"), ("GroupName", "group_name"),
+                          ("RootDirectory", "root_directory")):
+            if getattr(spec, attr) is not None:
+                dropped[attr] = None
+                warnings.append(f"{key}: refused: only the system domain's manager running as root "
+                                f"changes a job's user or root; the job runs as uid {os.geteuid()}")
+        if not dropped:
+            return spec
+        return replace(spec, **dropped, warnings=tuple(warnings))
+
+
+    @property
+    def session_types(self) -> tuple[str, ...]:
+        """launchd session types this domain stands for (LimitLoadToSessionType):
+        the system domain is ``System``; a per-user domain is a login session
+        without a GUI of its own, so ``Aqua`` (launchd's default for agents),
+        ``Background`` and ``StandardIO``. ``LoginWindow`` matches neither."""
+        return ("System",) if self.system else ("Aqua", "Background", "StandardIO")
+
+    def file_problem(self, path: str) -> str | None:
+        """launchctl's ownership check: why *path* must not be loaded, or None."""
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            return f"cannot stat: {e.strerror}"
+        if st.st_uid not in (0, self.uid):
+            return (f"owned by uid {st.st_uid}, not by {'root' if self.system else f'uid {self.uid} or root'}"
+                    f" (launchctl's rule; load -F to override)")
+        if st.st_mode & 0o022:
+            return (f"mode {oct(st.st_mode & 0o777)[2:]} is group- or world-writable; "
+                    f"chmod go-w it (launchctl's rule; load -F to override)")
+        return None
+
+    def load_filter(self, spec: JobSpec, hostname: str) -> str | None:
+        """Why LimitLoadTo*/LimitLoadFrom* keep *spec* out of this domain, or None."""
+        host = hostname.lower()
+        if spec.limit_load_to_hosts and host not in {h.lower() for h in spec.limit_load_to_hosts}:
+            return f"LimitLoadToHosts does not list this host ({hostname})"
+        if host in {h.lower() for h in spec.limit_load_from_hosts}:
+            return f"LimitLoadFromHosts lists this host ({hostname})"
+        if spec.limit_load_to_session_type and not set(spec.limit_load_to_session_type) & set(self.session_types):
+            return (f"LimitLoadToSessionType {', '.join(spec.limit_load_to_session_type)} does not include "
+                    f"this domain's session type ({', '.join(self.session_types)})")
+        return None
 
 
 class Overrides:

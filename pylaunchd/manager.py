@@ -19,8 +19,8 @@ import socket
 from dataclasses import dataclass, field
 
 from . import job as J
-from .control.protocol import (EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
-                               EXIT_NO_SUCH_PROCESS, ControlError)
+from .control.protocol import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO,
+                               EXIT_NO_SERVICE, EXIT_NO_SUCH_PROCESS, EXIT_WRONG_SESSION, ControlError)
 from .domain import Domain, Overrides
 from .jobsdir import JobsDirWatcher
 from .plist import PlistError, is_plist_name
@@ -152,8 +152,12 @@ class Manager:
                   enable: bool = False) -> str:
         """Load or reload the job in *path*. Returns its label; raises ControlError."""
         path = os.path.abspath(path)
+        problem = None if force else self.domain.file_problem(path)
+        if problem:
+            log.error("%s: not loaded: %s", path, problem)
+            raise ControlError(f"{path}: Path had bad ownership/permissions: {problem}", EXIT_BAD_PERMISSIONS)
         try:
-            spec = load_spec(path)
+            spec = self.domain.admit(load_spec(path))
         except (PlistError, SpecError) as e:
             if path in self.by_path:
                 log.error("%s; keeping the version already loaded", e)
@@ -162,6 +166,12 @@ class Manager:
             raise ControlError(str(e), EXIT_INVALID_PLIST) from None
         for w in spec.warnings:
             log.warning("(%s) %s: %s", spec.label, path, w)
+        excluded = self.domain.load_filter(spec, socket.gethostname())
+        if excluded:
+            log.info("(%s) %s: not loaded: %s", spec.label, path, excluded)
+            if spec.label in self.jobs and self.jobs[spec.label].spec.path == path:
+                self.unload(spec.label)
+            raise ControlError(f"{path}: Service cannot load in requested session: {excluded}", EXIT_WRONG_SESSION)
         if enable:
             self.overrides.set_disabled(spec.label, False)
         if self.overrides.is_disabled(spec.label, spec.disabled) and not force:

@@ -1,11 +1,18 @@
 """Starting a job's process from its JobSpec and its sockets.
 
-The child is forked by hand, not through subprocess, because systemd's
-protocol needs ``LISTEN_PID`` to be the job's own PID, which only the child
-knows before exec. Between fork and exec the child only calls ``os``
-functions. It reports a failure (and non-fatal warnings such as a missing
-working directory) over a close-on-exec pipe, so the parent learns the exact
-reason; a failed exec exits with the errno as its status, as launchd does.
+Two steps. :func:`plan` works out, in the manager, everything the child will
+do: argv, environment, user and groups (looked up here: NSS lookups are not
+safe between fork and exec), limits, priorities, directories, standard
+paths. It is pure but for those lookups, and unit-tested. :func:`spawn` then
+forks by hand (not through subprocess, because systemd's protocol needs
+``LISTEN_PID`` to be the job's own PID, which only the child knows) and the
+child carries the plan out in launchd's order: nice, limits, chroot, setgid,
+initgroups, setuid, chdir, umask, standard paths, descriptors, exec.
+
+The child reports a failure (and non-fatal warnings such as a missing working
+directory) over a close-on-exec pipe, so the manager learns the exact reason;
+a failed exec exits with the errno as its status, as launchd does; an unknown
+``UserName`` or ``GroupName`` exits with status 3 (ESRCH), as launchd does.
 
 Descriptor layout of a job:
 
@@ -14,13 +21,26 @@ Descriptor layout of a job:
 * inetd mode: the socket (listening, datagram or accepted connection) on fds
   0-2; fds 1 and 2 keep ``StandardOutPath``/``StandardErrorPath`` when set;
 * nothing else: every other descriptor of the manager is closed.
+
+``ProcessType`` and the I/O keys map to Linux as follows (documented in
+docs/plist-keys.md): ``Background`` runs under ``SCHED_BATCH`` with nice 10
+(unless ``Nice`` is set) and best-effort I/O priority 7; ``Standard`` and
+``Adaptive`` change nothing; ``Interactive`` gets best-effort I/O priority 0;
+``LowPriorityIO`` (and ``LowPriorityBackgroundIO``) put the job in the idle
+I/O class.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
+import glob
+import grp
 import os
+import platform
+import pwd
+import resource
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -31,12 +51,48 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _RESET_SIGNALS = [signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
                   signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2]
 
+RLIMITS = {
+    "Core": resource.RLIMIT_CORE, "CPU": resource.RLIMIT_CPU, "Data": resource.RLIMIT_DATA,
+    "FileSize": resource.RLIMIT_FSIZE, "MemoryLock": resource.RLIMIT_MEMLOCK,
+    "NumberOfFiles": resource.RLIMIT_NOFILE, "NumberOfProcesses": resource.RLIMIT_NPROC,
+    "ResidentSetSize": resource.RLIMIT_RSS, "Stack": resource.RLIMIT_STACK,
+}
+
+IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE = 2, 3
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "i686": 289, "armv7l": 314}.get(platform.machine())
+_libc = ctypes.CDLL(None, use_errno=True)
+
 
 @dataclass
 class SpawnResult:
     pid: int
     error: str | None = None  # the process could not exec; it exits with the errno
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Everything the child does, decided in the manager."""
+
+    executable: str
+    argv: list[str]
+    env: dict[str, str]
+    search_path: bool
+    glob: bool = False
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+    chroot: str | None = None
+    cwd: str = "/"
+    umask: int | None = None
+    nice: int | None = None
+    sched_batch: bool = False
+    ioprio: int | None = None
+    rlimits: list[tuple[str, int, int | None, int | None]] = field(default_factory=list)
+    stdin_path: str | None = None
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    fatal: tuple[int, str] | None = None  # report this and exit with that status
 
 
 def base_environment(label: str, inherited: dict[str, str] | None = None) -> dict[str, str]:
@@ -55,28 +111,67 @@ def base_environment(label: str, inherited: dict[str, str] | None = None) -> dic
     return env
 
 
-def job_environment(spec: JobSpec, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = base_environment(spec.label)
-    env.update(extra or {})
+def plan(spec: JobSpec, extra_env: dict[str, str] | None = None, inherited: dict[str, str] | None = None) -> Plan:
+    """Decide how to start *spec*. ``UserName`` and friends are honoured only
+    when the manager runs as root (the manager strips them otherwise)."""
+    env = base_environment(spec.label, inherited)
+    p = Plan(executable=spec.executable, argv=list(spec.argv), env=env, search_path=spec.search_path,
+             glob=spec.enable_globbing, chroot=spec.root_directory, cwd=spec.working_directory or "/",
+             umask=spec.umask, nice=spec.nice, stdin_path=spec.stdin_path, stdout_path=spec.stdout_path,
+             stderr_path=spec.stderr_path)
+    if spec.user_name is not None or spec.group_name is not None:
+        _plan_identity(spec, p)
+    env.update(extra_env or {})
     env.update(dict(spec.environment))
-    return env
+    for key in ("LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"):
+        env.pop(key, None)
+    if spec.process_type == "Background":
+        p.sched_batch = True
+        if p.nice is None:
+            p.nice = 10
+        p.ioprio = (IOPRIO_CLASS_BE << 13) | 7
+    elif spec.process_type == "Interactive":
+        p.ioprio = (IOPRIO_CLASS_BE << 13) | 0
+    if spec.low_priority_io or spec.low_priority_background_io:
+        p.ioprio = IOPRIO_CLASS_IDLE << 13
+    hard = dict(spec.hard_limits)
+    soft = dict(spec.soft_limits)
+    for name in sorted(set(hard) | set(soft), key=list(RLIMITS).index):
+        p.rlimits.append((name, RLIMITS[name], soft.get(name), hard.get(name)))
+    return p
+
+
+def _plan_identity(spec: JobSpec, p: Plan) -> None:
+    user = spec.user_name or "root"
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        p.fatal = (errno.ESRCH, f'UserName: getpwnam("{user}") failed: no such user')
+        return
+    gid = pw.pw_gid
+    if spec.group_name is not None:
+        try:
+            gid = grp.getgrnam(spec.group_name).gr_gid
+        except KeyError:
+            p.fatal = (errno.ESRCH, f'GroupName: getgrnam("{spec.group_name}") failed: no such group')
+            return
+    p.uid, p.gid = pw.pw_uid, gid
+    p.groups = os.getgrouplist(pw.pw_name, gid) if spec.init_groups and spec.user_name else [gid]
+    # launchd gives a job run as another user that user's identity, when the
+    # plist does not set these itself.
+    p.env.update(HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name, SHELL=pw.pw_shell or "/bin/sh")
+    p.env.pop("XDG_RUNTIME_DIR", None)
 
 
 def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.socket | None = None,
           extra_env: dict[str, str] | None = None) -> SpawnResult:
     """Fork and exec the job. ``listen``: (name, socket) pairs for fds 3...;
     ``stdio``: a socket to put on fds 0-2 instead (inetd mode)."""
-    env = job_environment(spec, extra_env)
+    p = plan(spec, extra_env)
     if listen and stdio is None:
-        env["LISTEN_FDS"] = str(len(listen))
-        env["LISTEN_FDNAMES"] = ":".join(name for name, _ in listen)
-    else:
-        env.pop("LISTEN_FDS", None)
-        env.pop("LISTEN_FDNAMES", None)
-    env.pop("LISTEN_PID", None)
-    argv = list(spec.argv)
-    executable = spec.executable
-    sources = [s.fileno() for _, s in listen]
+        p.env["LISTEN_FDS"] = str(len(listen))
+        p.env["LISTEN_FDNAMES"] = ":".join(name for name, _ in listen)
+    sources = [s.fileno() for _, s in listen] if stdio is None else []
     stdio_fd = stdio.fileno() if stdio is not None else None
 
     rpipe, wpipe = os.pipe2(os.O_CLOEXEC)
@@ -90,7 +185,7 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
         raise
     if pid == 0:  # pragma: no cover - runs in the child
         try:
-            _child(spec, argv, executable, env, sources, stdio_fd, wpipe)
+            _child(p, sources, stdio_fd, wpipe)
         finally:
             os._exit(127)
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
@@ -119,13 +214,28 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
     return result
 
 
-def _child(spec, argv, executable, env, sources, stdio_fd, wpipe) -> None:  # pragma: no cover
+def _child(p: Plan, sources: list[int], stdio_fd: int | None, wpipe: int) -> None:  # pragma: no cover
     def report(kind: str, message: str) -> None:
-        # ``wpipe`` is looked up at call time: it is moved to a high fd below.
+        # The pipe is moved to a high fd during set-up: report.wpipe follows it.
         try:
-            os.write(wpipe, f"{kind} {message}\n".encode("utf-8", "replace"))
+            os.write(report.wpipe, f"{kind} {message}\n".encode("utf-8", "replace"))
         except OSError:
             pass
+    report.wpipe = wpipe
+
+    def fail(code: int, message: str) -> None:
+        report("E", message)
+        os._exit(code)
+
+    try:
+        _setup_and_exec(p, sources, stdio_fd, wpipe, report, fail)
+    except BaseException as e:  # a bug must still say what happened
+        fail(127, f"could not set up the job: {type(e).__name__}: {e}")
+
+
+def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, report, fail) -> None:  # pragma: no cover
+    max_fd = _max_fd()  # before NumberOfFiles may lower it
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # before a chroot hides /dev
 
     try:
         signal.set_wakeup_fd(-1)
@@ -138,24 +248,50 @@ def _child(spec, argv, executable, env, sources, stdio_fd, wpipe) -> None:  # pr
         os.setpgid(0, 0)
     except OSError:
         pass
-    env["LISTEN_PID"] = str(os.getpid()) if "LISTEN_FDS" in env else env.get("LISTEN_PID", "")
-    if not env["LISTEN_PID"]:
-        del env["LISTEN_PID"]
+    if p.fatal:
+        fail(*p.fatal)
+    if "LISTEN_FDS" in p.env:
+        p.env["LISTEN_PID"] = str(os.getpid())
 
-    if spec.nice is not None:
+    if p.nice is not None:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, spec.nice)
+            os.setpriority(os.PRIO_PROCESS, 0, p.nice)
         except OSError as e:
-            report("W", f"Nice {spec.nice}: {e.strerror}")
-
-    cwd = spec.working_directory or "/"
+            report("W", f"Nice {p.nice}: {e.strerror}")
+    if p.sched_batch:
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError as e:
+            report("W", f"ProcessType Background: SCHED_BATCH: {e.strerror}")
+    if p.ioprio is not None and _IOPRIO_SET is not None:
+        if _libc.syscall(_IOPRIO_SET, 1, 0, p.ioprio) != 0:
+            report("W", f"I/O priority: {os.strerror(ctypes.get_errno())}")
+    for name, which, soft, hard in p.rlimits:
+        try:
+            cur, mx = resource.getrlimit(which)
+            resource.setrlimit(which, (soft if soft is not None else cur, hard if hard is not None else mx))
+        except (OSError, ValueError) as e:
+            report("W", f"ResourceLimits {name} (soft {soft}, hard {hard}): {getattr(e, 'strerror', None) or e}")
+    if p.chroot is not None:
+        try:
+            os.chroot(p.chroot)
+            os.chdir("/")
+        except OSError as e:
+            fail(e.errno or 1, f"RootDirectory {p.chroot}: chroot failed: {e.strerror}")
+    if p.gid is not None:
+        try:
+            os.setgid(p.gid)
+            os.setgroups(p.groups or [p.gid])
+            os.setuid(p.uid)
+        except OSError as e:
+            fail(e.errno or 1, f"cannot become uid {p.uid} gid {p.gid}: {e.strerror}")
     try:
-        os.chdir(cwd)
+        os.chdir(p.cwd)
     except OSError as e:
-        report("W", f"WorkingDirectory {cwd}: {e.strerror}; running in /")
+        report("W", f"WorkingDirectory {p.cwd}: {e.strerror}; running in /")
         os.chdir("/")
-    if spec.umask is not None:
-        os.umask(spec.umask)
+    if p.umask is not None:
+        os.umask(p.umask)
 
     # Move everything we hand over above the target range first, so that
     # placing fd N never overwrites a source still to be placed.
@@ -163,6 +299,7 @@ def _child(spec, argv, executable, env, sources, stdio_fd, wpipe) -> None:  # pr
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
     high_stdio = fcntl.fcntl(stdio_fd, fcntl.F_DUPFD_CLOEXEC, floor) if stdio_fd is not None else None
     wpipe = fcntl.fcntl(wpipe, fcntl.F_DUPFD_CLOEXEC, floor)
+    report.wpipe = wpipe
 
     def open_path(key: str, path: str | None, flags: int) -> int | None:
         if path is None:
@@ -170,44 +307,43 @@ def _child(spec, argv, executable, env, sources, stdio_fd, wpipe) -> None:  # pr
         try:
             return os.open(path, flags | os.O_CLOEXEC, 0o666)
         except OSError as e:
-            report("W", f"{key} {path}: {e.strerror}; using /dev/null")
+            why = e.strerror
+            parent = os.path.dirname(os.path.abspath(path))
+            if e.errno == errno.ENOENT and not os.path.isdir(parent):
+                why = f"its directory {parent} does not exist"
+            report("W", f"{key} {path}: cannot open as uid {os.getuid()}: {why}; using /dev/null")
             return None
 
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    stdin = open_path("StandardInPath", spec.stdin_path, os.O_RDONLY)
-    stdout = open_path("StandardOutPath", spec.stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    stderr = open_path("StandardErrorPath", spec.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    stdin = open_path("StandardInPath", p.stdin_path, os.O_RDONLY)
+    stdout = open_path("StandardOutPath", p.stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    stderr = open_path("StandardErrorPath", p.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     if high_stdio is not None:
         stdin = high_stdio
         stdout = stdout if stdout is not None else high_stdio
         stderr = stderr if stderr is not None else high_stdio
-    # Relocate the opened files above the target range too.
-    targets = []
-    for fd in (stdin, stdout, stderr):
-        fd = null if fd is None else fd
-        targets.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor))
+    targets = [fcntl.fcntl(null if fd is None else fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in (stdin, stdout, stderr)]
     for i, fd in enumerate(targets):
         os.dup2(fd, i, inheritable=True)
     for i, fd in enumerate(high):
         os.dup2(fd, 3 + i, inheritable=True)
     # Close every other descriptor the manager had; keep only the error pipe.
     os.closerange(3 + len(high), wpipe)
-    os.closerange(wpipe + 1, _max_fd())
+    os.closerange(wpipe + 1, max(max_fd, wpipe + 1))
 
+    argv = p.argv
+    if p.glob:
+        argv = [m for a in argv for m in (sorted(glob.glob(os.path.expanduser(a))) or [os.path.expanduser(a)])]
     try:
-        if spec.search_path:
-            os.execvpe(executable, argv, env)
+        if p.search_path:
+            os.execvpe(p.executable, argv, p.env)
         else:
-            os.execve(executable, argv, env)
+            os.execve(p.executable, argv, p.env)
     except OSError as e:
         code = e.errno or errno.ENOEXEC
-        where = "on PATH" if spec.search_path and "/" not in executable else ""
-        reason = f"could not execute {executable}{' ' + where if where else ''}: {e.strerror} (errno {code})"
-        report("E", reason)
-        os._exit(code)
+        where = " on PATH" if p.search_path and "/" not in p.executable else ""
+        fail(code, f"could not execute {p.executable}{where}: {e.strerror} (errno {code})")
     except BaseException as e:
-        report("E", f"could not execute {executable}: {e}")
-        os._exit(127)
+        fail(127, f"could not execute {p.executable}: {e}")
 
 
 def _max_fd() -> int:

@@ -71,15 +71,27 @@ class SocketGroupSpec:
 
 @dataclass(frozen=True)
 class KeepAliveSpec:
-    """``KeepAlive``: ``always`` for ``true``; the dictionary's conditions otherwise."""
+    """``KeepAlive``: ``always`` for ``true``; the dictionary's conditions
+    otherwise, ORed."""
 
     always: bool = False
     successful_exit: bool | None = None
     crashed: bool | None = None
+    path_state: tuple[tuple[str, bool], ...] = ()
+    other_job_enabled: tuple[tuple[str, bool], ...] = ()
+    other_job_active: tuple[tuple[str, bool], ...] = ()
+    network_state: bool | None = None
+    after_initial_demand: bool | None = None
 
     @property
     def implies_run_at_load(self) -> bool:
         return self.always or self.successful_exit is not None or self.crashed is not None
+
+    @property
+    def has_conditions(self) -> bool:
+        return bool(self.always or self.successful_exit is not None or self.crashed is not None
+                    or self.path_state or self.other_job_enabled or self.other_job_active
+                    or self.network_state is not None or self.after_initial_demand is not None)
 
 
 @dataclass(frozen=True)
@@ -105,11 +117,28 @@ class JobSpec:
     throttle_interval: int = DEFAULT_THROTTLE_INTERVAL
     exit_timeout: int = DEFAULT_EXIT_TIMEOUT
     start_interval: int | None = None
+    start_calendar: tuple = ()  # schedules, see pylaunchd.calendar
+    watch_paths: tuple[str, ...] = ()
+    queue_directories: tuple[str, ...] = ()
+    start_on_mount: bool = False
     launch_only_once: bool = False
     abandon_process_group: bool = False
     disabled: bool = False
     sockets: tuple[SocketGroupSpec, ...] = ()
     inetd: InetdSpec | None = None
+    enable_globbing: bool = False
+    user_name: str | None = None
+    group_name: str | None = None
+    init_groups: bool = True
+    root_directory: str | None = None
+    process_type: str | None = None  # Background | Standard | Adaptive | Interactive
+    low_priority_io: bool = False
+    low_priority_background_io: bool = False
+    soft_limits: tuple[tuple[str, int], ...] = ()
+    hard_limits: tuple[tuple[str, int], ...] = ()
+    limit_load_to_hosts: tuple[str, ...] = ()
+    limit_load_from_hosts: tuple[str, ...] = ()
+    limit_load_to_session_type: tuple[str, ...] = ()
     # Not part of the job's identity: two specs that differ only here are equal.
     warnings: tuple[str, ...] = field(default=(), compare=False)
     ignored_keys: tuple[str, ...] = field(default=(), compare=False)
@@ -149,31 +178,18 @@ SUPPORTED_KEYS = {
     "StandardInPath", "StandardOutPath", "StandardErrorPath", "RunAtLoad", "KeepAlive",
     "OnDemand", "ThrottleInterval", "ExitTimeOut", "Disabled", "Sockets",
     "inetdCompatibility", "Umask", "Nice", "StartInterval", "LaunchOnlyOnce",
-    "AbandonProcessGroup",
+    "AbandonProcessGroup", "UserName", "GroupName", "InitGroups", "RootDirectory",
+    "EnableGlobbing", "StartCalendarInterval", "WatchPaths", "QueueDirectories",
+    "StartOnMount", "SoftResourceLimits", "HardResourceLimits", "ProcessType",
+    "LowPriorityIO", "LowPriorityBackgroundIO", "LimitLoadToHosts", "LimitLoadFromHosts",
+    "LimitLoadToSessionType",
 }
 
 # launchd.plist(5) keys that are recognised but not acted on (yet, or ever on
 # Linux), with the reason shown in the warning.
 IGNORED_KEYS = {
-    "UserName": "not supported yet; the job runs as the manager's user",
-    "GroupName": "not supported yet; the job runs with the manager's group",
-    "InitGroups": "not supported yet",
-    "RootDirectory": "not supported yet",
-    "EnableGlobbing": "not supported yet",
-    "StartCalendarInterval": "not supported yet",
-    "WatchPaths": "not supported yet",
-    "QueueDirectories": "not supported yet",
-    "StartOnMount": "not supported yet",
-    "SoftResourceLimits": "not supported yet",
-    "HardResourceLimits": "not supported yet",
-    "ProcessType": "not supported yet",
-    "LowPriorityIO": "not supported yet",
-    "LowPriorityBackgroundIO": "not supported yet",
-    "LimitLoadToHosts": "not supported yet",
-    "LimitLoadFromHosts": "not supported yet",
-    "LimitLoadToSessionType": "not supported yet",
-    "LimitLoadToHardware": "not supported yet",
-    "LimitLoadFromHardware": "not supported yet",
+    "LimitLoadToHardware": "macOS hw.* sysctl matching has no Linux equivalent",
+    "LimitLoadFromHardware": "macOS hw.* sysctl matching has no Linux equivalent",
     "TimeOut": "no longer implemented by launchd either",
     "MachServices": "Mach ports do not exist on Linux",
     "LaunchEvents": "XPC event streams do not exist on Linux",
@@ -212,14 +228,15 @@ SOCKET_IGNORED_KEYS = {
 }
 _SOCKET_BY_LOWER = {k.lower(): k for k in SOCKET_KEYS | set(SOCKET_IGNORED_KEYS)}
 
-KEEPALIVE_IGNORED_KEYS = {
-    "PathState": "not supported yet",
-    "OtherJobEnabled": "not supported yet",
-    "OtherJobActive": "not supported yet",
-    "NetworkState": "not supported yet",
-    "AfterInitialDemand": "not supported yet",
-}
-_KEEPALIVE_BY_LOWER = {k.lower(): k for k in ("SuccessfulExit", "Crashed", *KEEPALIVE_IGNORED_KEYS)}
+KEEPALIVE_KEYS = ("SuccessfulExit", "Crashed", "PathState", "OtherJobEnabled", "OtherJobActive",
+                  "NetworkState", "AfterInitialDemand")
+_KEEPALIVE_BY_LOWER = {k.lower(): k for k in KEEPALIVE_KEYS}
+
+RESOURCE_LIMITS = ("Core", "CPU", "Data", "FileSize", "MemoryLock", "NumberOfFiles",
+                   "NumberOfProcesses", "ResidentSetSize", "Stack")
+_LIMIT_BY_LOWER = {k.lower(): k for k in RESOURCE_LIMITS}
+PROCESS_TYPES = ("Background", "Standard", "Adaptive", "Interactive")
+SESSION_TYPES = ("Aqua", "Background", "LoginWindow", "StandardIO", "System")
 
 
 def describe(value: Any) -> str:
@@ -416,6 +433,10 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
                                           "so the job runs as Wait true (as inetd requires for dgram)")
         inetd = InetdSpec(wait=True)
 
+    process = _process_keys(r, keys)
+    triggers = _trigger_keys(r, keys)
+    loader = _loader_keys(r, keys)
+
     disabled = False
     if "Disabled" in keys:
         if isinstance(keys["Disabled"], dict):
@@ -441,10 +462,14 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
         exit_timeout=non_negative("ExitTimeOut", DEFAULT_EXIT_TIMEOUT),
         start_interval=start_interval,
         launch_only_once=opt_bool("LaunchOnlyOnce"),
+        enable_globbing=opt_bool("EnableGlobbing"),
         abandon_process_group=opt_bool("AbandonProcessGroup") or inetd is not None,
         disabled=disabled,
         sockets=sockets,
         inetd=inetd,
+        **process,
+        **triggers,
+        **loader,
         warnings=tuple(r.warnings),
         ignored_keys=tuple(r.ignored),
     )
@@ -460,26 +485,135 @@ def _keep_alive(r: _Reader, keys: dict) -> KeepAliveSpec:
         return KeepAliveSpec(always=value)
     if not isinstance(value, dict):
         r.error("KeepAlive", "a boolean or a dictionary of conditions", value)
-    successful_exit = crashed = None
+    fields: dict[str, Any] = {}
     for k, v in value.items():
         canonical = r.canonical("KeepAlive.", k, _KEEPALIVE_BY_LOWER)
         if canonical is None:
             continue
         where = f"KeepAlive.{canonical}"
-        if canonical in KEEPALIVE_IGNORED_KEYS:
-            r.warn(where, f"accepted and ignored: {KEEPALIVE_IGNORED_KEYS[canonical]}")
+        if canonical in ("PathState", "OtherJobEnabled", "OtherJobActive"):
+            what = "path" if canonical == "PathState" else "label"
+            if not isinstance(v, dict):
+                r.warn(where, f"expected a dictionary of {what} => boolean, found {describe(v)}; "
+                              f"ignored, as launchd does")
+                continue
+            pairs = []
+            for name, want in v.items():
+                if not isinstance(want, bool):
+                    r.warn(f"{where}.{name}", f"expected a boolean, found {describe(want)}; ignored")
+                elif canonical == "PathState" and not os.path.isabs(os.path.expanduser(name)):
+                    r.warn(f"{where}.{name}", "expected an absolute path; ignored")
+                else:
+                    pairs.append((os.path.expanduser(name) if canonical == "PathState" else name, want))
+            fields[{"PathState": "path_state", "OtherJobEnabled": "other_job_enabled",
+                    "OtherJobActive": "other_job_active"}[canonical]] = tuple(pairs)
             continue
         if not isinstance(v, bool):
             r.warn(where, f"expected a boolean, found {describe(v)}; ignored, as launchd does")
             continue
         if canonical == "SuccessfulExit":
-            successful_exit = v
+            fields["successful_exit"] = v
         elif canonical == "Crashed":
-            crashed = v
+            fields["crashed"] = v
             if v is False:
                 r.warn(where, "false restarts the job after every exit that is not a crash, "
                               "clean exits included")
-    return KeepAliveSpec(successful_exit=successful_exit, crashed=crashed)
+        elif canonical == "NetworkState":
+            fields["network_state"] = v
+        elif canonical == "AfterInitialDemand":
+            fields["after_initial_demand"] = v
+    return KeepAliveSpec(**fields)
+
+
+def _path_list(r: _Reader, key: str, value: Any) -> tuple[str, ...]:
+    paths = []
+    for i, p in enumerate(r.string_array(key, value)):
+        p = os.path.expanduser(p)
+        if not os.path.isabs(p):
+            r.warn(f"{key}[{i}]", f'expected an absolute path, found string "{p}"; ignored')
+        else:
+            paths.append(os.path.normpath(p))
+    return tuple(paths)
+
+
+def _process_keys(r: _Reader, keys: dict) -> dict:
+    """UserName, GroupName, InitGroups, RootDirectory, ProcessType, I/O priority, limits."""
+    out: dict[str, Any] = {}
+    for key, name in (("UserName", "user_name"), ("GroupName", "group_name"), ("RootDirectory", "root_directory")):
+        if key in keys:
+            out[name] = r.string(key, keys[key])
+    if "InitGroups" in keys:
+        out["init_groups"] = r.boolean("InitGroups", keys["InitGroups"])
+    if "ProcessType" in keys:
+        value = r.string("ProcessType", keys["ProcessType"])
+        match = {t.lower(): t for t in PROCESS_TYPES}.get(value.lower())
+        if match is None:
+            r.warn("ProcessType", f'unknown value "{value}"; expected one of {", ".join(PROCESS_TYPES)}; ignored')
+        else:
+            out["process_type"] = match
+    for key, name in (("LowPriorityIO", "low_priority_io"), ("LowPriorityBackgroundIO", "low_priority_background_io")):
+        if key in keys:
+            out[name] = r.boolean(key, keys[key])
+    for key, name in (("SoftResourceLimits", "soft_limits"), ("HardResourceLimits", "hard_limits")):
+        if key not in keys:
+            continue
+        limits = []
+        for k, v in r.dictionary(key, keys[key]).items():
+            canonical = r.canonical(f"{key}.", k, _LIMIT_BY_LOWER)
+            if canonical is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int):
+                r.warn(f"{key}.{canonical}", f"expected an integer, found {describe(v)}; ignored, as launchd does")
+            elif v < 0:
+                r.warn(f"{key}.{canonical}", f"{v} is negative; ignored")
+            else:
+                limits.append((canonical, v))
+        out[name] = tuple(limits)
+    return out
+
+
+def _trigger_keys(r: _Reader, keys: dict) -> dict:
+    """StartCalendarInterval, WatchPaths, QueueDirectories, StartOnMount."""
+    out: dict[str, Any] = {}
+    if "StartCalendarInterval" in keys:
+        from .calendar import CalendarError, validate_schedules
+
+        try:
+            schedules, warnings = validate_schedules(keys["StartCalendarInterval"])
+        except CalendarError as e:
+            r.error(e.key_path, e.expected, found=e.found)
+        for w in warnings:
+            r.warn("", w)
+        out["start_calendar"] = tuple(schedules)
+    if "WatchPaths" in keys:
+        out["watch_paths"] = _path_list(r, "WatchPaths", keys["WatchPaths"])
+    if "QueueDirectories" in keys:
+        out["queue_directories"] = _path_list(r, "QueueDirectories", keys["QueueDirectories"])
+    if "StartOnMount" in keys:
+        out["start_on_mount"] = r.boolean("StartOnMount", keys["StartOnMount"])
+    return out
+
+
+def _loader_keys(r: _Reader, keys: dict) -> dict:
+    """LimitLoadToHosts, LimitLoadFromHosts, LimitLoadToSessionType."""
+    out: dict[str, Any] = {}
+    for key, name in (("LimitLoadToHosts", "limit_load_to_hosts"), ("LimitLoadFromHosts", "limit_load_from_hosts")):
+        if key in keys:
+            out[name] = r.string_array(key, keys[key])
+    if "LimitLoadToSessionType" in keys:
+        value = keys["LimitLoadToSessionType"]
+        types = (r.string("LimitLoadToSessionType", value),) if isinstance(value, str) else \
+            r.string_array("LimitLoadToSessionType", value)
+        known = {t.lower(): t for t in SESSION_TYPES}
+        out_types = []
+        for i, t in enumerate(types):
+            if t.lower() not in known:
+                r.warn(f"LimitLoadToSessionType[{i}]" if not isinstance(value, str) else "LimitLoadToSessionType",
+                       f'unknown session type "{t}"; expected one of {", ".join(SESSION_TYPES)}')
+            else:
+                out_types.append(known[t.lower()])
+        out["limit_load_to_session_type"] = tuple(out_types)
+    return out
 
 
 def _umask(r: _Reader, value: Any) -> int | None:

@@ -131,6 +131,7 @@ class Manager:
         path = directory / name
         tmp = directory / f".{name}.tmp"
         tmp.write_bytes(plistlib.dumps(data, fmt=fmt))
+        os.chmod(tmp, 0o644)  # whatever the umask: group-writable plists are refused
         os.replace(tmp, path)
         return path
 

@@ -228,16 +228,27 @@ def test_keepalive_subkeys_are_matched_case_insensitively():
 def test_ignored_launchd_keys_are_listed():
     s = validate(job(MachServices={"org.example.svc": True}, UserName="nobody", StartCalendarInterval={"Hour": 3},
                      ServiceDescription="old"), PATH)
-    assert set(s.ignored_keys) == {"MachServices", "UserName", "StartCalendarInterval", "ServiceDescription"}
+    assert set(s.ignored_keys) == {"MachServices", "ServiceDescription"}
+    assert s.user_name == "nobody" and len(s.start_calendar) == 1
     (w,) = warnings_about(s, "MachServices")
     assert "accepted and ignored" in w and "Linux" in w
     assert not any("unknown key" in w for w in s.warnings)
 
 
-def test_ignored_keepalive_conditions_warn():
-    s = validate(job(KeepAlive={"PathState": {"/tmp/x": True}, "SuccessfulExit": True}), PATH)
-    assert s.keep_alive == KeepAliveSpec(successful_exit=True)
-    assert "accepted and ignored" in warnings_about(s, "KeepAlive.PathState")[0]
+def test_keepalive_conditions_parse():
+    s = validate(job(KeepAlive={"PathState": {"/tmp/x": True, "/tmp/y": False}, "SuccessfulExit": True,
+                                "OtherJobEnabled": {"a.b": True}, "NetworkState": True,
+                                "AfterInitialDemand": True}), PATH)
+    assert s.keep_alive == KeepAliveSpec(successful_exit=True, path_state=(("/tmp/x", True), ("/tmp/y", False)),
+                                         other_job_enabled=(("a.b", True),), network_state=True,
+                                         after_initial_demand=True)
+    assert s.warnings == ()
+
+
+def test_homebrew_pathstate_string_is_ignored_with_a_warning():
+    s = validate(job(KeepAlive={"PathState": "/opt/homebrew/var/run"}), PATH)
+    assert s.keep_alive == KeepAliveSpec()
+    assert "expected a dictionary of path => boolean" in warnings_about(s, "KeepAlive.PathState")[0]
 
 
 def test_keepalive_condition_of_the_wrong_type_is_ignored_as_launchd_does():

@@ -26,6 +26,8 @@ EXIT_PERMISSION = 1  # EPERM
 EXIT_NO_SERVICE = 113  # "Could not find specified service"
 EXIT_DISABLED = 119  # "Service is disabled"
 EXIT_INVALID_PLIST = 109  # "Invalid property list"
+EXIT_BAD_PERMISSIONS = 122  # "Path had bad ownership/permissions"
+EXIT_WRONG_SESSION = 134  # "Service cannot load in requested session"
 EXIT_NO_MANAGER = 2
 
 
