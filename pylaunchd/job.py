@@ -168,6 +168,12 @@ class Job:
     removing: bool = False
     finished: bool = False  # LaunchOnlyOnce: ran once, never again until reloaded
     instances: dict[int, float] = field(default_factory=dict)
+    # Facts about the world the manager keeps current: "path:P" (P exists),
+    # "queue" (a QueueDirectories directory is not empty), "loaded:L" and
+    # "active:L" (another job is loaded / running), "network" (an interface
+    # other than loopback is up).
+    conditions: dict[str, bool] = field(default_factory=dict)
+    demanded: bool = False  # started on demand at least once (AfterInitialDemand)
     _pending_start: str | None = None
     _pending_spec: JobSpec | None = None
     _stop_sent: bool = False
@@ -187,9 +193,30 @@ class Job:
             acts.append(SetTimer("interval", now + self.spec.start_interval))
         if self.spec.inetd_nowait:
             return acts + self._watch()
-        if self.spec.run_at_load or self.spec.keep_alive.implies_run_at_load:
+        ka = self.spec.keep_alive
+        if self.spec.run_at_load or (ka.implies_run_at_load and not ka.after_initial_demand):
             return acts + self._want_start("run at load", now)
+        reason = self._condition_reason()
+        if reason is not None:
+            return acts + self._want_start(reason, now)
         return acts + self._watch()
+
+    def trigger(self, reason: str, now: float) -> list[Action]:
+        """A launch event: WatchPaths, StartCalendarInterval, StartOnMount."""
+        if self.spec.inetd_nowait or self.removing:
+            return []
+        self.demanded = True
+        return self._want_start(reason, now)
+
+    def condition(self, name: str, value: bool, now: float) -> list[Action]:
+        """A fact a KeepAlive condition or QueueDirectories depends on changed.
+        launchd starts the job as soon as a condition becomes true."""
+        old = self.conditions.get(name)
+        self.conditions[name] = value
+        if value == old or self.state != WAITING or self.removing or self.spec.inetd_nowait:
+            return []
+        reason = self._condition_reason()
+        return self._want_start(reason, now) if reason is not None else []
 
     def socket_readable(self, index: int, name: str, now: float) -> list[Action]:
         """A watched socket has a client (a connection or a datagram)."""
@@ -200,6 +227,7 @@ class Job:
                 return self._ignore()
             return [AcceptAndSpawn(index)]
         stdio = index if self.spec.inetd is not None else None
+        self.demanded = True
         return self._want_start(f"socket {name} readable", now, stdio)
 
     def spawned(self, pid: int, now: float) -> list[Action]:
@@ -295,6 +323,7 @@ class Job:
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
         self.finished = False
+        self.demanded = True
         return self._want_start("kickstart by user", now)
 
     def stop(self, now: float) -> list[Action]:
@@ -408,17 +437,45 @@ class Job:
         return [IgnoreSockets()]
 
     def _keep_alive_reason(self, exit: ExitStatus, stopped_by_us: bool) -> str | None:
+        """Why the job must run again after this exit, or None."""
         ka = self.spec.keep_alive
         if ka.always:
             return "KeepAlive"
-        if ka.successful_exit is True and exit.clean:
-            return "KeepAlive SuccessfulExit: exited cleanly"
-        if ka.successful_exit is False and not exit.clean:
-            return f"KeepAlive SuccessfulExit false: exited with {exit.describe()}"
-        if ka.crashed is True and exit.crashed and not stopped_by_us:
-            return f"KeepAlive Crashed: {exit.describe()}"
-        if ka.crashed is False and not exit.crashed:
-            return "KeepAlive Crashed false: exited without crashing"
+        if not (ka.after_initial_demand and not self.demanded):
+            if ka.successful_exit is True and exit.clean:
+                return "KeepAlive SuccessfulExit: exited cleanly"
+            if ka.successful_exit is False and not exit.clean:
+                return f"KeepAlive SuccessfulExit false: exited with {exit.describe()}"
+            if ka.crashed is True and exit.crashed and not stopped_by_us:
+                return f"KeepAlive Crashed: {exit.describe()}"
+            if ka.crashed is False and not exit.crashed:
+                return "KeepAlive Crashed false: exited without crashing"
+        return self._condition_reason()
+
+    def _condition_reason(self) -> str | None:
+        """The KeepAlive conditions (and QueueDirectories) that depend on the
+        state of the world rather than on the last exit, ORed."""
+        if self.spec.queue_directories and self.conditions.get("queue"):
+            return "QueueDirectories: a directory is not empty"
+        ka = self.spec.keep_alive
+        if ka.after_initial_demand and not self.demanded:
+            return None
+        for path, want in ka.path_state:
+            if self.conditions.get(f"path:{path}", False) == want:
+                return f"KeepAlive PathState: {path} {'exists' if want else 'does not exist'}"
+        for label, want in ka.other_job_enabled:
+            if self.conditions.get(f"loaded:{label}", False) == want:
+                return f"KeepAlive OtherJobEnabled: {label} {'is' if want else 'is not'} loaded"
+        for label, want in ka.other_job_active:
+            if self.conditions.get(f"active:{label}", False) == want:
+                return f"KeepAlive OtherJobActive: {label} {'is' if want else 'is not'} running"
+        if ka.network_state is not None and "network" in self.conditions \
+                and self.conditions["network"] == ka.network_state:
+            return f"KeepAlive NetworkState: the network is {'up' if ka.network_state else 'down'}"
+        if ka.after_initial_demand and self.demanded and not (
+                ka.successful_exit is not None or ka.crashed is not None or ka.path_state
+                or ka.other_job_enabled or ka.other_job_active or ka.network_state is not None):
+            return "KeepAlive AfterInitialDemand: started on demand before"
         return None
 
     @staticmethod

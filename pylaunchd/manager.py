@@ -9,6 +9,7 @@ control request, signal) into events for a job's state machine
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import fcntl
 import logging
@@ -26,6 +27,9 @@ from .jobsdir import JobsDirWatcher
 from .plist import PlistError, is_plist_name
 from .sockets import SocketError, SocketGroup, close_group, create_group
 from .spawn import spawn
+from .system_events import MountMonitor, NetworkMonitor
+from .triggers import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
+from . import calendar
 from .spec import JobSpec, SpecError, label_from_file, load_spec
 
 log = logging.getLogger("pylaunchd")
@@ -42,6 +46,7 @@ class Managed:
     spawn_error: str | None = None
     spawn_warnings: list[str] = field(default_factory=list)
     loaded_from_dir: bool = False
+    calendar_at: datetime.datetime | None = None  # next StartCalendarInterval firing (local time)
 
     @property
     def spec(self) -> JobSpec:
@@ -81,6 +86,11 @@ class Manager:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        self.paths = PathTriggers(self.loop)
+        self.network = NetworkMonitor(self.loop, self._network_changed)
+        self.network.start()
+        self.mounts = MountMonitor(self.loop, self._mounted)
+        self.mounts.start()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.sync_paths)
         self.watcher.start()
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
@@ -91,6 +101,9 @@ class Manager:
         await self._shutdown()
         server.close()
         self.watcher.stop()
+        self.paths.close()
+        self.network.stop()
+        self.mounts.stop()
         return 0
 
     def request_shutdown(self, sig: int | None = None) -> None:
@@ -211,7 +224,9 @@ class Manager:
         self.jobs[spec.label] = managed
         self.by_path[path] = spec.label
         log.info("(%s) loaded from %s%s", spec.label, path, self._socket_summary(managed))
+        self._arm_triggers(managed, spec)
         self._execute(managed, managed.machine.load(self.now()))
+        self._tell_dependents(f"loaded:{spec.label}", True)
         return spec.label
 
     def _create_groups(self, spec: JobSpec, keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
@@ -234,6 +249,7 @@ class Manager:
             managed.machine.spec = spec  # same job; its path or warnings may differ
             return
         log.info("(%s) reloading from %s", spec.label, spec.path)
+        self._arm_triggers(managed, spec)
         self._execute(managed, managed.machine.reload(spec, self.now()))
 
     def _swap_sockets(self, managed: Managed) -> bool:
@@ -275,7 +291,9 @@ class Manager:
         for p, l in list(self.by_path.items()):
             if l == label and p == managed.spec.path and not os.path.exists(p):
                 del self.by_path[p]
+        self.paths.unwatch(label)
         log.info("(%s) unloaded", label)
+        self._tell_dependents(f"loaded:{label}", False)
         deferred = self.deferred.pop(label, None)
         if deferred and not self.shutting_down:
             try:
@@ -364,6 +382,7 @@ class Manager:
             log.error("(%s) %s", spec.label, result.error)
         log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
         self._execute(managed, managed.machine.spawned(result.pid, self.now()))
+        self._tell_dependents(f"active:{spec.label}", True)
 
     def _accept_and_spawn(self, managed: Managed, index: int) -> None:
         flat = managed.flat_sockets()
@@ -430,7 +449,98 @@ class Manager:
             if managed is None:
                 continue
             exit = J.ExitStatus.from_wait_status(status)
+            was_main = pid == managed.machine.pid
+            if was_main:
+                self._refresh_conditions(managed)
             self._execute(managed, managed.machine.exited(pid, exit, self.now()))
+            if was_main:
+                self._tell_dependents(f"active:{label}", managed.machine.pid is not None)
+
+    # ------------------------------------------------------------ triggers
+
+    def _arm_triggers(self, managed: Managed, spec: JobSpec) -> None:
+        """Watch what *spec*'s launch events and KeepAlive conditions depend
+        on, and give its state machine the current facts."""
+        label = spec.label
+        self.paths.unwatch(label)
+        if spec.watch_paths:
+            self.paths.watch(label, spec.watch_paths, WATCH_PATHS, lambda changed: self._execute(
+                managed, managed.machine.trigger(f"WatchPaths {changed[0]}", self.now())))
+        if spec.queue_directories:
+            self.paths.watch(label, spec.queue_directories, QUEUE_DIRECTORIES, lambda changed: self._execute(
+                managed, managed.machine.condition("queue", self._queue_nonempty(spec), self.now())))
+        if spec.keep_alive.path_state:
+            def path_changed(changed: list[str]) -> None:
+                for p in changed:
+                    self._execute(managed, managed.machine.condition(f"path:{p}", exists(p), self.now()))
+            self.paths.watch(label, [p for p, _ in spec.keep_alive.path_state], PATH_STATE, path_changed)
+        facts = managed.machine.conditions
+        facts.clear()
+        self._refresh_conditions(managed, spec)
+        ka = spec.keep_alive
+        for other, _ in ka.other_job_enabled:
+            facts[f"loaded:{other}"] = other in self.jobs and not self.jobs[other].machine.removing
+        for other, _ in ka.other_job_active:
+            facts[f"active:{other}"] = other in self.jobs and self.jobs[other].machine.pid is not None
+        if ka.network_state is not None:
+            facts["network"] = self.network.up
+        old = managed.timers.pop("calendar", None)
+        if old:
+            old.cancel()
+        managed.calendar_at = None
+        if spec.start_calendar:
+            managed.calendar_at = calendar.next_fire(spec.start_calendar, datetime.datetime.now())
+            self._arm_calendar(managed)
+
+    @staticmethod
+    def _queue_nonempty(spec: JobSpec) -> bool:
+        return any(is_nonempty(d) for d in spec.queue_directories)
+
+    def _refresh_conditions(self, managed: Managed, spec: JobSpec | None = None) -> None:
+        """Re-read the file-system facts (cheap stats) before a decision."""
+        spec = spec or managed.spec
+        facts = managed.machine.conditions
+        if spec.queue_directories:
+            facts["queue"] = self._queue_nonempty(spec)
+        for p, _ in spec.keep_alive.path_state:
+            facts[f"path:{p}"] = exists(p)
+
+    def _tell_dependents(self, fact: str, value: bool) -> None:
+        """Another job was loaded, unloaded, started or stopped."""
+        kind, _, label = fact.partition(":")
+        for m in list(self.jobs.values()):
+            ka = m.spec.keep_alive
+            pairs = ka.other_job_enabled if kind == "loaded" else ka.other_job_active
+            if any(other == label for other, _ in pairs):
+                self._execute(m, m.machine.condition(fact, value, self.now()))
+
+    def _network_changed(self, up: bool) -> None:
+        for m in list(self.jobs.values()):
+            if m.spec.keep_alive.network_state is not None:
+                self._execute(m, m.machine.condition("network", up, self.now()))
+
+    def _mounted(self, points: list[str]) -> None:
+        for m in list(self.jobs.values()):
+            if m.spec.start_on_mount:
+                self._execute(m, m.machine.trigger(f"StartOnMount {points[0]}", self.now()))
+
+    def _arm_calendar(self, managed: Managed) -> None:
+        """Timers run on the monotonic clock, which stops during suspend: wake
+        up at least every minute to compare with the wall clock, so firings
+        missed while asleep start the job once on resume (as launchd)."""
+        deadline = calendar.monotonic_deadline(managed.calendar_at, datetime.datetime.now(), self.now())
+        managed.timers["calendar"] = self.loop.call_at(deadline, self._calendar_tick, managed)
+
+    def _calendar_tick(self, managed: Managed) -> None:
+        managed.timers.pop("calendar", None)
+        if self.jobs.get(managed.spec.label) is not managed or managed.machine.removing:
+            return
+        wall = datetime.datetime.now()
+        at = managed.calendar_at
+        if at is not None and calendar.is_due(at, wall):
+            managed.calendar_at = calendar.next_fire(managed.spec.start_calendar, wall)
+            self._execute(managed, managed.machine.trigger("StartCalendarInterval", self.now()))
+        self._arm_calendar(managed)
 
     # ------------------------------------------------------------- queries
 
