@@ -242,7 +242,7 @@ SESSION_TYPES = ("Aqua", "Background", "LoginWindow", "StandardIO", "System")
 def describe(value: Any) -> str:
     """Name a plist value the way a user reads their file: ``string "yes"``."""
     if value is None:
-        return "no value (is the root element <plist>?)"
+        return "no value (an empty <plist> element, or a root that is not <plist>)"
     if isinstance(value, bool):
         return f"boolean {'true' if value else 'false'}"
     if isinstance(value, int):

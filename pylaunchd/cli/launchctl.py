@@ -238,6 +238,44 @@ def format_print(info: dict) -> str:
 
 
 @app.command()
+def lint(
+    paths: List[str] = typer.Argument(..., help="Plist files or directories of plists."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per finding."),
+) -> None:
+    """Check job plists without loading them (plutil -lint, plus what the keys mean).
+    Exit status 1 when any file has an error."""
+    from ..lint import lint_file, summary
+    from ..plist import is_plist_name
+
+    files: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(p, n) for n in os.listdir(p) if is_plist_name(n))
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            _fail(f"{p}: No such file or directory", 2)
+    errors = 0
+    records = []
+    for f in files:
+        findings = lint_file(f)
+        e, w = summary(findings)
+        errors += e
+        if as_json:
+            records += [{"file": x.path, "key_path": x.key_path, "level": x.level, "message": x.message}
+                        for x in findings]
+            continue
+        for x in findings:
+            print(x)
+        if not e and not w:
+            print(f"{os.path.abspath(f)}: OK")
+    if as_json:
+        print(json.dumps(records, indent=2))
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def managerpid() -> None:
     """The PID of the manager this pylaunchctl talks to."""
     print(_call("manager")["pid"])

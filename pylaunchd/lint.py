@@ -1,0 +1,124 @@
+"""``pylaunchctl lint``: what ``plutil -lint`` checks, plus what the job means.
+
+Every finding names the file and the key path, says what is wrong and, where
+a common mistake is likely, how to fix it. Errors are what keeps the job from
+loading; warnings are what pylaunchd accepts but probably not as meant;
+notes explain keys whose meaning surprises people.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from .plist import PlistError, read_plist
+from .spec import JobSpec, SpecError, validate
+
+ERROR, WARNING, NOTE = "error", "warning", "note"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    path: str
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: {self.key_path}" if self.key_path else self.path
+        return f"{where}: {self.level}: {self.message}"
+
+
+def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
+    """Every finding for the job plist at *path*."""
+    path = os.path.abspath(path)
+    uid = os.geteuid() if as_uid is None else as_uid
+    try:
+        raw = read_plist(path)
+    except PlistError as e:
+        return [Finding(ERROR, path, "", e.message)]
+    findings = _file_checks(path, uid)
+    try:
+        spec = validate(raw, path)
+    except SpecError as e:
+        return findings + [Finding(ERROR, path, e.key_path, f"expected {e.expected}, found {e.found}")]
+    for w in spec.warnings:
+        key_path, _, message = w.partition(": ")
+        findings.append(Finding(WARNING, path, key_path, message))
+    findings += _semantic_checks(path, spec, uid)
+    return findings
+
+
+def _file_checks(path: str, uid: int) -> list[Finding]:
+    out = []
+    st = os.stat(path)
+    if st.st_mode & 0o022:
+        out.append(Finding(WARNING, path, "", f"the file is group- or world-writable (mode {oct(st.st_mode & 0o777)[2:]}): "
+                                              f"pylaunchd and launchctl refuse to load it; run chmod go-w {path}"))
+    if st.st_uid not in (0, uid):
+        out.append(Finding(WARNING, path, "", f"the file is owned by uid {st.st_uid}: only files owned by root or "
+                                              f"by the domain's user (uid {uid}) are loaded"))
+    return out
+
+
+def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
+    out: list[Finding] = []
+
+    def add(level: str, key: str, message: str) -> None:
+        out.append(Finding(level, path, key, message))
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem != spec.label:
+        add(NOTE, "Label", f'"{spec.label}" differs from the file name "{stem}.plist"; by convention they match')
+    exe = spec.executable
+    env_path = dict(spec.environment).get("PATH") or os.environ.get("PATH", "")
+    key = "Program" if spec.program is not None else "ProgramArguments[0]"
+    if spec.root_directory is None:
+        if spec.search_path and "/" not in exe:
+            if shutil.which(exe, path=env_path) is None:
+                add(WARNING, key, f'"{exe}" is not found on the job\'s PATH; the job will fail with exit status 2 '
+                                  f'(ENOENT): use an absolute path, or set PATH in EnvironmentVariables')
+        elif not os.path.exists(exe):
+            add(WARNING, key, f"{exe} does not exist; the job will fail with exit status 2 (ENOENT)")
+        elif not os.access(exe, os.X_OK) or os.path.isdir(exe):
+            add(WARNING, key, f"{exe} is not an executable file; the job will fail with exit status 13 (EACCES)")
+    if spec.working_directory and not os.path.isdir(spec.working_directory):
+        add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist; the job would run in /")
+    for key, p in (("StandardOutPath", spec.stdout_path), ("StandardErrorPath", spec.stderr_path)):
+        if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(p)):
+            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist: output would be lost; "
+                              f"create it (it is never created for you)")
+    if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(spec.stdin_path):
+        add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist; the job would read /dev/null")
+    ka = spec.keep_alive
+    if ka.successful_exit is True:
+        add(NOTE, "KeepAlive.SuccessfulExit", "true restarts the job after it exits with status 0, and leaves it "
+                                               "stopped after a failure; false is the opposite")
+    elif ka.successful_exit is False:
+        add(NOTE, "KeepAlive.SuccessfulExit", "false restarts the job after it fails (non-zero status or a signal), "
+                                               "and leaves it stopped after exit 0; true is the opposite")
+    if ka.always and spec.throttle_interval == 0:
+        add(WARNING, "ThrottleInterval", "0 with KeepAlive true: a job that exits at once restarts in a tight loop")
+    if uid != 0:
+        for g in spec.sockets:
+            for s in g.sockets:
+                if s.service and s.service.isdigit() and 0 < int(s.service) < 1024:
+                    add(WARNING, f"Sockets.{g.name}.SockServiceName",
+                        f"port {s.service} needs root; a per-user manager cannot bind it")
+    for g in spec.sockets:
+        for s in g.sockets:
+            if s.path and not os.path.isdir(os.path.dirname(s.path) or "."):
+                add(WARNING, f"Sockets.{g.name}.SockPathName",
+                    f"the directory {os.path.dirname(s.path)} does not exist: the job will fail to load")
+    if not (spec.run_at_load or spec.keep_alive.has_conditions or spec.sockets or spec.start_interval
+            or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount):
+        add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, timers or paths): "
+                      "it runs only on pylaunchctl start")
+    return out
+
+
+def summary(findings: list[Finding]) -> tuple[int, int]:
+    errors = sum(f.level == ERROR for f in findings)
+    warnings = sum(f.level == WARNING for f in findings)
+    return errors, warnings
