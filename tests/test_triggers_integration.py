@@ -200,3 +200,25 @@ def test_keepalive_network_state_in_a_namespace(manager_factory, workdir):
         if "m" in locals():
             m.stop()
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_keepalive_other_job_active(manager, workdir):
+    manager.write("a.plist", plist("test.sidecar", ProgramArguments=["/bin/sleep", "60"],
+                                   KeepAlive={"OtherJobActive": {"test.main": True}}))
+    manager.write("b.plist", plist("test.main", ProgramArguments=["/bin/sleep", "60"]))
+    manager.wait_loaded("test.main")
+    manager.wait_loaded("test.sidecar")
+    assert manager.info("test.sidecar")["pid"] is None, "the other job is loaded but not running"
+    manager.ctl("start", "test.main")
+    manager.wait_state("test.sidecar", lambda i: i["pid"], what="starts while the other job runs")
+    assert "OtherJobActive" in manager.info("test.sidecar")["last_trigger"]
+
+
+def test_keepalive_successful_exit_true(manager, workdir):
+    counter = workdir / "count"
+    # Exits 0 twice, then fails: SuccessfulExit true restarts only after the clean exits.
+    script = f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -lt 3 ]"
+    manager.write("s.plist", plist("test.se.true", ProgramArguments=["/bin/sh", "-c", script],
+                                   KeepAlive={"SuccessfulExit": True}, ThrottleInterval=0))
+    info = manager.wait_state("test.se.true", lambda i: i["runs"] == 3 and i["state"] == "waiting", what="3 runs")
+    assert info["last_exit_status"] == 1
