@@ -9,6 +9,7 @@ control request, signal) into events for a job's state machine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -25,7 +26,7 @@ from .control.protocol import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID
 from .domain import Domain, Overrides
 from .jobsdir import JobsDirWatcher
 from .plist import PlistError, is_plist_name
-from .sockets import SocketError, SocketGroup, close_group, create_group
+from .sockets import SocketError, SocketGroup, close_group, create_group, exported_environment
 from .spawn import spawn
 from .system_events import MountMonitor, NetworkMonitor
 from .triggers import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
@@ -63,6 +64,8 @@ class Manager:
         self.by_path: dict[str, str] = {}  # plist path -> label
         self.pids: dict[int, str] = {}  # pid -> label
         self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load after removal
+        self.exported: dict[str, str] = {}  # SecureSocketWithKey variables, for every job of the domain
+        self._pending_loads: list[Managed] | None = None  # jobs whose start waits for a batch of loads
         self.overrides = Overrides(domain.state_dir)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.watcher: JobsDirWatcher | None = None
@@ -155,11 +158,30 @@ class Manager:
             label = self.by_path.pop(p)
             log.info("(%s) %s was removed: unloading", label, p)
             self.unload(label)
-        for p in present:
-            try:
-                self.load_path(p, from_dir=True)
-            except ControlError:
-                pass  # already logged with the file and the reason
+        # Create the sockets of every job in the batch before any of them
+        # starts, so that a job finds every socket (and every exported
+        # SecureSocketWithKey variable) of the domain already there.
+        with self.batch():
+            for p in present:
+                try:
+                    self.load_path(p, from_dir=True)
+                except ControlError:
+                    pass  # already logged with the file and the reason
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Load several jobs: every socket is created before any job starts."""
+        if self._pending_loads is not None:  # already in a batch
+            yield
+            return
+        self._pending_loads = []
+        try:
+            yield
+        finally:
+            pending, self._pending_loads = self._pending_loads, None
+            for managed in pending:
+                if self.jobs.get(managed.spec.label) is managed:
+                    self._start_loaded(managed)
 
     def load_path(self, path: str, force: bool = False, from_dir: bool = False,
                   enable: bool = False) -> str:
@@ -224,10 +246,27 @@ class Manager:
         self.jobs[spec.label] = managed
         self.by_path[path] = spec.label
         log.info("(%s) loaded from %s%s", spec.label, path, self._socket_summary(managed))
-        self._arm_triggers(managed, spec)
-        self._execute(managed, managed.machine.load(self.now()))
-        self._tell_dependents(f"loaded:{spec.label}", True)
+        self._update_exported()
+        if self._pending_loads is not None:
+            self._pending_loads.append(managed)
+        else:
+            self._start_loaded(managed)
         return spec.label
+
+    def _start_loaded(self, managed: Managed) -> None:
+        self._arm_triggers(managed, managed.spec)
+        self._execute(managed, managed.machine.load(self.now()))
+        self._tell_dependents(f"loaded:{managed.spec.label}", True)
+
+    def _update_exported(self) -> None:
+        exported: dict[str, str] = {}
+        for m in self.jobs.values():
+            exported.update(exported_environment(m.groups))
+        if exported != self.exported:
+            for k in set(exported) | set(self.exported):
+                if exported.get(k) != self.exported.get(k):
+                    log.info("domain environment: %s=%s", k, exported.get(k, "(unset)"))
+            self.exported = exported
 
     def _create_groups(self, spec: JobSpec, keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
         made: list[SocketGroup] = []
@@ -269,6 +308,7 @@ class Manager:
             return False
         if managed.groups:
             log.info("(%s) sockets now%s", spec.label, self._socket_summary(managed)[len("; sockets"):])
+        self._update_exported()
         return True
 
     def unload(self, label: str) -> None:
@@ -288,6 +328,7 @@ class Manager:
         managed.groups = []
         if self.jobs.get(label) is managed:
             del self.jobs[label]
+        self._update_exported()
         for p, l in list(self.by_path.items()):
             if l == label and p == managed.spec.path and not os.path.exists(p):
                 del self.by_path[p]
@@ -367,7 +408,7 @@ class Manager:
         stdio = flat[act.stdio_socket][1].sock if act.stdio_socket is not None and flat else None
         listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
         try:
-            result = spawn(spec, listen, stdio)
+            result = spawn(spec, listen, stdio, extra_env=self.exported)
         except OSError as e:
             log.error("(%s) could not fork: %s", spec.label, e.strerror)
             managed.spawn_error = f"fork failed: {e.strerror}"
@@ -402,9 +443,9 @@ class Manager:
             log.warning("(%s) accept failed: %s", managed.spec.label, e.strerror)
             return
         bound.accepted += 1
-        env = {}
+        env = dict(self.exported)
         if isinstance(addr, tuple) and len(addr) >= 2:
-            env = {"REMOTE_ADDR": str(addr[0]), "REMOTE_PORT": str(addr[1])}
+            env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
         try:
             result = spawn(managed.spec, [], conn, extra_env=env)
         except OSError as e:

@@ -12,6 +12,8 @@ import errno
 import os
 import socket
 import stat
+import struct
+import tempfile
 from dataclasses import dataclass, field
 
 from .spec import SocketGroupSpec, SocketSpec
@@ -49,6 +51,7 @@ class BoundSocket:
     # (st_dev, st_ino) of the unix socket file we bound, so we only ever
     # unlink our own file, never one that replaced it.
     unix_inode: tuple[int, int] | None = None
+    secure_dir: str | None = None  # SecureSocketWithKey: the private directory we made
     accepted: int = 0
 
     def fileno(self) -> int:
@@ -96,7 +99,7 @@ def create_group(spec: SocketGroupSpec) -> SocketGroup:
         for i, s in enumerate(spec.sockets):
             where = f"socket {spec.name!r}" + (f" [{i}]" if len(spec.sockets) > 1 else "")
             if s.is_unix:
-                group.sockets.append(_create_unix(s, where))
+                group.sockets.append(_create_unix(s, where, spec.name))
             else:
                 group.sockets.extend(_create_inet(s, where))
     except BaseException:
@@ -120,7 +123,17 @@ def close_group(group: SocketGroup) -> None:
                     os.unlink(path)
             except OSError:
                 pass
+        if b.secure_dir is not None:
+            try:
+                os.rmdir(b.secure_dir)
+            except OSError:
+                pass
     group.sockets.clear()
+
+
+def exported_environment(groups: list[SocketGroup]) -> dict[str, str]:
+    """SecureSocketWithKey: variable name -> socket path, for every job of the domain."""
+    return {b.spec.secure_key: b.address["path"] for g in groups for b in g.sockets if b.spec.secure_key}
 
 
 def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
@@ -154,12 +167,16 @@ def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
             raise SocketError(f"{where}: cannot create a socket for {text}: {e.strerror}") from None
         try:
             if s.passive:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                # launchd: SO_REUSEPORT for multicast (several listeners on a group), else SO_REUSEADDR
+                opt = socket.SO_REUSEPORT if s.multicast_group else socket.SO_REUSEADDR
+                sock.setsockopt(socket.SOL_SOCKET, opt, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if s.family == "IPv4v6" else 1)
                 sock.bind(addr)
                 if stype != socket.SOCK_DGRAM:
                     sock.listen(max_backlog())
+                if s.multicast_group:
+                    _join(sock, family, s.multicast_group)
             else:
                 sock.connect(addr)
         except OSError as e:
@@ -177,8 +194,44 @@ def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
     return out
 
 
-def _create_unix(s: SocketSpec, where: str) -> BoundSocket:
-    path = s.path
+def _join(sock: socket.socket, family: int, group: str) -> None:
+    """Join a multicast group on the default interface, or on loopback when
+    there is no default route (a machine with only loopback)."""
+    if family == socket.AF_INET:
+        g = socket.inet_aton(socket.gethostbyname(group))
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, g + socket.inet_aton("0.0.0.0"))
+        except OSError as e:
+            if e.errno not in (errno.ENODEV, errno.EADDRNOTAVAIL):
+                raise
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, g + socket.inet_aton("127.0.0.1"))
+    else:
+        g = socket.inet_pton(socket.AF_INET6, group)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, g + struct.pack("@I", 0))
+        except OSError as e:
+            if e.errno not in (errno.ENODEV, errno.EADDRNOTAVAIL):
+                raise
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                            g + struct.pack("@I", socket.if_nametoindex("lo")))
+
+
+def _secure_path(name: str) -> tuple[str, str]:
+    """A fresh private directory (0700) and the socket path in it, as launchd's
+    /tmp/com.apple.launchd.XXXX/Listeners. Under XDG_RUNTIME_DIR when set."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not base or not os.path.isdir(base):
+        base = tempfile.gettempdir()
+    d = tempfile.mkdtemp(prefix="pylaunchd.", dir=base)
+    return d, os.path.join(d, name)
+
+
+def _create_unix(s: SocketSpec, where: str, name: str) -> BoundSocket:
+    secure_dir = None
+    if s.secure_key:
+        secure_dir, path = _secure_path(name)
+    else:
+        path = s.path
     assert path is not None
     parent = os.path.dirname(path) or "."
     if not os.path.isdir(parent):
@@ -198,26 +251,34 @@ def _create_unix(s: SocketSpec, where: str) -> BoundSocket:
         except FileNotFoundError:
             pass
     sock = socket.socket(socket.AF_UNIX, sock_type)
+    inode = None
     old_umask = os.umask(0o077)
     try:
         if s.passive:
             sock.bind(path)
             st = os.lstat(path)
+            inode = (st.st_dev, st.st_ino)
             if s.path_mode is not None:
                 os.chmod(path, s.path_mode)
+            if s.path_owner is not None or s.path_group is not None:
+                os.chown(path, -1 if s.path_owner is None else s.path_owner,
+                         -1 if s.path_group is None else s.path_group)
             if sock_type != socket.SOCK_DGRAM:
                 sock.listen(max_backlog())
-            inode = (st.st_dev, st.st_ino)
         else:
             sock.connect(path)
             inode = None
     except OSError as e:
         sock.close()
+        if s.passive and os.path.exists(path) and inode is not None:
+            os.unlink(path)
+        if secure_dir:
+            os.rmdir(secure_dir)
         verb = "bind to" if s.passive else "connect to"
         raise SocketError(f"{where}: cannot {verb} {path}: {e.strerror}") from None
     finally:
         os.umask(old_umask)
-    return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode)
+    return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode, secure_dir=secure_dir)
 
 
 def _unix_socket_is_live(path: str, sock_type: int) -> bool:

@@ -55,10 +55,15 @@ class SocketSpec:
     service: str | None = None
     path: str | None = None
     path_mode: int | None = None
+    path_owner: int | None = None
+    path_group: int | None = None
+    secure_key: str | None = None  # SecureSocketWithKey: the variable that exports the path
+    multicast_group: str | None = None
+    bonjour: tuple[str, ...] = ()
 
     @property
     def is_unix(self) -> bool:
-        return self.path is not None or self.family == "Unix"
+        return self.path is not None or self.family == "Unix" or self.secure_key is not None
 
 
 @dataclass(frozen=True)
@@ -218,12 +223,8 @@ SOCKET_KEYS = {
     "SockType", "SockPassive", "SockNodeName", "SockServiceName", "SockFamily",
     "SockProtocol", "SockPathName", "SockPathMode",
 }
+SOCKET_KEYS |= {"SockPathOwner", "SockPathGroup", "SecureSocketWithKey", "MulticastGroup", "Bonjour"}
 SOCKET_IGNORED_KEYS = {
-    "SockPathOwner": "not supported yet",
-    "SockPathGroup": "not supported yet",
-    "SecureSocketWithKey": "not supported yet",
-    "Bonjour": "not supported yet",
-    "MulticastGroup": "not supported yet",
     "ReceivePacketInfo": "undocumented launchd key",
 }
 _SOCKET_BY_LOWER = {k.lower(): k for k in SOCKET_KEYS | set(SOCKET_IGNORED_KEYS)}
@@ -709,7 +710,36 @@ def _socket(r: _Reader, where: str, d: Any) -> SocketSpec:
                 r.warn(kp, f"{mode} looks like an octal mode written in decimal; plists are decimal: "
                            f"did you mean 0{mode} (write {int(str(mode), 8)})?")
             fields["path_mode"] = mode & 0o7777
-    if "path" in fields:
+        elif canonical in ("SockPathOwner", "SockPathGroup"):
+            ident = r.integer(kp, v)
+            if ident < 0:
+                r.error(kp, "a numeric user or group id", v)
+            fields["path_owner" if canonical == "SockPathOwner" else "path_group"] = ident
+        elif canonical == "SecureSocketWithKey":
+            name = r.string(kp, v)
+            if not name or "=" in name or "\0" in name:
+                r.error(kp, "the name of an environment variable (such as SSH_AUTH_SOCK)", v)
+            fields["secure_key"] = name
+        elif canonical == "MulticastGroup":
+            fields["multicast_group"] = r.string(kp, v)
+        elif canonical == "Bonjour":
+            if isinstance(v, bool):
+                fields["bonjour"] = ("",) if v else ()
+            elif isinstance(v, str):
+                fields["bonjour"] = (v,)
+            else:
+                fields["bonjour"] = r.string_array(kp, v)
+            if fields["bonjour"]:
+                r.warn(kp, "accepted and not advertised: pylaunchd has no mDNS responder client yet "
+                           "(Avahi's D-Bus API would be the way); the socket works as usual")
+    if "secure_key" in fields:
+        if "path" in fields:
+            r.warn(where, "SecureSocketWithKey is set: SockPathName is ignored (a fresh private path is made)")
+            fields.pop("path")
+        fields.pop("service", None)
+        fields.pop("node", None)
+        fields["family"] = "Unix"
+    elif "path" in fields:
         if fields.get("family") not in (None, "Unix"):
             r.error(f"{where}.SockFamily", "Unix (or no SockFamily) with SockPathName", fields["family"])
         if "service" in fields or "node" in fields:
@@ -724,6 +754,8 @@ def _socket(r: _Reader, where: str, d: Any) -> SocketSpec:
                 found="neither key")
     if fields.get("protocol") == "UDP" and fields.get("type", "stream") == "stream":
         fields["type"] = "dgram"
+    if "multicast_group" in fields and fields.get("type", "stream") != "dgram":
+        r.error(f"{where}.SockType", "dgram with MulticastGroup", fields.get("type", "stream"))
     return SocketSpec(**fields)
 
 

@@ -73,7 +73,7 @@ def plist(label: str, **keys) -> dict:
 class Manager:
     """A running pylaunchd subprocess and the means to drive it."""
 
-    def __init__(self, root: Path, extra_args=()):
+    def __init__(self, root: Path, extra_args=(), prefix=()):
         self.root = root
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(exist_ok=True)
@@ -81,13 +81,14 @@ class Manager:
         self.socket = str(root / "ctl.sock")
         self.log_path = root / "manager.log"
         self.extra_args = list(extra_args)
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS]
         self.proc: subprocess.Popen | None = None
         self._log = None
 
     # -- process --------------------------------------------------------------
     def start(self, wait: bool = True) -> "Manager":
         self._log = open(self.log_path, "ab")
-        cmd = [PYTHON, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
+        cmd = [*self.prefix, PYTHON, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
                "--control-socket", self.socket, "--state-dir", str(self.state_dir),
                "--log-level", "debug", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -193,10 +194,10 @@ def workdir():
 def manager_factory(workdir):
     made: list[Manager] = []
 
-    def make(start=True, sub="", extra_args=()) -> Manager:
+    def make(start=True, sub="", extra_args=(), prefix=()) -> Manager:
         root = workdir / sub if sub else workdir
         root.mkdir(exist_ok=True)
-        m = Manager(root, extra_args)
+        m = Manager(root, extra_args, prefix)
         made.append(m)
         if start:
             m.start()
@@ -219,6 +220,24 @@ def manager_factory(workdir):
 @pytest.fixture
 def manager(manager_factory) -> Manager:
     return manager_factory()
+
+
+@pytest.fixture
+def netns():
+    """A network namespace of our own (root and iproute2 needed): its
+    loopback is up, with multicast routed to it. Yields the name."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 to make a network namespace")
+    name = f"pl{os.getpid()}x{int(time.monotonic() * 1000) % 100000}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here")
+    try:
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "lo", "multicast", "on"],
+                    ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"]):
+            subprocess.run(["ip", "netns", "exec", name, *cmd], check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def job_script(name: str) -> str:

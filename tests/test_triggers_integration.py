@@ -168,38 +168,25 @@ def test_start_on_mount(manager, workdir):
         subprocess.run(["umount", str(point)], check=False)
 
 
-@root_only
-@pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2's ip")
-def test_keepalive_network_state_in_a_namespace(manager_factory, workdir):
-    ns = f"pltest{os.getpid()}"
-    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
-        pytest.skip("cannot create a network namespace here")
-    try:
-        m = manager_factory(start=False)
-        m.write("n.plist", plist("test.net", ProgramArguments=["/bin/sleep", "60"], KeepAlive={"NetworkState": True}))
-        # The manager runs inside the namespace: only a down loopback there.
-        import sys
-        m.extra_args = []
-        m._log = open(m.log_path, "ab")
-        m.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "pylaunchd.cli.manager",
-                                   "--jobs-dir", str(m.jobs_dir), "--control-socket", m.socket,
-                                   "--state-dir", str(m.state_dir), "--log-level", "debug"],
-                                  stdout=m._log, stderr=subprocess.STDOUT)
-        m.wait(m.ready, 15, "manager in the namespace")
-        m.wait_loaded("test.net")
-        assert m.info("test.net")["pid"] is None, "no network in the namespace yet"
-        # A veth pair with both ends inside the namespace: no traffic leaves it.
-        for cmd in (["ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
-                    ["ip", "addr", "add", "192.0.2.1/24", "dev", "veth0"],
-                    ["ip", "link", "set", "veth1", "up"],
-                    ["ip", "link", "set", "veth0", "up"]):
-            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
-        m.wait_state("test.net", lambda i: i["pid"], what="started once the network is up")
-        assert "NetworkState" in m.info("test.net")["last_trigger"]
-    finally:
-        if "m" in locals():
-            m.stop()
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+def test_keepalive_network_state_in_a_namespace(manager_factory, netns):
+    """The manager runs in a namespace of our own, where only loopback exists
+    until the test adds an interface."""
+    m = manager_factory(start=False, prefix=["ip", "netns", "exec", netns])
+    m.write("n.plist", plist("test.net", ProgramArguments=["/bin/sleep", "60"], KeepAlive={"NetworkState": True}))
+    m.start()
+    m.wait_loaded("test.net")
+    assert m.info("test.net")["pid"] is None, "no network in the namespace yet"
+    # A veth pair with both ends inside the namespace: no traffic leaves it.
+    for cmd in (["ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
+                ["ip", "addr", "add", "192.0.2.1/24", "dev", "veth0"],
+                ["ip", "link", "set", "veth1", "up"],
+                ["ip", "link", "set", "veth0", "up"]):
+        subprocess.run(["ip", "netns", "exec", netns, *cmd], check=True)
+    m.wait_state("test.net", lambda i: i["pid"], what="started once the network is up")
+    assert "NetworkState" in m.info("test.net")["last_trigger"]
+    subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "veth0", "down"], check=True)
+    m.ctl("stop", "test.net")
+    m.wait_state("test.net", lambda i: i["state"] == "waiting", what="not restarted while the network is down")
 
 
 def test_keepalive_other_job_active(manager, workdir):

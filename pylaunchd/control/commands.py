@@ -113,16 +113,17 @@ def print_(manager: Manager, args: dict) -> Any:
 def load(manager: Manager, args: dict) -> Any:
     """Load plists or directories of plists (launchctl load [-w] [-F])."""
     results = []
-    for path in _paths(args):
-        if not os.path.exists(path):
-            results.append({"path": path, "error": f"{path}: No such file or directory", "status": 2})
-            continue
-        for p in _expand(path):
-            try:
-                label = manager.load_path(p, force=bool(args.get("force")), enable=bool(args.get("write")))
-                results.append({"path": p, "label": label})
-            except ControlError as e:
-                results.append({"path": p, "error": str(e), "status": e.status})
+    with manager.batch():
+        for path in _paths(args):
+            if not os.path.exists(path):
+                results.append({"path": path, "error": f"{path}: No such file or directory", "status": 2})
+                continue
+            for p in _expand(path):
+                try:
+                    label = manager.load_path(p, force=bool(args.get("force")), enable=bool(args.get("write")))
+                    results.append({"path": p, "label": label})
+                except ControlError as e:
+                    results.append({"path": p, "error": str(e), "status": e.status})
     return results
 
 

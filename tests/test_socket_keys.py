@@ -1,0 +1,87 @@
+"""Socket keys beyond the basics, on real sockets through the manager."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import PYTHON, plist
+
+
+def test_secure_socket_with_key_is_exported_to_the_domain(manager, workdir):
+    seen = workdir / "seen.txt"
+    manager.write("agent.plist", plist(
+        "test.agent", ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False},
+        Sockets={"ssh": {"SecureSocketWithKey": "TEST_AUTH_SOCK"}}))
+    # Another job of the domain, loaded in the same batch, sees the variable.
+    manager.write("client.plist", plist(
+        "test.client", RunAtLoad=True,
+        ProgramArguments=["/bin/sh", "-c", f'echo "$TEST_AUTH_SOCK" > {seen}']))
+    info = manager.wait_loaded("test.agent")
+    path = info["sockets"][0]["address"]["path"]
+    st = os.stat(os.path.dirname(path))
+    assert st.st_mode & 0o777 == 0o700, "a fresh private directory"
+    manager.wait(lambda: seen.exists() and seen.read_text().strip(), 10, "client output")
+    assert seen.read_text().strip() == path
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(10)
+        c.connect(path)
+        c.sendall(b"through the secure socket\n")
+        assert c.recv(100) == b"through the secure socket\n"
+    (manager.jobs_dir / "agent.plist").unlink()
+    manager.wait_unloaded("test.agent")
+    assert not os.path.exists(os.path.dirname(path)), "the private directory is removed at unload"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown to another user")
+def test_sock_path_owner_and_group(manager, workdir):
+    path = workdir / "owned.sock"
+    manager.write("o.plist", plist("test.owned", ProgramArguments=["/bin/cat"],
+                                   Sockets={"L": {"SockPathName": str(path), "SockPathOwner": 65534,
+                                                  "SockPathGroup": 65534, "SockPathMode": 432}}))
+    manager.wait_loaded("test.owned")
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o660)
+
+
+def test_multicast_group_on_loopback(manager_factory, workdir, netns):
+    """In a namespace of our own, where loopback carries multicast."""
+    m = manager_factory(prefix=["ip", "netns", "exec", netns])
+    group = "239.255.42.99"
+    out = workdir / "mc.txt"
+    code = f"import socket; s=socket.socket(fileno=0); d,a=s.recvfrom(100); open({str(out)!r}, 'wb').write(d)"
+    m.write("m.plist", plist(
+        "test.mcast", ProgramArguments=[PYTHON, "-c", code], inetdCompatibility={"Wait": True},
+        Sockets={"L": {"SockType": "dgram", "SockFamily": "IPv4", "SockServiceName": 0, "MulticastGroup": group}}))
+    port = m.wait_loaded("test.mcast")["sockets"][0]["address"]["port"]
+    send = ("import socket; c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "c.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('127.0.0.1')); "
+            f"c.sendto(b'to the group', ({group!r}, {port}))")
+    subprocess.run(["ip", "netns", "exec", netns, PYTHON, "-c", send], check=True, timeout=30)
+    m.wait(out.exists, 10, "the datagram sent to the group")
+    assert out.read_bytes() == b"to the group"
+
+
+def test_seqpacket_unix_and_connected_socket(manager, workdir):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        manager.write("sp.plist", plist(
+            "test.seq", ProgramArguments=["/bin/true"],
+            Sockets={"Seq": {"SockType": "seqpacket", "SockPathName": str(workdir / "seq.sock")},
+                     "Out": {"SockPassive": False, "SockNodeName": "127.0.0.1", "SockServiceName": port}}))
+        info = manager.wait_loaded("test.seq")
+        by_name = {s["name"]: s for s in info["sockets"]}
+        assert by_name["Seq"]["type"] == "seqpacket" and by_name["Out"]["passive"] is False
+        server.settimeout(5)
+        conn, _ = server.accept()  # the manager connected at load
+        conn.close()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
+            c.connect(str(workdir / "seq.sock"))
+    finally:
+        server.close()
