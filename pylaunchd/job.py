@@ -179,6 +179,7 @@ class Job:
     _stop_sent: bool = False
     _pending_trigger: tuple[str, int | None] = ("", None)
     _last_stdio: int | None = None
+    _force_next: bool = False  # the pending start skips the throttle (kickstart -k)
 
     @property
     def label(self) -> str:
@@ -292,11 +293,12 @@ class Job:
             self.finished = True
             return acts + [Log("info", "Exited. Was only configured to run once.")]
         reason = self._keep_alive_reason(exit, stopped_by_us)
-        if reason is None and self._pending_start is not None:
+        if self._pending_start is not None and (reason is None or self._force_next):
             reason = self._pending_start
+        force, self._force_next = self._force_next, False
         self._pending_start = None
         if reason is not None:
-            return acts + self._want_start(reason, now)
+            return acts + self._want_start(reason, now, force=force)
         return acts + self._watch()
 
     def timer(self, name: str, now: float) -> list[Action]:
@@ -325,6 +327,35 @@ class Job:
         self.finished = False
         self.demanded = True
         return self._want_start("kickstart by user", now)
+
+    def kickstart(self, now: float, kill: bool = False) -> list[Action]:
+        """``pylaunchctl kickstart``: run it now, whatever its launch
+        conditions and its throttle. With ``kill``, a running instance is
+        stopped first and the job started again as soon as it has exited."""
+        if self.removing:
+            return []
+        if self.spec.inetd_nowait:
+            return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
+        self.finished = False
+        self.demanded = True
+        if self.state in (RUNNING, STOPPING):
+            if not kill:
+                return []
+            self._pending_start = "kickstart -k by user"
+            self._force_next = True
+            return self._terminate(now) if self.state == RUNNING else []
+        acts: list[Action] = []
+        if self.state == THROTTLED:
+            acts.append(CancelTimer("throttle"))
+            self.state = WAITING
+            self.throttled_until = None
+        return acts + self._spawn("kickstart by user", now, None)
+
+    def signal(self, sig: int) -> list[Action]:
+        """``pylaunchctl kill``: send *sig* to what runs. KeepAlive still
+        decides what happens after it exits, as in launchd."""
+        pids = ([self.pid] if self.pid is not None else []) + sorted(self.instances)
+        return [Kill(pid, sig) for pid in pids]
 
     def stop(self, now: float) -> list[Action]:
         """``pylaunchctl stop``: SIGTERM the running instance(s). KeepAlive may restart it."""
@@ -372,7 +403,7 @@ class Job:
 
     # -- helpers ------------------------------------------------------------
 
-    def _want_start(self, reason: str, now: float, stdio: int | None = None) -> list[Action]:
+    def _want_start(self, reason: str, now: float, stdio: int | None = None, force: bool = False) -> list[Action]:
         if self.removing or self.finished:
             return []
         if self.state in (RUNNING, STOPPING):
@@ -381,7 +412,7 @@ class Job:
         if self.state == THROTTLED:
             return []
         throttle = self.spec.throttle_interval
-        if self.last_spawn is not None and throttle > 0 and now - self.last_spawn < throttle:
+        if not force and self.last_spawn is not None and throttle > 0 and now - self.last_spawn < throttle:
             ran = max(0, math.floor(now - self.last_spawn))
             self.state = THROTTLED
             self.throttled_until = self.last_spawn + throttle

@@ -24,6 +24,7 @@ from . import job as J
 from .control.protocol import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO,
                                EXIT_NO_SERVICE, EXIT_NO_SUCH_PROCESS, EXIT_WRONG_SESSION, ControlError)
 from .domain import Domain, Overrides
+from .joblog import JobLog, log_path
 from .jobsdir import JobsDirWatcher
 from .plist import PlistError, is_plist_name
 from .sockets import SocketError, SocketGroup, close_group, create_group, exported_environment
@@ -31,7 +32,7 @@ from .spawn import spawn
 from .system_events import MountMonitor, NetworkMonitor
 from .triggers import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
 from . import calendar
-from .spec import JobSpec, SpecError, label_from_file, load_spec
+from .spec import JobSpec, SpecError, label_from_file, load_spec, validate
 
 log = logging.getLogger("pylaunchd")
 
@@ -48,6 +49,8 @@ class Managed:
     spawn_warnings: list[str] = field(default_factory=list)
     loaded_from_dir: bool = False
     calendar_at: datetime.datetime | None = None  # next StartCalendarInterval firing (local time)
+    log: JobLog | None = None
+    pipes: set[int] = field(default_factory=set)  # read ends of the job's output pipes
 
     @property
     def spec(self) -> JobSpec:
@@ -65,6 +68,7 @@ class Manager:
         self.pids: dict[int, str] = {}  # pid -> label
         self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load after removal
         self.exported: dict[str, str] = {}  # SecureSocketWithKey variables, for every job of the domain
+        self.user_env: dict[str, str] = {}  # pylaunchctl setenv: for jobs started from now on
         self._pending_loads: list[Managed] | None = None  # jobs whose start waits for a batch of loads
         self.overrides = Overrides(domain.state_dir)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -216,8 +220,9 @@ class Manager:
             else:
                 log.info("(%s) %s is disabled; not loaded (enable it with `pylaunchctl load -w %s`)",
                          spec.label, path, path)
-            raise ControlError(f"{path}: {spec.label} is disabled; load it with -w to enable it "
-                               f"(or -F to load it once)", EXIT_DISABLED)
+            raise ControlError(f"{path}: {spec.label} is disabled: enable it with `pylaunchctl enable "
+                               f"{self.domain.name}/{spec.label}` (or load it with -w to enable it, "
+                               f"-F to load it once)", EXIT_DISABLED)
         old_label = self.by_path.get(path)
         if old_label is not None and old_label != spec.label:
             log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
@@ -242,7 +247,10 @@ class Manager:
         except SocketError as e:
             log.error("(%s) %s: %s; not loaded", spec.label, path, e)
             raise ControlError(f"{path}: {e}", EXIT_IO) from None
-        managed = Managed(J.Job(spec), groups, loaded_from_dir=from_dir)
+        managed = Managed(J.Job(spec), groups, loaded_from_dir=from_dir,
+                          log=JobLog(log_path(self.domain.state_dir, spec.label)))
+        for w in spec.warnings:
+            managed.log.event(f"warning: {w}")
         self.jobs[spec.label] = managed
         self.by_path[path] = spec.label
         log.info("(%s) loaded from %s%s", spec.label, path, self._socket_summary(managed))
@@ -326,6 +334,11 @@ class Manager:
         for g in managed.groups:
             close_group(g)
         managed.groups = []
+        for rfd in list(managed.pipes):
+            self._job_output(managed, rfd)  # what is left in the pipe
+            self._close_pipe(managed, rfd)
+        managed.log.event("unloaded")
+        managed.log.close()
         if self.jobs.get(label) is managed:
             del self.jobs[label]
         self._update_exported()
@@ -366,6 +379,8 @@ class Manager:
         label = managed.spec.label
         if isinstance(act, J.Log):
             getattr(log, act.level)("(%s) %s", label, act.message)
+            if managed.log and act.level != "debug":
+                managed.log.event(act.message)
         elif isinstance(act, J.Spawn):
             self._spawn(managed, act)
         elif isinstance(act, J.AcceptAndSpawn):
@@ -407,13 +422,19 @@ class Manager:
         flat = managed.flat_sockets()
         stdio = flat[act.stdio_socket][1].sock if act.stdio_socket is not None and flat else None
         listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
+        rfd, wfd = self._output_pipe(managed) if stdio is None else (None, None)
         try:
-            result = spawn(spec, listen, stdio, extra_env=self.exported)
+            result = spawn(spec, listen, stdio, extra_env=self.job_env(), log_fd=wfd)
         except OSError as e:
+            if rfd is not None:
+                self._close_pipe(managed, rfd)
             log.error("(%s) could not fork: %s", spec.label, e.strerror)
             managed.spawn_error = f"fork failed: {e.strerror}"
             self._execute(managed, managed.machine.spawn_failed(self.now()))
             return
+        finally:
+            if wfd is not None:
+                os.close(wfd)
         self.pids[result.pid] = spec.label
         managed.spawn_error = result.error
         managed.spawn_warnings = result.warnings
@@ -422,6 +443,11 @@ class Manager:
         if result.error:
             log.error("(%s) %s", spec.label, result.error)
         log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
+        managed.log.event(f"started pid {result.pid} ({act.reason})")
+        for w in result.warnings:
+            managed.log.event(f"warning: {w}")
+        if result.error:
+            managed.log.event(f"spawn error: {result.error}")
         self._execute(managed, managed.machine.spawned(result.pid, self.now()))
         self._tell_dependents(f"active:{spec.label}", True)
 
@@ -443,7 +469,7 @@ class Manager:
             log.warning("(%s) accept failed: %s", managed.spec.label, e.strerror)
             return
         bound.accepted += 1
-        env = dict(self.exported)
+        env = self.job_env()
         if isinstance(addr, tuple) and len(addr) >= 2:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
         try:
@@ -459,6 +485,34 @@ class Manager:
             log.error("(%s) %s", managed.spec.label, result.error)
         log.debug("(%s) connection from %s: started pid %d", managed.spec.label, addr, result.pid)
         self._execute(managed, managed.machine.instance_spawned(result.pid, self.now()))
+
+    def _output_pipe(self, managed: Managed) -> tuple[int | None, int | None]:
+        """A pipe for the job's stdout/stderr when its plist names no file."""
+        spec = managed.spec
+        if spec.stdout_path is not None and spec.stderr_path is not None:
+            return None, None
+        rfd, wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        managed.pipes.add(rfd)
+        self.loop.add_reader(rfd, self._job_output, managed, rfd)
+        return rfd, wfd
+
+    def _job_output(self, managed: Managed, rfd: int) -> None:
+        try:
+            data = os.read(rfd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            managed.log.output(data)
+        else:  # every writer is gone
+            self._close_pipe(managed, rfd)
+
+    def _close_pipe(self, managed: Managed, rfd: int) -> None:
+        if rfd in managed.pipes:
+            managed.pipes.discard(rfd)
+            self.loop.remove_reader(rfd)
+            os.close(rfd)
 
     def _watch(self, managed: Managed) -> None:
         self._unwatch(managed)
@@ -490,6 +544,8 @@ class Manager:
             if managed is None:
                 continue
             exit = J.ExitStatus.from_wait_status(status)
+            for rfd in list(managed.pipes):  # read what it wrote before it died
+                self._job_output(managed, rfd)
             was_main = pid == managed.machine.pid
             if was_main:
                 self._refresh_conditions(managed)
@@ -592,9 +648,45 @@ class Manager:
                                EXIT_NO_SERVICE)
         return managed
 
+    def job_env(self) -> dict[str, str]:
+        """What the domain adds to every job's environment (the job's own
+        EnvironmentVariables still win)."""
+        return {**self.user_env, **self.exported}
+
     def start(self, label: str) -> None:
         managed = self.find(label)
         self._execute(managed, managed.machine.start(self.now()))
+
+    def kickstart(self, label: str, kill: bool = False) -> Managed:
+        managed = self.find(label)
+        self._execute(managed, managed.machine.kickstart(self.now(), kill))
+        return managed
+
+    def send_signal(self, label: str, sig: int) -> list[int]:
+        managed = self.find(label)
+        actions = managed.machine.signal(sig)
+        if not actions:
+            raise ControlError("No process to signal.", EXIT_NO_SUCH_PROCESS)
+        self._execute(managed, actions)
+        return [a.pid for a in actions]
+
+    def submit(self, raw: dict) -> str:
+        """launchctl submit: a job without a file."""
+        try:
+            spec = self.domain.admit(validate(raw))
+        except SpecError as e:
+            raise ControlError(str(e), EXIT_INVALID_PLIST) from None
+        if spec.label in self.jobs:
+            raise ControlError(f"{spec.label}: service already loaded", EXIT_IO)
+        try:
+            groups = self._create_groups(spec)
+        except SocketError as e:
+            raise ControlError(f"{spec.label}: {e}", EXIT_IO) from None
+        managed = Managed(J.Job(spec), groups, log=JobLog(log_path(self.domain.state_dir, spec.label)))
+        self.jobs[spec.label] = managed
+        log.info("(%s) submitted%s", spec.label, self._socket_summary(managed))
+        self._start_loaded(managed)
+        return spec.label
 
     def stop(self, label: str) -> None:
         managed = self.find(label)
@@ -634,15 +726,18 @@ def lock_control_socket(path: str) -> int:
     return fd
 
 
-def bind_control_socket(path: str) -> socket.socket:
-    """Bind the control socket (mode 0600, in a 0700 directory we own)."""
+def bind_control_socket(path: str, public: bool = False) -> socket.socket:
+    """Bind the control socket: mode 0600 in a 0700 directory we own, or, for
+    the system domain (``public``), 0666 in a 0755 directory, so that anyone
+    can read the domain as launchd allows; every request is still checked
+    with SO_PEERCRED, and only root may change anything."""
     directory = os.path.dirname(path) or "."
     st = os.stat(directory)
     if st.st_uid != os.getuid():
         raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
                            f"refusing to put the control socket there")
-    if st.st_mode & 0o077 and os.path.basename(directory) == "pylaunchd":
-        os.chmod(directory, 0o700)
+    if os.path.basename(directory) == "pylaunchd":  # our own directory: set its mode
+        os.chmod(directory, 0o755 if public else 0o700)
     try:
         os.unlink(path)  # we hold the lock: anything there is stale
     except FileNotFoundError:
@@ -653,7 +748,7 @@ def bind_control_socket(path: str) -> socket.socket:
         sock.bind(path)
     finally:
         os.umask(old)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o666 if public else 0o600)
     sock.listen(128)
     sock.setblocking(False)
     return sock

@@ -164,9 +164,10 @@ def _plan_identity(spec: JobSpec, p: Plan) -> None:
 
 
 def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.socket | None = None,
-          extra_env: dict[str, str] | None = None) -> SpawnResult:
+          extra_env: dict[str, str] | None = None, log_fd: int | None = None) -> SpawnResult:
     """Fork and exec the job. ``listen``: (name, socket) pairs for fds 3...;
-    ``stdio``: a socket to put on fds 0-2 instead (inetd mode)."""
+    ``stdio``: a socket to put on fds 0-2 instead (inetd mode); ``log_fd``:
+    where stdout and stderr go when the plist names no file (the job's log)."""
     p = plan(spec, extra_env)
     if listen and stdio is None:
         p.env["LISTEN_FDS"] = str(len(listen))
@@ -185,7 +186,7 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
         raise
     if pid == 0:  # pragma: no cover - runs in the child
         try:
-            _child(p, sources, stdio_fd, wpipe)
+            _child(p, sources, stdio_fd, wpipe, log_fd)
         finally:
             os._exit(127)
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
@@ -214,7 +215,7 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
     return result
 
 
-def _child(p: Plan, sources: list[int], stdio_fd: int | None, wpipe: int) -> None:  # pragma: no cover
+def _child(p: Plan, sources: list[int], stdio_fd: int | None, wpipe: int, log_fd: int | None) -> None:  # pragma: no cover
     def report(kind: str, message: str) -> None:
         # The pipe is moved to a high fd during set-up: report.wpipe follows it.
         try:
@@ -228,12 +229,12 @@ def _child(p: Plan, sources: list[int], stdio_fd: int | None, wpipe: int) -> Non
         os._exit(code)
 
     try:
-        _setup_and_exec(p, sources, stdio_fd, wpipe, report, fail)
+        _setup_and_exec(p, sources, stdio_fd, wpipe, log_fd, report, fail)
     except BaseException as e:  # a bug must still say what happened
         fail(127, f"could not set up the job: {type(e).__name__}: {e}")
 
 
-def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, report, fail) -> None:  # pragma: no cover
+def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, log_fd, report, fail) -> None:  # pragma: no cover
     max_fd = _max_fd()  # before NumberOfFiles may lower it
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # before a chroot hides /dev
 
@@ -298,6 +299,8 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, report, fail) -> None:  #
     floor = 3 + len(sources) + 1
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
     high_stdio = fcntl.fcntl(stdio_fd, fcntl.F_DUPFD_CLOEXEC, floor) if stdio_fd is not None else None
+    high_log = fcntl.fcntl(log_fd, fcntl.F_DUPFD_CLOEXEC, floor) if log_fd is not None else None
+    fallback = "the job's log (pylaunchctl log)" if high_log is not None else "/dev/null"
     wpipe = fcntl.fcntl(wpipe, fcntl.F_DUPFD_CLOEXEC, floor)
     report.wpipe = wpipe
 
@@ -311,7 +314,7 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, report, fail) -> None:  #
             parent = os.path.dirname(os.path.abspath(path))
             if e.errno == errno.ENOENT and not os.path.isdir(parent):
                 why = f"its directory {parent} does not exist"
-            report("W", f"{key} {path}: cannot open as uid {os.getuid()}: {why}; using /dev/null")
+            report("W", f"{key} {path}: cannot open as uid {os.getuid()}: {why}; writing to {fallback} instead")
             return None
 
     stdin = open_path("StandardInPath", p.stdin_path, os.O_RDONLY)
@@ -321,6 +324,9 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, report, fail) -> None:  #
         stdin = high_stdio
         stdout = stdout if stdout is not None else high_stdio
         stderr = stderr if stderr is not None else high_stdio
+    else:
+        stdout = stdout if stdout is not None else high_log
+        stderr = stderr if stderr is not None else high_log
     targets = [fcntl.fcntl(null if fd is None else fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in (stdin, stdout, stderr)]
     for i, fd in enumerate(targets):
         os.dup2(fd, i, inheritable=True)

@@ -10,10 +10,12 @@ import json
 import os
 import re
 import sys
+import time
 from typing import List, Optional
 
 import typer
 
+from ..control.errors import describe
 from ..control.protocol import EXIT_USAGE, ControlError, request
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
@@ -23,18 +25,54 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=No
 
 _state = {"socket": None}
 
+_SERVICE = re.compile(r"^(system|(?:user|gui)/\d+)/(.+)$")
+_DOMAIN = re.compile(r"^(system|(?:user|gui)/\d+)/?$")
 
-def _socket_path() -> str:
+
+def parse_domain(target: str) -> str:
+    m = _DOMAIN.match(target)
+    if not m:
+        _fail(f'Unrecognized target specifier "{target}". A domain target is system, user/UID or gui/UID.',
+              EXIT_USAGE)
+    return m.group(1)
+
+
+def parse_service(target: str, bare_ok: bool = True) -> tuple[str | None, str]:
+    """(domain or None, label) of a service target DOMAIN/LABEL, or of a bare
+    label (the caller's own domain, as launchctl's legacy verbs)."""
+    m = _SERVICE.match(target)
+    if m:
+        return m.group(1), m.group(2)
+    if _DOMAIN.match(target):
+        _fail(f"{target} is a domain; give a service target such as {target.rstrip('/')}/LABEL", EXIT_USAGE)
+    if not bare_ok or "/" in target:
+        _fail(f'Unrecognized target specifier "{target}". <service-target> takes a form of '
+              f"<domain-target>/<service-id>, such as gui/{os.getuid()}/com.example.job.", EXIT_USAGE)
+    return None, target
+
+
+def label_of(target: str) -> str:
+    """A bare label, or a launchctl service target (system/L, user/UID/L, gui/UID/L)."""
+    return parse_service(target)[1]
+
+
+def _socket_for(domain: str | None) -> str:
+    """The control socket of *domain* (None: the caller's own, root's being
+    the system domain), unless one was given explicitly."""
     if _state["socket"]:
         return _state["socket"]
-    from ..domain import default_control_socket
+    from ..domain import default_control_socket, user_control_socket
 
-    return default_control_socket(os.geteuid() == 0)
+    if domain is None:
+        return default_control_socket(os.geteuid() == 0)
+    if domain == "system":
+        return default_control_socket(True)
+    return user_control_socket(int(domain.split("/")[1]))
 
 
-def _call(verb: str, **args):
+def _call(verb: str, domain: str | None = None, **args):
     try:
-        return request(_socket_path(), verb, args)
+        return request(_socket_for(domain), verb, args)
     except ControlError as e:
         _fail(str(e), e.status)
 
@@ -44,17 +82,8 @@ def _fail(message: str, status: int = 1):
     raise typer.Exit(status)
 
 
-_TARGET = re.compile(r"^(?:system|(?:user|gui)/\d+)/(.+)$")
-
-
-def label_of(target: str) -> str:
-    """A bare label, or a launchctl service target (system/L, user/UID/L, gui/UID/L)."""
-    m = _TARGET.match(target)
-    if m:
-        return m.group(1)
-    if target in ("system",) or re.match(r"^(user|gui)/\d+/?$", target):
-        _fail(f"{target} is a domain; give a service target such as {target.rstrip('/')}/LABEL", EXIT_USAGE)
-    return target
+def _json(obj) -> None:
+    print(json.dumps(obj, indent=2))
 
 
 @app.callback()
@@ -100,19 +129,22 @@ def unload(
 @app.command()
 def start(label: str = typer.Argument(..., help="Label or service target.")) -> None:
     """Start a loaded job now (throttling still applies)."""
-    _call("start", label=label_of(label))
+    domain, label = parse_service(label)
+    _call("start", domain, label=label)
 
 
 @app.command()
 def stop(label: str = typer.Argument(..., help="Label or service target.")) -> None:
     """Stop a running job (SIGTERM, then SIGKILL after ExitTimeOut). KeepAlive jobs restart."""
-    _call("stop", label=label_of(label))
+    domain, label = parse_service(label)
+    _call("stop", domain, label=label)
 
 
 @app.command()
 def remove(label: str = typer.Argument(..., help="Label or service target.")) -> None:
     """Stop and unload a job by label."""
-    _call("remove", label=label_of(label))
+    domain, label = parse_service(label)
+    _call("remove", domain, label=label)
 
 
 @app.command("list")
@@ -122,7 +154,8 @@ def list_(
 ) -> None:
     """PID, last exit status and label of every job (launchctl list)."""
     if label:
-        info = _call("list", label=label_of(label))
+        domain, label = parse_service(label)
+        info = _call("list", domain, label=label)
         if as_json:
             print(json.dumps(info, indent=2))
             return
@@ -149,15 +182,45 @@ def list_(
 
 @app.command("print")
 def print_(
-    target: str = typer.Argument(..., help="Label or service target (system/LABEL, user/UID/LABEL, gui/UID/LABEL)."),
+    target: str = typer.Argument(..., help="A domain (system, user/UID, gui/UID) or a service "
+                                           "(DOMAIN/LABEL, or a bare label)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
-    """Everything about one job: state, plist, program, sockets, exits, warnings."""
-    info = _call("print", label=label_of(target))
+    """Everything about a service (state, plist, program, sockets, exits,
+    warnings), or about a domain and its services."""
+    if _DOMAIN.match(target):
+        info = _call("domain", parse_domain(target))
+        if as_json:
+            _json(info)
+        else:
+            print(format_domain(info))
+        return
+    domain, label = parse_service(target)
+    info = _call("print", domain, label=label)
     if as_json:
-        print(json.dumps(info, indent=2))
+        _json(info)
         return
     print(format_print(info))
+
+
+def format_domain(info: dict) -> str:
+    out = [f"{info['domain']} = {{", f"\ttype = {info['type']}", f"\tmanager pid = {info['pid']}",
+           f"\tcontrol socket = {info['control_socket']}", "\tjobs directories = {"]
+    out += [f"\t\t{d}" for d in info["jobs_dirs"]] + ["\t}"]
+    if info["environment"]:
+        out += ["\tenvironment = {"] + [f"\t\t{k} => {v}" for k, v in info["environment"].items()] + ["\t}"]
+    out.append("\tservices = {")
+    for j in info["services"]:
+        pid = "-" if j["pid"] is None else j["pid"]
+        status = "-" if j["last_exit_status"] is None else j["last_exit_status"]
+        out.append(f"\t\t{pid}\t{status}\t{j['label']}\t({j['state']})")
+    out.append("\t}")
+    if info["disabled"]:
+        out += ["\tdisabled services = {"]
+        out += [f'\t\t"{k}" => {"disabled" if v else "enabled"}' for k, v in sorted(info["disabled"].items())]
+        out.append("\t}")
+    out.append("}")
+    return "\n".join(out)
 
 
 def format_print(info: dict) -> str:
@@ -276,9 +339,229 @@ def lint(
 
 
 @app.command()
+def bootstrap(
+    domain: str = typer.Argument(..., help="system, user/UID or gui/UID."),
+    paths: List[str] = typer.Argument(..., help="Plist files or directories."),
+) -> None:
+    """Load plists into a domain (the modern load). Already loaded, disabled,
+    invalid: an error with launchctl's status and what to do."""
+    results = _call("load", parse_domain(domain), paths=[os.path.abspath(p) for p in paths])
+    status = 0
+    for r in results:
+        if "error" in r:
+            print(r["error"], file=sys.stderr)
+            status = status or int(r.get("status", 5))
+    if status:
+        print(f"Bootstrap failed: {status}: {describe(status)}", file=sys.stderr)
+        raise typer.Exit(status)
+
+
+@app.command()
+def bootout(
+    target: str = typer.Argument(..., help="A service (DOMAIN/LABEL) or a domain followed by plist paths."),
+    paths: Optional[List[str]] = typer.Argument(None, help="Plists whose jobs to remove from the domain."),
+) -> None:
+    """Stop and unload a service, or the jobs of plists."""
+    if paths:
+        results = _call("unload", parse_domain(target), paths=[os.path.abspath(p) for p in paths])
+        status = 0
+        for r in results:
+            if "error" in r:
+                print(r["error"], file=sys.stderr)
+                status = 5
+        if status:
+            print(f"Boot-out failed: {status}: {describe(status)}", file=sys.stderr)
+            raise typer.Exit(status)
+        return
+    domain, label = parse_service(target, bare_ok=False)
+    _call("bootout", domain, label=label)
+
+
+@app.command()
+def enable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.")) -> None:
+    """Enable a service persistently (does not load or start it)."""
+    domain, label = parse_service(target, bare_ok=False)
+    _call("enable", domain, label=label)
+
+
+@app.command()
+def disable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.")) -> None:
+    """Disable a service persistently: it is not loaded until enabled (does not stop it)."""
+    domain, label = parse_service(target, bare_ok=False)
+    _call("disable", domain, label=label)
+
+
+@app.command("print-disabled")
+def print_disabled(
+    domain: str = typer.Argument(..., help="system, user/UID or gui/UID."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The domain's enabled/disabled overrides."""
+    info = _call("print-disabled", parse_domain(domain))
+    if as_json:
+        _json(info)
+        return
+    print("disabled services = {")
+    for label, disabled in sorted(info["disabled"].items()):
+        print(f'\t"{label}" => {"disabled" if disabled else "enabled"}')
+    print("}")
+
+
+@app.command()
+def kickstart(
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    kill: bool = typer.Option(False, "-k", help="If it runs, kill it and start it again."),
+    print_pid: bool = typer.Option(False, "-p", help="Print the PID of the running process."),
+) -> None:
+    """Run a service now, whatever its launch conditions and throttle."""
+    domain, label = parse_service(target)
+    info = _call("kickstart", domain, label=label, kill=kill)
+    if print_pid or kill:
+        deadline = time.monotonic() + 30
+        while (info["pid"] is None or info["state"] == "stopping") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            info = _call("list", domain, label=label)
+        if print_pid and info["pid"] is not None:
+            print(info["pid"] if not sys.stdout.isatty() else f"service spawned with pid: {info['pid']}")
+
+
+@app.command("kill")
+def kill_(
+    signal_name: str = typer.Argument(..., metavar="SIGNAL", help="A signal name (TERM, SIGHUP) or number."),
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+) -> None:
+    """Send a signal to a service's process. KeepAlive decides what follows."""
+    import signal as _signal
+
+    name = signal_name.upper()
+    try:
+        sig = int(name) if name.isdigit() else int(_signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except (KeyError, ValueError):
+        _fail("Invalid signal.", EXIT_USAGE)
+    domain, label = parse_service(target)
+    _call("kill", domain, label=label, signal=sig)
+
+
+@app.command()
+def blame(
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Why the service last started: run at load, a socket, a KeepAlive
+    condition, a timer, a path, a kickstart."""
+    domain, label = parse_service(target)
+    info = _call("blame", domain, label=label)
+    if as_json:
+        _json(info)
+    else:
+        print(info["reason"] or "(it has not started since it was loaded)")
+
+
+@app.command()
+def log(
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
+    lines: int = typer.Option(50, "-n", "--lines", help="How many of the last lines."),
+) -> None:
+    """A job's output (when its plist names no StandardOutPath or
+    StandardErrorPath) and the manager's events for it: spawns, exits, throttling."""
+    domain, label = parse_service(target)
+    info = _call("log", domain, label=label, lines=lines)
+    for line in info["lines"]:
+        print(line)
+    seq = info["seq"]
+    try:
+        while follow:
+            sys.stdout.flush()
+            time.sleep(0.25)
+            info = _call("log", domain, label=label, after=seq)
+            for line in info["lines"]:
+                print(line)
+            seq = info["seq"]
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def submit(
+    label: str = typer.Option(..., "-l", help="The label of the new job."),
+    program: Optional[str] = typer.Option(None, "-p", help="The program to execute (argv stays as given)."),
+    stdout: Optional[str] = typer.Option(None, "-o", help="StandardOutPath."),
+    stderr: Optional[str] = typer.Option(None, "-e", help="StandardErrorPath."),
+    command: List[str] = typer.Argument(..., metavar="-- COMMAND [ARG...]"),
+) -> None:
+    """Run a command as a KeepAlive job without writing a plist."""
+    _call("submit", label=label, program=program, stdout=stdout, stderr=stderr, arguments=command)
+
+
+@app.command()
+def setenv(key: str, value: str) -> None:
+    """Set a variable for every job the manager starts from now on."""
+    _call("setenv", key=key, value=value)
+
+
+@app.command()
+def unsetenv(key: str) -> None:
+    """Unset a variable set with setenv."""
+    _call("unsetenv", key=key)
+
+
+@app.command()
+def getenv(key: str) -> None:
+    """Print a variable of the domain's environment."""
+    env = _call("getenv")
+    if key in env:
+        print(env[key])
+
+
+@app.command("export")
+def export_() -> None:
+    """The domain's environment as shell commands."""
+    for k, v in _call("getenv").items():
+        print(f'{k}="{v}"; export {k};')
+
+
+@app.command()
+def limit(
+    name: Optional[str] = typer.Argument(None, help="cpu filesize data stack core rss memlock maxproc maxfiles"),
+    soft: Optional[str] = typer.Argument(None, help="Soft limit (or both), a number or unlimited."),
+    hard: Optional[str] = typer.Argument(None, help="Hard limit, a number or unlimited."),
+) -> None:
+    """Print or set the manager's resource limits, which new jobs inherit."""
+    def num(v: str) -> int:
+        return -1 if v == "unlimited" else int(v)
+    args: dict = {}
+    if name:
+        args["name"] = name
+    if soft is not None:
+        try:
+            args["soft"] = num(soft)
+            args["hard"] = num(hard) if hard is not None else args["soft"]
+        except ValueError:
+            _fail("limits are numbers or unlimited", EXIT_USAGE)
+    limits = _call("limit", **args)
+    if soft is None:
+        show = lambda v: "unlimited" if v < 0 else str(v)  # noqa: E731
+        for n, (cur, mx) in limits.items():
+            print(f"\t{n:<12}{show(cur):<15}{show(mx):<15}")
+
+
+@app.command()
+def error(code: int = typer.Argument(..., help="An exit status of pylaunchctl or launchctl.")) -> None:
+    """What an error code means."""
+    print(f"{code}: {describe(code)}")
+
+
+@app.command()
 def managerpid() -> None:
     """The PID of the manager this pylaunchctl talks to."""
     print(_call("manager")["pid"])
+
+
+@app.command()
+def manageruid() -> None:
+    """The uid the manager runs as."""
+    print(_call("manager")["uid"])
 
 
 @app.command()
@@ -288,8 +571,35 @@ def version() -> None:
     print(f"pylaunchd {info['version']} ({info['domain']}, control socket {info['control_socket']})")
 
 
+@app.command("help")
+def help_(ctx: typer.Context, verb: Optional[str] = typer.Argument(None, help="A verb.")) -> None:
+    """Help on pylaunchctl, or on one verb."""
+    group_ctx = ctx.parent or ctx
+    group = group_ctx.command
+    if verb is None:
+        print(group.get_help(group_ctx))
+        return
+    cmd = group.get_command(group_ctx, verb) if hasattr(group, "get_command") else None
+    if cmd is None:
+        _fail(f"unknown verb {verb!r}", EXIT_USAGE)
+    with type(ctx)(cmd, info_name=verb, parent=group_ctx) as sub:
+        print(cmd.get_help(sub))
+
+
 def main() -> None:
-    app()
+    """Run pylaunchctl; usage errors exit 64 (EX_USAGE), as launchctl's do."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="pylaunchctl", standalone_mode=False)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:  # click's usage and parameter errors
+        show = getattr(e, "show", None)
+        if show is None:
+            raise
+        show()
+        code = EXIT_USAGE if getattr(e, "exit_code", 1) == 2 else getattr(e, "exit_code", 1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,34 @@
 """One handler per control verb. Each takes the manager and the request's
 arguments and returns a JSON-able result, or raises ControlError.
 
-Only the manager's own user or root may send any of them
-(see :func:`pylaunchd.control.protocol.may_act`).
+Only the manager's own user or root may send them
+(see :func:`pylaunchd.control.protocol.may_act`); in the system domain anyone
+may send the ones registered ``read_only``, as anyone may read launchd's
+system domain.
 """
 
 from __future__ import annotations
 
 import os
+import resource
+import signal
 from typing import Any, Callable
 
 from .. import __version__
 from ..manager import Managed, Manager
 from ..plist import is_plist_name
-from .protocol import EXIT_USAGE, ControlError
+from .protocol import EXIT_NO_SUCH_PROCESS, EXIT_USAGE, ControlError
 
 Handler = Callable[[Manager, dict], Any]
 HANDLERS: dict[str, Handler] = {}
+READ_ONLY: set[str] = set()
 
 
-def verb(name: str):
+def verb(name: str, read_only: bool = False):
     def register(fn: Handler) -> Handler:
         HANDLERS[name] = fn
+        if read_only:
+            READ_ONLY.add(name)
         return fn
     return register
 
@@ -95,7 +102,7 @@ def _expand(path: str) -> list[str]:
     return [path]
 
 
-@verb("list")
+@verb("list", read_only=True)
 def list_(manager: Manager, args: dict) -> Any:
     """All jobs (launchctl list), or one job's summary when a label is given."""
     if args.get("label"):
@@ -103,7 +110,7 @@ def list_(manager: Manager, args: dict) -> Any:
     return [job_summary(m) for _, m in sorted(manager.jobs.items())]
 
 
-@verb("print")
+@verb("print", read_only=True)
 def print_(manager: Manager, args: dict) -> Any:
     """Everything known about one job (launchctl print SERVICE)."""
     return job_detail(manager, manager.find(_label(args)))
@@ -164,9 +171,141 @@ def stop(manager: Manager, args: dict) -> Any:
     return job_summary(manager.find(args["label"]))
 
 
-@verb("manager")
+@verb("manager", read_only=True)
 def manager_info(manager: Manager, args: dict) -> Any:
     """The manager's pid, uid, domain and version."""
     return {"pid": os.getpid(), "uid": os.getuid(), "domain": manager.domain.name,
             "version": __version__, "jobs_dirs": manager.domain.jobs_dirs,
             "control_socket": manager.domain.control_socket}
+
+
+@verb("log", read_only=True)
+def log_(manager: Manager, args: dict) -> Any:
+    """The job's output and the manager's events for it (last ``lines``, or
+    everything after sequence number ``after``, for follow mode)."""
+    m = manager.find(_label(args))
+    lines, seq = m.log.tail(n=args.get("lines"), after=args.get("after"))
+    return {"label": m.spec.label, "path": m.log.path, "lines": lines, "seq": seq}
+
+
+@verb("kickstart")
+def kickstart(manager: Manager, args: dict) -> Any:
+    """Run a job now, whatever its launch conditions (-k: kill it first)."""
+    m = manager.kickstart(_label(args), kill=bool(args.get("kill")))
+    return job_summary(m)
+
+
+@verb("kill")
+def kill(manager: Manager, args: dict) -> Any:
+    """Send a signal to a job's process(es)."""
+    sig = args.get("signal")
+    if not isinstance(sig, int) or sig not in {s.value for s in signal.Signals}:
+        raise ControlError("Invalid signal.", EXIT_USAGE)
+    return {"pids": manager.send_signal(_label(args), sig)}
+
+
+@verb("enable")
+def enable(manager: Manager, args: dict) -> Any:
+    """Persistently enable a label (does not load or start it)."""
+    manager.overrides.set_disabled(_label(args), False)
+    return {"label": args["label"], "disabled": False}
+
+
+@verb("disable")
+def disable(manager: Manager, args: dict) -> Any:
+    """Persistently disable a label (does not stop or unload it)."""
+    manager.overrides.set_disabled(_label(args), True)
+    return {"label": args["label"], "disabled": True}
+
+
+@verb("print-disabled", read_only=True)
+def print_disabled(manager: Manager, args: dict) -> Any:
+    """The domain's enabled/disabled overrides."""
+    return {"domain": manager.domain.name, "disabled": manager.overrides.items()}
+
+
+@verb("domain", read_only=True)
+def domain(manager: Manager, args: dict) -> Any:
+    """launchctl print DOMAIN: the domain and its services."""
+    return {
+        "domain": manager.domain.name, "type": manager.domain.job_type, "pid": os.getpid(), "uid": os.getuid(),
+        "jobs_dirs": manager.domain.jobs_dirs, "control_socket": manager.domain.control_socket,
+        "state_dir": manager.domain.state_dir, "environment": manager.job_env(),
+        "disabled": manager.overrides.items(),
+        "services": [job_summary(m) for _, m in sorted(manager.jobs.items())],
+    }
+
+
+@verb("blame", read_only=True)
+def blame(manager: Manager, args: dict) -> Any:
+    """Why the job last started."""
+    m = manager.find(_label(args))
+    return {"label": m.spec.label, "reason": m.machine.last_trigger, "running": m.machine.pid is not None}
+
+
+@verb("submit")
+def submit(manager: Manager, args: dict) -> Any:
+    """launchctl submit: a KeepAlive job from a command line, without a plist."""
+    argv = args.get("arguments")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ControlError("submit needs a command after --", EXIT_USAGE)
+    raw = {"Label": _label(args), "ProgramArguments": argv, "KeepAlive": True}
+    for key, arg in (("Program", "program"), ("StandardOutPath", "stdout"), ("StandardErrorPath", "stderr")):
+        if args.get(arg):
+            raw[key] = args[arg]
+    return {"label": manager.submit(raw)}
+
+
+@verb("setenv")
+def setenv(manager: Manager, args: dict) -> Any:
+    """Set a variable for every job started from now on."""
+    key, value = args.get("key"), args.get("value")
+    if not isinstance(key, str) or not key or "=" in key or not isinstance(value, str):
+        raise ControlError("usage: setenv KEY VALUE", EXIT_USAGE)
+    manager.user_env[key] = value
+    return {}
+
+
+@verb("unsetenv")
+def unsetenv(manager: Manager, args: dict) -> Any:
+    manager.user_env.pop(args.get("key"), None)
+    return {}
+
+
+@verb("getenv", read_only=True)
+def getenv(manager: Manager, args: dict) -> Any:
+    """The domain's variables that jobs get (setenv, SecureSocketWithKey)."""
+    return manager.job_env()
+
+
+_LIMITS = {"cpu": resource.RLIMIT_CPU, "filesize": resource.RLIMIT_FSIZE, "data": resource.RLIMIT_DATA,
+           "stack": resource.RLIMIT_STACK, "core": resource.RLIMIT_CORE, "rss": resource.RLIMIT_RSS,
+           "memlock": resource.RLIMIT_MEMLOCK, "maxproc": resource.RLIMIT_NPROC,
+           "maxfiles": resource.RLIMIT_NOFILE}
+
+
+@verb("limit")
+def limit(manager: Manager, args: dict) -> Any:
+    """launchctl limit: the manager's resource limits, which jobs inherit."""
+    name = args.get("name")
+    if name is not None:
+        if name not in _LIMITS:
+            raise ControlError(f"unknown limit {name!r}; one of {', '.join(_LIMITS)}", EXIT_USAGE)
+        if "soft" in args:
+            soft, hard = args["soft"], args.get("hard", args["soft"])
+            try:
+                resource.setrlimit(_LIMITS[name], (soft, hard))
+            except (ValueError, OSError) as e:
+                raise ControlError(f"setrlimit {name}: {e}", 1) from None
+    names = [name] if name else list(_LIMITS)
+    return {n: list(resource.getrlimit(_LIMITS[n])) for n in names}
+
+
+@verb("bootout")
+def bootout(manager: Manager, args: dict) -> Any:
+    """Stop and unload a service by label (launchctl bootout SERVICE)."""
+    label = _label(args)
+    if label not in manager.jobs:
+        raise ControlError(f"Boot-out failed: 3: No such process ({label} is not loaded)", EXIT_NO_SUCH_PROCESS)
+    manager.unload(label)
+    return {"label": label}

@@ -28,7 +28,7 @@ EXIT_DISABLED = 119  # "Service is disabled"
 EXIT_INVALID_PLIST = 109  # "Invalid property list"
 EXIT_BAD_PERMISSIONS = 122  # "Path had bad ownership/permissions"
 EXIT_WRONG_SESSION = 134  # "Service cannot load in requested session"
-EXIT_NO_MANAGER = 2
+EXIT_NO_MANAGER = 112  # "Could not find specified domain": no manager listens
 
 
 @dataclass(frozen=True)

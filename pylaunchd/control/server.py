@@ -8,14 +8,14 @@ import logging
 import os
 
 from ..manager import Manager, bind_control_socket
-from .commands import HANDLERS
+from .commands import HANDLERS, READ_ONLY
 from .protocol import EXIT_PERMISSION, EXIT_USAGE, MAX_MESSAGE, ControlError, decode, encode, may_act, peer_credentials
 
 log = logging.getLogger("pylaunchd")
 
 
 async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
-    sock = bind_control_socket(manager.domain.control_socket)
+    sock = bind_control_socket(manager.domain.control_socket, public=manager.domain.system)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -42,7 +42,7 @@ async def _answer(manager: Manager, reader: asyncio.StreamReader, writer: asynci
     handler = HANDLERS.get(verb) if isinstance(verb, str) else None
     if handler is None or not isinstance(args, dict):
         return {"ok": False, "error": f"unknown request {verb!r}", "status": EXIT_USAGE}
-    if not may_act(peer, os.getuid()):
+    if not may_act(peer, os.getuid()) and not (manager.domain.system and verb in READ_ONLY):
         log.warning("refused %s from pid %d uid %d: not our user or root", verb, peer.pid, peer.uid)
         return {"ok": False, "status": EXIT_PERMISSION,
                 "error": f"uid {peer.uid} may not use {manager.domain.name}: only uid {os.getuid()} or root"}

@@ -1,0 +1,120 @@
+"""Per-job logs: what a job writes when it has no StandardOutPath or
+StandardErrorPath, and the manager's own events for that job.
+
+launchd sends such output to /dev/null, and its users cannot find out why a
+job "never starts". pylaunchd passes the job a pipe instead, reads it on the
+event loop, and appends it to ``STATE_DIR/logs/LABEL.log``, rotated by size
+(``LABEL.log.1`` ... ``.3``). Spawns, exits, throttling and reloads are
+written there too, marked ``[pylaunchd]``, so one file tells the whole story.
+The last lines are also kept in memory for ``pylaunchctl log -f``.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+
+MAX_BYTES = 1024 * 1024
+BACKUPS = 3
+MEMORY_LINES = 2000
+
+
+def log_path(state_dir: str, label: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-@+" else "_" for c in label) or "_"
+    return os.path.join(state_dir, "logs", f"{safe}.log")
+
+
+class JobLog:
+    def __init__(self, path: str, max_bytes: int = MAX_BYTES, backups: int = BACKUPS):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.lines: collections.deque[tuple[int, str]] = collections.deque(maxlen=MEMORY_LINES)
+        self.seq = 0
+        self._partial = b""
+        self._file = None
+
+    def _open(self):
+        if self._file is None:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)
+        return self._file
+
+    def _rotate_if_needed(self) -> None:
+        f = self._open()
+        if f.tell() < self.max_bytes:
+            return
+        f.close()
+        self._file = None
+        for i in range(self.backups, 0, -1):
+            src = self.path if i == 1 else f"{self.path}.{i - 1}"
+            if os.path.exists(src):
+                os.replace(src, f"{self.path}.{i}")
+
+    def _remember(self, text: str) -> None:
+        for line in text.splitlines():
+            self.seq += 1
+            self.lines.append((self.seq, line))
+
+    def output(self, data: bytes) -> None:
+        """Bytes the job wrote."""
+        if not data:
+            return
+        try:
+            self._open().write(data)
+            self._rotate_if_needed()
+        except OSError:
+            pass
+        data = self._partial + data
+        complete, _, self._partial = data.rpartition(b"\n")
+        if complete:
+            self._remember(complete.decode("utf-8", "replace"))
+        if len(self._partial) > 65536:
+            self._remember(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+
+    def event(self, message: str) -> None:
+        """Something the manager did or saw for this job."""
+        if self._partial:  # keep the job's half line apart from ours
+            self.output(b"\n")
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pylaunchd] {message}"
+        try:
+            self._open().write(line.encode() + b"\n")
+            self._rotate_if_needed()
+        except OSError:
+            pass
+        self._remember(line)
+
+    def tail(self, n: int | None = None, after: int | None = None) -> tuple[list[str], int]:
+        """Lines after sequence number *after*, or the last *n* (read from the
+        files when memory holds fewer). Returns (lines, last sequence number)."""
+        if after is not None:
+            return [line for s, line in self.lines if s > after], self.seq
+        n = n or 50
+        if len(self.lines) >= n or not os.path.exists(self.path):
+            return [line for _, line in list(self.lines)[-n:]], self.seq
+        return read_tail(self.path, n, self.backups), self.seq
+
+    def close(self) -> None:
+        if self._partial:
+            self._remember(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_tail(path: str, n: int, backups: int = BACKUPS) -> list[str]:
+    """The last *n* lines of a log and its rotated files, oldest first."""
+    lines: list[str] = []
+    for p in [path] + [f"{path}.{i}" for i in range(1, backups + 1)]:
+        try:
+            with open(p, "rb") as f:
+                chunk = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        lines = chunk + lines
+        if len(lines) >= n:
+            break
+    return lines[-n:]
