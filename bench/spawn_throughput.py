@@ -618,7 +618,7 @@ def render(report: dict) -> str:
         f"{report['date']}; {m['cpus']} CPUs, Linux {m['kernel']} {m['arch']}, Python {m['python']}",
         "; ".join(report["versions"].values()),
         "",
-        f"{'mode':<12} {'manager':<24} {'conns':>6} {'fail':>5} {'conns/s':>9} {'(rounds)':>15} "
+        f"{'mode':<12} {'manager':<24} {'conns':>6} {'fail':>5} {'conns/s':>9} {'rounds min-max':>15} "
         f"{'p50 ms':>8} {'p90 ms':>8} {'max ms':>8}",
     ]
     for mode in MODES:
@@ -648,8 +648,8 @@ def main(argv=None) -> int:
     p.add_argument("--sequential", type=int, default=500, help="connections of the sequential client (default 500)")
     p.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     p.add_argument("--per-client", type=int, default=100, help="connections per concurrent client (default 100)")
-    p.add_argument("--rounds", type=int, default=10,
-                   help="interleaved rounds the connections are split into (default 10)")
+    p.add_argument("--rounds", type=int, default=20,
+                   help="interleaved rounds the connections are split into (default 20)")
     p.add_argument("--warmup", type=int, default=10, help="untimed connections to each manager first (default 10)")
     p.add_argument("--settle", type=float, default=50, help="ms to wait before each batch (default 50)")
     p.add_argument("--timeout", type=float, default=10, help="socket timeout of one connection, s (default 10)")

@@ -86,6 +86,26 @@ def _json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
 
+JSON = typer.Option(False, "--json", help="JSON output.")
+
+
+def complete_service(incomplete: str) -> list[str]:
+    """Shell completion: the labels of the caller's domain and their service targets."""
+    try:
+        info = request(_socket_for(None), "domain", timeout=2)
+    except (ControlError, OSError, ValueError):
+        return []
+    labels = [s["label"] for s in info["services"]]
+    candidates = labels + [f"{info['domain']}/{label}" for label in labels]
+    if info["domain"].startswith("user/"):
+        candidates += [f"gui/{info['domain'][5:]}/{label}" for label in labels]
+    return [c for c in candidates if c.startswith(incomplete)]
+
+
+def complete_domain(incomplete: str) -> list[str]:
+    return [d for d in ("system", f"user/{os.getuid()}", f"gui/{os.getuid()}") if d.startswith(incomplete)]
+
+
 @app.callback()
 def main_options(
     control_socket: Optional[str] = typer.Option(
@@ -127,21 +147,21 @@ def unload(
 
 
 @app.command()
-def start(label: str = typer.Argument(..., help="Label or service target.")) -> None:
+def start(label: str = typer.Argument(..., help="Label or service target.", autocompletion=complete_service)) -> None:
     """Start a loaded job now (throttling still applies)."""
     domain, label = parse_service(label)
     _call("start", domain, label=label)
 
 
 @app.command()
-def stop(label: str = typer.Argument(..., help="Label or service target.")) -> None:
+def stop(label: str = typer.Argument(..., help="Label or service target.", autocompletion=complete_service)) -> None:
     """Stop a running job (SIGTERM, then SIGKILL after ExitTimeOut). KeepAlive jobs restart."""
     domain, label = parse_service(label)
     _call("stop", domain, label=label)
 
 
 @app.command()
-def remove(label: str = typer.Argument(..., help="Label or service target.")) -> None:
+def remove(label: str = typer.Argument(..., help="Label or service target.", autocompletion=complete_service)) -> None:
     """Stop and unload a job by label."""
     domain, label = parse_service(label)
     _call("remove", domain, label=label)
@@ -340,7 +360,7 @@ def lint(
 
 @app.command()
 def bootstrap(
-    domain: str = typer.Argument(..., help="system, user/UID or gui/UID."),
+    domain: str = typer.Argument(..., help="system, user/UID or gui/UID.", autocompletion=complete_domain),
     paths: List[str] = typer.Argument(..., help="Plist files or directories."),
 ) -> None:
     """Load plists into a domain (the modern load). Already loaded, disabled,
@@ -378,14 +398,14 @@ def bootout(
 
 
 @app.command()
-def enable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.")) -> None:
+def enable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.", autocompletion=complete_service)) -> None:
     """Enable a service persistently (does not load or start it)."""
     domain, label = parse_service(target, bare_ok=False)
     _call("enable", domain, label=label)
 
 
 @app.command()
-def disable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.")) -> None:
+def disable(target: str = typer.Argument(..., help="A service target DOMAIN/LABEL.", autocompletion=complete_service)) -> None:
     """Disable a service persistently: it is not loaded until enabled (does not stop it)."""
     domain, label = parse_service(target, bare_ok=False)
     _call("disable", domain, label=label)
@@ -393,7 +413,7 @@ def disable(target: str = typer.Argument(..., help="A service target DOMAIN/LABE
 
 @app.command("print-disabled")
 def print_disabled(
-    domain: str = typer.Argument(..., help="system, user/UID or gui/UID."),
+    domain: str = typer.Argument(..., help="system, user/UID or gui/UID.", autocompletion=complete_domain),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The domain's enabled/disabled overrides."""
@@ -409,7 +429,7 @@ def print_disabled(
 
 @app.command()
 def kickstart(
-    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label).", autocompletion=complete_service),
     kill: bool = typer.Option(False, "-k", help="If it runs, kill it and start it again."),
     print_pid: bool = typer.Option(False, "-p", help="Print the PID of the running process."),
 ) -> None:
@@ -428,7 +448,7 @@ def kickstart(
 @app.command("kill")
 def kill_(
     signal_name: str = typer.Argument(..., metavar="SIGNAL", help="A signal name (TERM, SIGHUP) or number."),
-    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label).", autocompletion=complete_service),
 ) -> None:
     """Send a signal to a service's process. KeepAlive decides what follows."""
     import signal as _signal
@@ -444,7 +464,7 @@ def kill_(
 
 @app.command()
 def blame(
-    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label).", autocompletion=complete_service),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Why the service last started: run at load, a socket, a KeepAlive
@@ -459,14 +479,18 @@ def blame(
 
 @app.command()
 def log(
-    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label)."),
+    target: str = typer.Argument(..., help="A service target DOMAIN/LABEL (or a bare label).", autocompletion=complete_service),
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
     lines: int = typer.Option(50, "-n", "--lines", help="How many of the last lines."),
+    as_json: bool = JSON,
 ) -> None:
     """A job's output (when its plist names no StandardOutPath or
     StandardErrorPath) and the manager's events for it: spawns, exits, throttling."""
     domain, label = parse_service(target)
     info = _call("log", domain, label=label, lines=lines)
+    if as_json and not follow:
+        _json(info)
+        return
     for line in info["lines"]:
         print(line)
     seq = info["seq"]
@@ -507,10 +531,12 @@ def unsetenv(key: str) -> None:
 
 
 @app.command()
-def getenv(key: str) -> None:
+def getenv(key: str, as_json: bool = JSON) -> None:
     """Print a variable of the domain's environment."""
     env = _call("getenv")
-    if key in env:
+    if as_json:
+        _json({key: env.get(key)})
+    elif key in env:
         print(env[key])
 
 
@@ -526,6 +552,7 @@ def limit(
     name: Optional[str] = typer.Argument(None, help="cpu filesize data stack core rss memlock maxproc maxfiles"),
     soft: Optional[str] = typer.Argument(None, help="Soft limit (or both), a number or unlimited."),
     hard: Optional[str] = typer.Argument(None, help="Hard limit, a number or unlimited."),
+    as_json: bool = JSON,
 ) -> None:
     """Print or set the manager's resource limits, which new jobs inherit."""
     def num(v: str) -> int:
@@ -540,35 +567,43 @@ def limit(
         except ValueError:
             _fail("limits are numbers or unlimited", EXIT_USAGE)
     limits = _call("limit", **args)
-    if soft is None:
+    if as_json:
+        _json({n: {"soft": cur, "hard": mx} for n, (cur, mx) in limits.items()})
+    elif soft is None:
         show = lambda v: "unlimited" if v < 0 else str(v)  # noqa: E731
         for n, (cur, mx) in limits.items():
             print(f"\t{n:<12}{show(cur):<15}{show(mx):<15}")
 
 
 @app.command()
-def error(code: int = typer.Argument(..., help="An exit status of pylaunchctl or launchctl.")) -> None:
+def error(code: int = typer.Argument(..., help="An exit status of pylaunchctl or launchctl."),
+          as_json: bool = JSON) -> None:
     """What an error code means."""
-    print(f"{code}: {describe(code)}")
+    _json({"code": code, "description": describe(code)}) if as_json else print(f"{code}: {describe(code)}")
 
 
 @app.command()
-def managerpid() -> None:
+def managerpid(as_json: bool = JSON) -> None:
     """The PID of the manager this pylaunchctl talks to."""
-    print(_call("manager")["pid"])
+    info = _call("manager")
+    _json({"pid": info["pid"]}) if as_json else print(info["pid"])
 
 
 @app.command()
-def manageruid() -> None:
+def manageruid(as_json: bool = JSON) -> None:
     """The uid the manager runs as."""
-    print(_call("manager")["uid"])
+    info = _call("manager")
+    _json({"uid": info["uid"]}) if as_json else print(info["uid"])
 
 
 @app.command()
-def version() -> None:
+def version(as_json: bool = JSON) -> None:
     """The manager's version and domain."""
     info = _call("manager")
-    print(f"pylaunchd {info['version']} ({info['domain']}, control socket {info['control_socket']})")
+    if as_json:
+        _json(info)
+    else:
+        print(f"pylaunchd {info['version']} ({info['domain']}, control socket {info['control_socket']})")
 
 
 @app.command("help")
