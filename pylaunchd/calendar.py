@@ -80,6 +80,8 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
+from .spec import describe
+
 __all__ = [
     "CalendarInterval",
     "CalendarError",
@@ -196,29 +198,6 @@ Schedules = Union[CalendarInterval, Iterable[CalendarInterval]]
 # Validation
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"real {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f'string "{shown}"'
-    if isinstance(value, dict):
-        return f"dictionary with {len(value)} key{'s' if len(value) != 1 else ''}"
-    if isinstance(value, list):
-        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
-    if isinstance(value, (bytes, bytearray)):
-        return "data"
-    if isinstance(value, _dt.datetime):
-        return "date"
-    if value is None:
-        return "no value"
-    return type(value).__name__
-
-
 def _parse_one(value: dict, where: str, warnings: list[str]) -> CalendarInterval | None:
     fields: dict[str, int | None] = {}
     seen: dict[str, str] = {}
@@ -237,7 +216,7 @@ def _parse_one(value: dict, where: str, warnings: list[str]) -> CalendarInterval
         seen[key] = raw_key
         attr, low, high = _FIELDS[key]
         if isinstance(v, bool) or not isinstance(v, int):
-            warnings.append(f"{kp}: expected an integer, found {_describe(v)}; "
+            warnings.append(f"{kp}: expected an integer, found {describe(v)}; "
                             "this schedule is ignored, as launchd does")
             ok = False
             continue
@@ -284,7 +263,7 @@ def validate_schedules(value: Any, key_path: str = KEY_PATH
         for i, item in enumerate(value):
             where = f"{key_path}[{i}]"
             if not isinstance(item, dict):
-                warnings.append(f"{where}: expected a dictionary, found {_describe(item)}; ignored")
+                warnings.append(f"{where}: expected a dictionary, found {describe(item)}; ignored")
                 continue
             s = _parse_one(item, where, warnings)
             if s is not None:
@@ -292,7 +271,7 @@ def validate_schedules(value: Any, key_path: str = KEY_PATH
         if not value:
             warnings.append(f"{key_path}: empty array; the job never starts on a schedule")
     else:
-        raise CalendarError(key_path, "a dictionary or an array of dictionaries", _describe(value))
+        raise CalendarError(key_path, "a dictionary or an array of dictionaries", describe(value))
     if (value or isinstance(value, dict)) and not schedules:
         warnings.append(f"{key_path}: no usable schedule; the job never starts on a schedule")
     return tuple(schedules), tuple(warnings)

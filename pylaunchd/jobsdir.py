@@ -18,6 +18,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .plist import is_plist_name
+from .triggers import nearest_existing
 
 log = logging.getLogger("pylaunchd")
 
@@ -41,16 +42,6 @@ class _Forward(FileSystemEventHandler):
             self.loop.call_soon_threadsafe(self.sink, paths)
         except RuntimeError:  # loop closed during shutdown
             pass
-
-
-def nearest_existing(path: str) -> str:
-    path = os.path.abspath(path)
-    while not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
 
 
 def plists_in(directory: str) -> list[str]:

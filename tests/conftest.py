@@ -244,33 +244,28 @@ def job_script(name: str) -> str:
     return str(JOBS / name)
 
 
-def connect_and_talk(port: int, data: bytes = b"ping\n", host="127.0.0.1", timeout: float = 10.0,
-                     family=socket.AF_INET) -> bytes:
+def _talk(sock: socket.socket, data: bytes) -> bytes:
+    """Send *data*, close our side, read until the peer closes."""
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def connect_and_talk(port: int, data: bytes = b"ping\n", host="127.0.0.1", timeout: float = 10.0) -> bytes:
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return _talk(s, data)
 
 
 def unix_talk(path: str, data: bytes = b"ping\n", timeout: float = 10.0) -> bytes:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return _talk(s, data)
 
 
 def dump_json(obj) -> str:

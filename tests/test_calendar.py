@@ -443,7 +443,7 @@ def test_parse_array_items_that_are_not_dicts_and_empty_array():
 
 
 @pytest.mark.parametrize("value,found", [(3, "integer 3"), ("daily", 'string "daily"'),
-                                        (True, "boolean true"), (None, "no value")])
+                                        (True, "boolean true")])
 def test_parse_neither_dict_nor_array_is_an_error(value, found):
     with pytest.raises(CalendarError) as ei:
         validate_schedules(value)

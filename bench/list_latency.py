@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Wall time of `pylaunchctl list` as a whole process, with 1,000 loaded jobs.
+
+Starts a private pylaunchd on a temporary jobs directory with N on-demand
+jobs (half of them with a socket on 127.0.0.1), then runs `pylaunchctl list`
+(and `list --json`) R times and reports the median and p90. The same run
+times `python -c pass` with the same interpreter, the floor any Python CLI
+pays, so the figure can be read as a ratio on a noisy machine.
+
+    python3 bench/list_latency.py [--jobs 1000] [--runs 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import plistlib
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pylaunchd.control.protocol import ControlError, request  # noqa: E402
+
+
+def timed(cmd, env, runs):
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        cp = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        samples.append((time.perf_counter() - t0) * 1000)
+        if cp.returncode != 0:
+            raise SystemExit(f"{cmd} failed: {cp.stderr.decode()}")
+    samples.sort()
+    return {"p50_ms": round(statistics.median(samples), 1), "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="pl-bench-", dir="/tmp")
+    jobs = os.path.join(root, "jobs")
+    os.mkdir(jobs)
+    for i in range(a.jobs):
+        d = {"Label": f"bench.job.{i:04d}", "ProgramArguments": ["/bin/true"]}
+        if i % 2:
+            d["Sockets"] = {"L": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}
+        with open(os.path.join(jobs, f"j{i:04d}.plist"), "wb") as f:
+            plistlib.dump(d, f)
+    sock = os.path.join(root, "ctl.sock")
+    log = open(os.path.join(root, "manager.log"), "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pylaunchd.cli.manager", "--jobs-dir", jobs,
+                             "--control-socket", sock, "--state-dir", os.path.join(root, "state"),
+                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if len(request(sock, "list", timeout=5)) == a.jobs:
+                    break
+            except ControlError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("the manager did not load every job in time")
+        env = dict(os.environ, PYLAUNCHD_CONTROL_SOCKET=sock)
+        ctl = [sys.executable, "-m", "pylaunchd.cli.launchctl"]
+        script = shutil.which("pylaunchctl")
+        results = {
+            "python -c pass": timed([sys.executable, "-c", "pass"], env, a.runs),
+            "pylaunchctl list": timed([script, "list"] if script else ctl + ["list"], env, a.runs),
+            "pylaunchctl list --json": timed([script, "list", "--json"] if script else ctl + ["list", "--json"], env, a.runs),
+        }
+        base = results["python -c pass"]["p50_ms"]
+        for r in results.values():
+            r["ratio_to_python_start"] = round(r["p50_ms"] / base, 2)
+        if a.json:
+            print(json.dumps({"jobs": a.jobs, "runs": a.runs, "results": results}, indent=2))
+        else:
+            print(f"{a.jobs} jobs loaded, {a.runs} runs each")
+            print(f"{'command':<26}{'p50 ms':>9}{'p90 ms':>9}{'x python start':>16}")
+            for name, r in results.items():
+                print(f"{name:<26}{r['p50_ms']:>9}{r['p90_ms']:>9}{r['ratio_to_python_start']:>16}")
+        return 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
