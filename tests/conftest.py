@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -222,6 +223,17 @@ def manager(manager_factory) -> Manager:
     return manager_factory()
 
 
+@pytest.fixture(scope="session")
+def churn_server(tmp_path_factory) -> str:
+    """tests/jobs/churn_server.c, compiled: a LISTEN_FDS server whose own
+    start-up costs nothing, so tests of restarts are quick."""
+    if shutil.which("cc") is None:
+        pytest.skip("needs a C compiler for the churn server")
+    out = tmp_path_factory.mktemp("bin") / "churn_server"
+    subprocess.run(["cc", "-O2", "-o", str(out), str(JOBS / "churn_server.c")], check=True)
+    return str(out)
+
+
 @pytest.fixture
 def netns():
     """A network namespace of our own (root and iproute2 needed): its
@@ -266,6 +278,32 @@ def unix_talk(path: str, data: bytes = b"ping\n", timeout: float = 10.0) -> byte
         s.settimeout(timeout)
         s.connect(path)
         return _talk(s, data)
+
+
+def hammer(port: int, clients: int, per_client: int) -> tuple[int, list]:
+    """*clients* threads each make *per_client* connections to a line server
+    (tests/jobs/churn_server.c's protocol); returns (answered, errors)."""
+    ok, errors = [], []
+
+    def client(tag: str) -> None:
+        for i in range(per_client):
+            msg = f"{tag}-{i}"
+            try:
+                reply = connect_and_talk(port, f"{msg}\n".encode(), timeout=60)
+            except OSError as e:
+                errors.append((msg, repr(e)))
+                continue
+            if not reply.startswith(f"data={msg} pid=".encode()):
+                errors.append((msg, reply))
+            else:
+                ok.append(1)
+
+    threads = [threading.Thread(target=client, args=(f"c{t}",)) for t in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    return len(ok), errors
 
 
 def dump_json(obj) -> str:

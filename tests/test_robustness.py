@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 
 import pytest
 
-from conftest import PYTHON, connect_and_talk, job_script, pid_alive, plist, wait_for
+from conftest import connect_and_talk, hammer, pid_alive, plist, wait_for
 
 GOOD = lambda label: plist(label, ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False},  # noqa: E731
                            Sockets={"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}})
@@ -62,40 +61,19 @@ def test_a_broken_edit_keeps_the_loaded_version(manager):
     assert connect_and_talk(port, b"ok\n") == b"ok\n"
 
 
-def serve_loop(port, n, results, errors, tag):
-    for i in range(n):
-        msg = f"{tag}-{i}\n".encode()
-        try:
-            reply = connect_and_talk(port, msg, timeout=30)
-            if f"data={tag}-{i}".encode() not in reply:
-                errors.append((tag, i, reply))
-            else:
-                results.append(1)
-        except OSError as e:
-            errors.append((tag, i, repr(e)))
-
-
-def test_job_exiting_every_5_requests_loses_nothing(manager, workdir):
+def test_job_exiting_every_5_requests_loses_nothing(manager, churn_server):
     """1,000 sequential requests, then 1,000 from 8 concurrent clients, while
     the job exits after every 5: none refused, reset or lost."""
-    pid_dir = workdir / "pids"
-    pid_dir.mkdir()
     manager.write("c.plist", plist(
-        "test.churn", ThrottleInterval=0,
-        ProgramArguments=[PYTHON, job_script("line_server.py"), "--exit-after", "5", "--pid-dir", str(pid_dir)],
+        "test.churn", ThrottleInterval=0, ProgramArguments=[churn_server, "5", "exit0"],
         Sockets={"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}))
     port = manager.wait_loaded("test.churn")["sockets"][0]["address"]["port"]
-    results, errors = [], []
-    serve_loop(port, 1000, results, errors, "seq")
-    assert not errors, errors[:5]
-    threads = [threading.Thread(target=serve_loop, args=(port, 125, results, errors, f"c{t}")) for t in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    assert not errors, errors[:5]
-    assert len(results) == 2000
-    assert manager.info("test.churn")["runs"] >= 400
+    served, errors = hammer(port, clients=1, per_client=1000)
+    assert not errors and served == 1000, errors[:5]
+    served, errors = hammer(port, clients=8, per_client=125)
+    assert not errors and served == 1000, errors[:5]
+    info = manager.info("test.churn")
+    assert info["runs"] >= 400 and info["last_exit_status"] == 0
 
 
 def test_sigterm_stops_jobs_and_removes_sockets(manager_factory, workdir):

@@ -1,0 +1,41 @@
+/* Test job: a LISTEN_FDS server that serves N connections on fd 3, each a
+ * line answered with "data=LINE pid=PID", then ends: "exit0" exits 0,
+ * "mixed" dies by SIGKILL, SIGSEGV or exit 1 (by pid % 3). It never dies
+ * with a connection half served: what it accepted, it answered and closed. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 64;
+    int n = atoi(argv[1]);
+    const char *listen_pid = getenv("LISTEN_PID");
+    if (!listen_pid || atoi(listen_pid) != getpid() || !getenv("LISTEN_FDS")) return 99;
+    for (int i = 0; i < n; i++) {
+        int c = accept(3, NULL, NULL);
+        if (c < 0) return 98;
+        char buf[512];
+        size_t len = 0;
+        ssize_t r;
+        while (len < sizeof buf - 1 && (r = read(c, buf + len, sizeof buf - 1 - len)) > 0) {
+            len += (size_t)r;
+            if (memchr(buf, '\n', len)) break;
+        }
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
+        char out[600];
+        int m = snprintf(out, sizeof out, "data=%.*s pid=%d\n", (int)len, buf, (int)getpid());
+        if (write(c, out, (size_t)m) != m) return 97;
+        close(c);
+    }
+    if (strcmp(argv[2], "mixed") == 0) {
+        switch (getpid() % 3) {
+        case 0: kill(getpid(), SIGKILL); break;
+        case 1: raise(SIGSEGV); break;
+        default: return 1;
+        }
+    }
+    return 0;
+}
