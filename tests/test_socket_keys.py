@@ -85,3 +85,85 @@ def test_seqpacket_unix_and_connected_socket(manager, workdir):
             c.connect(str(workdir / "seq.sock"))
     finally:
         server.close()
+
+
+def has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback on this machine")
+ECHO = dict(ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False})
+
+
+@needs_ipv6
+def test_ipv6_socket(manager):
+    manager.write("v6.plist", plist("test.v6", **ECHO,
+                                    Sockets={"L": {"SockNodeName": "::1", "SockServiceName": 0, "SockFamily": "IPv6"}}))
+    s = manager.wait_loaded("test.v6")["sockets"][0]
+    assert s["family"] == "IPv6" and s["address"]["host"] == "::1"
+    with socket.create_connection(("::1", s["address"]["port"]), timeout=10) as c:
+        c.sendall(b"six\n")
+        c.shutdown(socket.SHUT_WR)
+        assert c.recv(100) == b"six\n"
+
+
+@needs_ipv6
+def test_dual_stack_socket_serves_both_families(manager):
+    manager.write("ds.plist", plist("test.dual", **ECHO, Sockets={"L": {"SockServiceName": 0, "SockFamily": "IPv4v6"}}))
+    [s] = manager.wait_loaded("test.dual")["sockets"]
+    port = s["address"]["port"]
+    for host in ("127.0.0.1", "::1"):
+        with socket.create_connection((host, port), timeout=10) as c:
+            c.sendall(host.encode() + b"\n")
+            c.shutdown(socket.SHUT_WR)
+            assert c.recv(100) == host.encode() + b"\n"
+
+
+def test_unix_datagram_wait_true(manager, workdir):
+    path = workdir / "dg.sock"
+    out = workdir / "dg.txt"
+    code = f"import socket; s=socket.socket(fileno=0); open({str(out)!r}, 'wb').write(s.recv(100))"
+    manager.write("dg.plist", plist("test.unixdgram", ProgramArguments=[PYTHON, "-c", code],
+                                    inetdCompatibility={"Wait": True},
+                                    Sockets={"L": {"SockPathName": str(path), "SockType": "dgram"}}))
+    info = manager.wait_loaded("test.unixdgram")
+    assert info["sockets"][0]["type"] == "dgram"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as c:
+        c.sendto(b"a datagram", str(path))
+    manager.wait(out.exists, 10, "the datagram")
+    assert out.read_bytes() == b"a datagram"
+
+
+def test_activation_storm_is_throttled_and_recovers(manager, workdir):
+    """A job that exits at once without accepting: the pending connection
+    keeps its socket readable. The manager must not spin; it throttles, says
+    until when, and serves the client once the job can."""
+    import resource
+    fixed = workdir / "fixed"
+    script = (f'[ -e {fixed} ] || exit 1; exec {PYTHON} -c "import socket; s=socket.socket(fileno=3); '
+              f'c,_=s.accept(); c.sendall(b\'served\\\\n\')"')
+    manager.write("st.plist", plist("test.storm", ProgramArguments=["/bin/sh", "-c", script], ThrottleInterval=2,
+                                    Sockets={"L": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}))
+    port = manager.wait_loaded("test.storm")["sockets"][0]["address"]["port"]
+    client = socket.create_connection(("127.0.0.1", port), timeout=30)
+    info = manager.wait_state("test.storm", lambda i: i["state"] == "throttled", what="throttled")
+    assert 0 < info["throttled_for"] <= 2
+    assert "throttled" in manager.ctl("print", "test.storm").stdout
+    def cpu_seconds(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    before = cpu_seconds(manager.proc.pid)
+    manager.wait_state("test.storm", lambda i: i["runs"] >= 3, what="two more throttled attempts")
+    assert cpu_seconds(manager.proc.pid) - before < 1.0, "the manager does not spin while the job fails"
+    fixed.write_text("")
+    client.settimeout(30)
+    try:
+        assert client.recv(100) == b"served\n", "the waiting client is served once the job works"
+    finally:
+        client.close()
