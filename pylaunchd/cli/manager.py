@@ -58,6 +58,7 @@ def serve(domain: Domain) -> int:
     except (ControlError, OSError) as e:
         log.error("%s", e)
         return 1
+    os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
         manager = Manager(domain)
         return asyncio.run(manager.run(start_control_server))
