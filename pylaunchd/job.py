@@ -185,6 +185,11 @@ class Job:
     def label(self) -> str:
         return self.spec.label
 
+    @property
+    def max_instances(self) -> int:
+        inetd = self.spec.inetd
+        return inetd.instances if inetd is not None and inetd.instances else MAX_INSTANCES
+
     # -- events -------------------------------------------------------------
 
     def load(self, now: float) -> list[Action]:
@@ -224,7 +229,7 @@ class Job:
         if not self.watching or self.removing:
             return []
         if self.spec.inetd_nowait:
-            if len(self.instances) >= MAX_INSTANCES:
+            if len(self.instances) >= self.max_instances:
                 return self._ignore()
             return [AcceptAndSpawn(index)]
         stdio = index if self.spec.inetd is not None else None
@@ -248,8 +253,8 @@ class Job:
         self.runs += 1
         self.last_spawn = now
         self.last_trigger = "connection accepted"
-        if len(self.instances) >= MAX_INSTANCES:
-            return [Log("warning", f"{MAX_INSTANCES} instances running; new connections wait in the queue")] + self._ignore()
+        if len(self.instances) >= self.max_instances:
+            return [Log("warning", f"{self.max_instances} instances running; new connections wait in the queue")] + self._ignore()
         return []
 
     def exited(self, pid: int, exit: ExitStatus, now: float) -> list[Action]:

@@ -102,6 +102,7 @@ class KeepAliveSpec:
 @dataclass(frozen=True)
 class InetdSpec:
     wait: bool = False
+    instances: int | None = None  # Wait false: most instances at once (None: the default, 128)
 
 
 @dataclass(frozen=True)
@@ -418,12 +419,20 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
     if "inetdCompatibility" in keys:
         d = r.dictionary("inetdCompatibility", keys["inetdCompatibility"])
         wait = False
+        instances = None
         for k, v in d.items():
             if isinstance(k, str) and k.lower() == "wait":
                 wait = r.boolean("inetdCompatibility.Wait", v)
+            elif isinstance(k, str) and k.lower() == "instances":
+                # Seen in Apple's own ssh plist; launchd's source never reads it.
+                # pylaunchd: the most per-connection instances at once.
+                instances = r.integer("inetdCompatibility.Instances", v)
+                if instances < 1:
+                    r.warn("inetdCompatibility.Instances", f"{instances} is less than 1; the default (128) applies")
+                    instances = None
             else:
                 r.warn(f"inetdCompatibility.{k}", "unknown key, ignored")
-        inetd = InetdSpec(wait=wait)
+        inetd = InetdSpec(wait=wait, instances=instances)
 
     sockets = _sockets(r, keys["Sockets"]) if "Sockets" in keys else ()
     if inetd is not None and not sockets:
@@ -432,7 +441,7 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
             s.type == "dgram" for g in sockets for s in g.sockets):
         r.warn("inetdCompatibility.Wait", "false needs connections to accept; a datagram socket has none, "
                                           "so the job runs as Wait true (as inetd requires for dgram)")
-        inetd = InetdSpec(wait=True)
+        inetd = InetdSpec(wait=True, instances=inetd.instances)
 
     process = _process_keys(r, keys)
     triggers = _trigger_keys(r, keys)

@@ -167,3 +167,24 @@ def test_activation_storm_is_throttled_and_recovers(manager, workdir):
         assert client.recv(100) == b"served\n", "the waiting client is served once the job works"
     finally:
         client.close()
+
+
+def test_instances_cap_queues_connections_never_refuses(manager):
+    """inetdCompatibility.Instances: past the cap, connections wait in the
+    kernel queue and are served as instances exit; none is refused."""
+    manager.write("cap.plist", plist("test.cap", ProgramArguments=["/bin/sh", "-c", "read line; echo \"got $line\""],
+                                     inetdCompatibility={"Wait": False, "Instances": 2},
+                                     Sockets={"L": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}))
+    port = manager.wait_loaded("test.cap")["sockets"][0]["address"]["port"]
+    held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(3)]
+    try:
+        manager.wait_state("test.cap", lambda i: len(i["instances"]) == 2 and not i["watching_sockets"],
+                           what="two instances, the third connection queued")
+        assert "2 instances running; new connections wait in the queue" in manager.log()
+        for i, c in enumerate(held):
+            c.sendall(f"n{i}\n".encode())
+        for i, c in enumerate(held):  # the third is served once one of the first two exits
+            assert c.recv(100) == f"got n{i}\n".encode()
+    finally:
+        for c in held:
+            c.close()
