@@ -73,8 +73,12 @@ class Manager:
         self.overrides = Overrides(domain.state_dir)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.watcher: JobsDirWatcher | None = None
+        self.paths: PathTriggers | None = None
+        self.network: NetworkMonitor | None = None
+        self.mounts: MountMonitor | None = None
         self.shutting_down = False
         self._stopped: asyncio.Event | None = None
+        self._all_removed: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ time
 
@@ -87,6 +91,7 @@ class Manager:
     async def run(self, control_server_factory) -> int:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        self._all_removed = asyncio.Event()
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
         server = await control_server_factory(self)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -124,10 +129,10 @@ class Manager:
     async def _shutdown(self) -> None:
         for label in list(self.jobs):
             self.unload(label)
-        # Every job has a SIGKILL timer (ExitTimeOut) unless ExitTimeOut is 0.
-        while self.jobs:
-            await asyncio.sleep(0.05)
-            self._reap()
+        # Each job is removed once its processes have exited (SIGKILL follows
+        # SIGTERM after its ExitTimeOut, unless that is 0).
+        if self.jobs:
+            await self._all_removed.wait()
 
     def rescan(self) -> None:
         log.info("SIGHUP: rescanning %s", ", ".join(self.domain.jobs_dirs))
@@ -341,6 +346,8 @@ class Manager:
         managed.log.close()
         if self.jobs.get(label) is managed:
             del self.jobs[label]
+        if self.shutting_down and not self.jobs:
+            self._all_removed.set()
         self._update_exported()
         for p, l in list(self.by_path.items()):
             if l == label and p == managed.spec.path and not os.path.exists(p):
