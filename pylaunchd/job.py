@@ -248,11 +248,11 @@ class Job:
         self._pending_trigger = (self.last_trigger or "retry after fork failure", self._last_stdio)
         return [SetTimer("throttle", self.throttled_until)]
 
-    def instance_spawned(self, pid: int, now: float) -> list[Action]:
+    def instance_spawned(self, pid: int, now: float, reason: str = "connection accepted") -> list[Action]:
         self.instances[pid] = now
         self.runs += 1
         self.last_spawn = now
-        self.last_trigger = "connection accepted"
+        self.last_trigger = reason
         if len(self.instances) >= self.max_instances:
             return [Log("warning", f"{self.max_instances} instances running; new connections wait in the queue")] + self._ignore()
         return []

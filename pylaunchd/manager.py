@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 
 from . import job as J
@@ -491,7 +492,10 @@ class Manager:
             managed.spawn_error = result.error
             log.error("(%s) %s", managed.spec.label, result.error)
         log.debug("(%s) connection from %s: started pid %d", managed.spec.label, addr, result.pid)
-        self._execute(managed, managed.machine.instance_spawned(result.pid, self.now()))
+        peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else "a local peer"
+        name = flat[index][0]
+        self._execute(managed, managed.machine.instance_spawned(
+            result.pid, self.now(), f"socket {name}: connection from {peer}"))
 
     def _output_pipe(self, managed: Managed) -> tuple[int | None, int | None]:
         """A pipe for the job's stdout/stderr when its plist names no file."""
@@ -534,7 +538,12 @@ class Manager:
         managed.readers.clear()
 
     def _readable(self, managed: Managed, index: int, name: str) -> None:
-        self._execute(managed, managed.machine.socket_readable(index, name, self.now()))
+        actions = managed.machine.socket_readable(index, name, self.now())
+        if any(isinstance(a, (J.Spawn, J.AcceptAndSpawn)) for a in actions):
+            bound = managed.flat_sockets()[index][1]
+            bound.triggers += 1
+            bound.last_trigger = time.time()
+        self._execute(managed, actions)
 
     def _reap(self) -> None:
         while True:

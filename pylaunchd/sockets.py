@@ -52,14 +52,17 @@ class BoundSocket:
     # unlink our own file, never one that replaced it.
     unix_inode: tuple[int, int] | None = None
     secure_dir: str | None = None  # SecureSocketWithKey: the private directory we made
-    accepted: int = 0
+    accepted: int = 0  # connections the manager accepted (inetd Wait false)
+    triggers: int = 0  # times a client on this socket started the job
+    last_trigger: float | None = None  # wall-clock time of the latest
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def describe(self) -> dict:
         return {"family": self.family, "type": self.type, "address": self.address,
-                "passive": self.spec.passive, "fd": self.sock.fileno() if self.sock.fileno() >= 0 else None}
+                "passive": self.spec.passive, "fd": self.sock.fileno() if self.sock.fileno() >= 0 else None,
+                "accepted": self.accepted, "triggers": self.triggers, "last_trigger": self.last_trigger}
 
     def address_text(self) -> str:
         if "path" in self.address:

@@ -243,6 +243,20 @@ def format_domain(info: dict) -> str:
     return "\n".join(out)
 
 
+_SYSEXITS = {0: "EX_OK", 64: "EX_USAGE", 65: "EX_DATAERR", 66: "EX_NOINPUT", 67: "EX_NOUSER",
+             68: "EX_NOHOST", 69: "EX_UNAVAILABLE", 70: "EX_SOFTWARE", 71: "EX_OSERR", 72: "EX_OSFILE",
+             73: "EX_CANTCREAT", 74: "EX_IOERR", 75: "EX_TEMPFAIL", 76: "EX_PROTOCOL", 77: "EX_NOPERM",
+             78: "EX_CONFIG", 126: "not executable", 127: "command not found"}
+
+
+def exit_meaning(code: int, spawn_error: str | None) -> str:
+    """What a job's exit code means: the errno of a failed exec (launchd's
+    convention), a sysexits.h name, or a plain failure."""
+    if spawn_error:
+        return f"{os.strerror(code)} ({spawn_error})" if 0 < code < 126 else spawn_error
+    return _SYSEXITS.get(code, "failure" if code else "EX_OK")
+
+
 def format_print(info: dict) -> str:
     """launchctl print's layout: ``domain/label = { key = value ... }``."""
     out = [f"{info['domain']}/{info['label']} = {{"]
@@ -277,7 +291,8 @@ def format_print(info: dict) -> str:
         kv("instances", " ".join(str(p) for p in info["instances"]))
     last = info["last_exit"]
     kv("last exit code", "(never exited)" if last is None else
-       (f"{last['code']}" if last["signal"] is None else f"(signal) {last['description']}"))
+       (f"{last['code']}: {exit_meaning(last['code'], info['spawn_error'])}" if last["signal"] is None
+        else f"(signal) {last['description']}"))
     if info["throttled_for"] is not None:
         kv("throttled", f"next start in {info['throttled_for']} s")
     if info["last_trigger"]:
@@ -309,6 +324,9 @@ def format_print(info: dict) -> str:
             out.append(f"\t\t\tfamily = {s['family']}")
             out.append(f"\t\t\taddress = {text}")
             out.append(f"\t\t\taccepted = {s['accepted']}")
+            out.append(f"\t\t\ttriggers = {s['triggers']}")
+            if s["last_trigger"]:
+                out.append(f"\t\t\tlast trigger = {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s['last_trigger']))}")
             out.append("\t\t}")
         out.append("\t}")
         kv("watching sockets", "yes" if info["watching_sockets"] else "no")

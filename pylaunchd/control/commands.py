@@ -77,7 +77,7 @@ def job_detail(manager: Manager, m: Managed) -> dict:
         "warnings": list(spec.warnings) + list(m.spawn_warnings),
         "ignored_keys": list(spec.ignored_keys),
         "watching_sockets": j.watching,
-        "sockets": [dict(name=name, **b.describe(), accepted=b.accepted) for name, b in m.flat_sockets()],
+        "sockets": [dict(name=name, **b.describe()) for name, b in m.flat_sockets()],
     })
     return info
 
