@@ -51,6 +51,7 @@ class JobLog:
             src = self.path if i == 1 else f"{self.path}.{i - 1}"
             if os.path.exists(src):
                 os.replace(src, f"{self.path}.{i}")
+        self._open()  # a fresh, empty log, so the file is always there
 
     def _remember(self, text: str) -> None:
         for line in text.splitlines():

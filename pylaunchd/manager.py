@@ -302,6 +302,7 @@ class Manager:
             managed.machine.spec = spec  # same job; its path or warnings may differ
             return
         log.info("(%s) reloading from %s", spec.label, spec.path)
+        managed.log.event(f"reloading from {spec.path}")
         self._arm_triggers(managed, spec)
         self._execute(managed, managed.machine.reload(spec, self.now()))
 
