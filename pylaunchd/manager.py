@@ -48,7 +48,6 @@ class Managed:
     readers: list[int] = field(default_factory=list)
     spawn_error: str | None = None
     spawn_warnings: list[str] = field(default_factory=list)
-    loaded_from_dir: bool = False
     calendar_at: datetime.datetime | None = None  # next StartCalendarInterval firing (local time)
     log: JobLog | None = None
     pipes: set[int] = field(default_factory=set)  # read ends of the job's output pipes
@@ -253,7 +252,7 @@ class Manager:
         except SocketError as e:
             log.error("(%s) %s: %s; not loaded", spec.label, path, e)
             raise ControlError(f"{path}: {e}", EXIT_IO) from None
-        managed = Managed(J.Job(spec), groups, loaded_from_dir=from_dir,
+        managed = Managed(J.Job(spec), groups,
                           log=JobLog(log_path(self.domain.state_dir, spec.label)))
         for w in spec.warnings:
             managed.log.event(f"warning: {w}")

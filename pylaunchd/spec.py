@@ -19,7 +19,7 @@ import datetime
 import difflib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .plist import read_plist
 
@@ -167,11 +167,6 @@ class JobSpec:
     @property
     def inetd_nowait(self) -> bool:
         return self.inetd is not None and not self.inetd.wait
-
-    def without_sockets(self) -> "JobSpec":
-        from dataclasses import replace
-
-        return replace(self, sockets=())
 
 
 # --------------------------------------------------------------------------
@@ -779,7 +774,3 @@ def label_from_file(path: str) -> str | None:
             if isinstance(k, str) and k.lower() == "label" and isinstance(v, str):
                 return v
     return None
-
-
-def names(groups: Iterable[SocketGroupSpec]) -> list[str]:
-    return [g.name for g in groups]

@@ -304,7 +304,3 @@ def hammer(port: int, clients: int, per_client: int) -> tuple[int, list]:
     for t in threads:
         t.join(timeout=600)
     return len(ok), errors
-
-
-def dump_json(obj) -> str:
-    return json.dumps(obj, indent=2)
