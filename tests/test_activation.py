@@ -50,7 +50,7 @@ def test_activation_errors_in_a_managed_job(manager, workdir):
         Sockets={"Web": [{"SockNodeName": "127.0.0.1", "SockServiceName": 0},
                          {"SockPathName": str(workdir / "web.sock")}],
                  "Admin": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}))
-    manager.wait(result.exists, 10, "probe result")
+    manager.wait(lambda: result.exists() and result.read_text().endswith("}"), 10, "probe result")
     out = json.loads(result.read_text())
     assert out["names"] == {"Web": ["AF_INET", "AF_UNIX"], "Admin": ["AF_INET"]}
     assert out["web"] == 2

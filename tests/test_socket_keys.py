@@ -61,7 +61,7 @@ def test_multicast_group_on_loopback(manager_factory, workdir, netns):
             "c.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('127.0.0.1')); "
             f"c.sendto(b'to the group', ({group!r}, {port}))")
     subprocess.run(["ip", "netns", "exec", netns, PYTHON, "-c", send], check=True, timeout=30)
-    m.wait(out.exists, 10, "the datagram sent to the group")
+    m.wait(lambda: out.exists() and out.read_bytes(), 10, "the datagram sent to the group")
     assert out.read_bytes() == b"to the group"
 
 
@@ -135,7 +135,7 @@ def test_unix_datagram_wait_true(manager, workdir):
     assert info["sockets"][0]["type"] == "dgram"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as c:
         c.sendto(b"a datagram", str(path))
-    manager.wait(out.exists, 10, "the datagram")
+    manager.wait(lambda: out.exists() and out.read_bytes(), 10, "the datagram")
     assert out.read_bytes() == b"a datagram"
 
 
