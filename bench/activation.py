@@ -57,14 +57,15 @@ import select
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import HOST, BenchError, free_port, percentile, proc_children, wait_for  # noqa: E402
+
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 CAT = shutil.which("cat") or "/bin/cat"
 REPO = Path(__file__).resolve().parent.parent
@@ -117,45 +118,13 @@ conn.close()
 REPLIES = {"tiny": b"tiny\n", "python": b"python\n", "inetd": b"ping\n"}
 
 
-class BenchError(Exception):
-    pass
-
-
 # ---------------------------------------------------------------------------
 # small helpers
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.002):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, ValueError) as e:
-            last = e
-        time.sleep(interval)
-    raise BenchError(f"timed out after {timeout}s waiting for {what}" + (f" ({last})" if last else ""))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def proc_state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def proc_children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def one_exchange(port: int, send: bytes | None) -> tuple[float, bytes]:
@@ -180,13 +149,6 @@ def one_exchange(port: int, send: bytes | None) -> tuple[float, bytes]:
     finally:
         s.close()
     return t1 - t0, b"".join(chunks)
-
-
-def percentile(data: list[float], p: int) -> float:
-    """Inclusive percentile (p in 1..99), as statistics.quantiles computes it."""
-    if len(data) == 1:
-        return data[0]
-    return statistics.quantiles(data, n=100, method="inclusive")[p - 1]
 
 
 # ---------------------------------------------------------------------------

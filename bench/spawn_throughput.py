@@ -64,7 +64,6 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,7 +71,9 @@ import threading
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import HOST, BenchError, free_port, percentile, proc_children, wait_for  # noqa: E402
+
 CAT = shutil.which("cat") or "/bin/cat"
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
@@ -87,40 +88,8 @@ PEERS = MANAGERS[1:]
 MODES = ("sequential", "concurrent")
 
 
-class BenchError(Exception):
-    pass
-
-
 # ---------------------------------------------------------------------------
 # small helpers
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.005):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, ValueError) as e:
-            last = e
-        time.sleep(interval)
-    raise BenchError(f"timed out after {timeout}s waiting for {what}" + (f" ({last})" if last else ""))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def proc_children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def listening(port: int) -> bool:
@@ -134,13 +103,6 @@ def listening(port: int) -> bool:
             if int(p, 16) == port and fields[3] == "0A" and addr in ("0100007F", "00000000"):
                 return True
     return False
-
-
-def percentile(data: list[float], p: int) -> float:
-    """Inclusive percentile (p in 1..99), as statistics.quantiles computes it."""
-    if len(data) == 1:
-        return data[0]
-    return statistics.quantiles(data, n=100, method="inclusive")[p - 1]
 
 
 def log_tail(path: Path, n: int = 3000) -> str:

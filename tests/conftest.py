@@ -7,7 +7,6 @@ temporary directory (with its socket files) is removed.
 
 from __future__ import annotations
 
-import json
 import os
 import plistlib
 import shutil
@@ -304,3 +303,37 @@ def hammer(port: int, clients: int, per_client: int) -> tuple[int, list]:
     for t in threads:
         t.join(timeout=600)
     return len(ok), errors
+
+
+def as_user(uid: int, gid: int, fn):
+    """Run fn() in a child process with another uid; return what it returns (as text)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                msg = fn()
+            except Exception as e:  # noqa: BLE001
+                msg = f"{getattr(e, 'status', '?')} {e}"
+            os.write(w, str(msg).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        answer = f.read()
+    os.waitpid(pid, 0)
+    return answer
+
+
+def has_ipv6() -> bool:
+    """Can a socket bind ::1 here?"""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

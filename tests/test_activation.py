@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 
 from conftest import PYTHON, connect_and_talk, plist

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PYTHON, plist, wait_for
+from conftest import PYTHON, plist
 
 
 def sleeper(label, **keys):

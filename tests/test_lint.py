@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from conftest import PYTHON, connect_and_talk, plist
 

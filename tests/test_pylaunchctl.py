@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from conftest import PYTHON, connect_and_talk, job_script, plist, wait_for
+from conftest import PYTHON, as_user, pid_alive, plist, wait_for
 
 
 def sleeper(label, **keys):
@@ -75,6 +75,7 @@ def test_load_unload_start_stop(manager, workdir):
     pid = manager.wait_state("test.verbs", lambda i: i["pid"], what="started")["pid"]
     manager.ctl("stop", "test.verbs")
     manager.wait_state("test.verbs", lambda i: i["state"] == "waiting" and i["last_exit_status"] == -15, what="stopped")
+    assert not pid_alive(pid)
     manager.ctl("unload", str(p))
     manager.wait_unloaded("test.verbs")
     bad = manager.ctl("unload", str(p), check=False)
@@ -148,30 +149,6 @@ def test_control_socket_permissions_and_second_manager_refused(manager, manager_
     assert code != 0
     assert "already running" in second.log() and manager.socket in second.log()
     assert manager.ready(), "the first manager keeps its socket"
-
-
-def as_user(uid: int, gid: int, fn):
-    """Run fn() in a child process with another uid; return what it returns (as text)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            try:
-                msg = fn()
-            except Exception as e:  # noqa: BLE001
-                msg = f"{getattr(e, 'status', '?')} {e}"
-            os.write(w, str(msg).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        answer = f.read()
-    os.waitpid(pid, 0)
-    return answer
 
 
 def test_other_user_may_read_but_not_change_the_system_domain(manager, workdir):

@@ -6,9 +6,8 @@ import os
 import signal
 import socket
 
-import pytest
 
-from conftest import connect_and_talk, hammer, pid_alive, plist, wait_for
+from conftest import connect_and_talk, hammer, pid_alive, plist
 
 GOOD = lambda label: plist(label, ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False},  # noqa: E731
                            Sockets={"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}})

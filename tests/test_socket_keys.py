@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import PYTHON, plist
+from conftest import PYTHON, has_ipv6, plist
 
 
 def test_secure_socket_with_key_is_exported_to_the_domain(manager, workdir):
@@ -87,15 +87,6 @@ def test_seqpacket_unix_and_connected_socket(manager, workdir):
         server.close()
 
 
-def has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 needs_ipv6 = pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback on this machine")
 ECHO = dict(ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False})
 
@@ -143,7 +134,6 @@ def test_activation_storm_is_throttled_and_recovers(manager, workdir):
     """A job that exits at once without accepting: the pending connection
     keeps its socket readable. The manager must not spin; it throttles, says
     until when, and serves the client once the job can."""
-    import resource
     fixed = workdir / "fixed"
     script = (f'[ -e {fixed} ] || exit 1; exec {PYTHON} -c "import socket; s=socket.socket(fileno=3); '
               f'c,_=s.accept(); c.sendall(b\'served\\\\n\')"')

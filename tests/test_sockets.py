@@ -7,21 +7,13 @@ import socket
 
 import pytest
 
+from conftest import has_ipv6
 from pylaunchd.sockets import SocketError, close_group, create_group
 from pylaunchd.spec import SocketGroupSpec, SocketSpec
 
 
 def group(*specs, name="L"):
     return SocketGroupSpec(name, tuple(specs))
-
-
-def has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def test_ipv4_listening_with_max_backlog():

@@ -4,14 +4,13 @@ mounts and network interfaces."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import connect_and_talk, plist, wait_for
+from conftest import plist
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -118,7 +117,7 @@ def test_keepalive_other_job_enabled(manager, workdir):
                                    KeepAlive={"OtherJobEnabled": {"test.leader": True}}))
     manager.wait_loaded("test.follower")
     assert manager.info("test.follower")["pid"] is None
-    leader = manager.write("b.plist", plist("test.leader", ProgramArguments=["/bin/true"]))
+    manager.write("b.plist", plist("test.leader", ProgramArguments=["/bin/true"]))
     manager.wait_state("test.follower", lambda i: i["pid"], what="starts when the other job is loaded")
     assert "OtherJobEnabled" in manager.info("test.follower")["last_trigger"]
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import plist
+from conftest import as_user, plist
 from pylaunchd.control.protocol import request
 
 
@@ -68,37 +68,13 @@ def test_user():
         subprocess.run(["userdel", name], capture_output=True)
 
 
-def as_user(pw, fn) -> str:
-    """Run fn() in a child process as *pw*; return its result, or the error, as text."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(pw.pw_gid)
-            os.setuid(pw.pw_uid)
-            try:
-                msg = repr(fn())
-            except Exception as e:  # noqa: BLE001
-                msg = f"{type(e).__name__}: {getattr(e, 'status', '')} {e}"
-            os.write(w, msg.encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        answer = f.read()
-    os.waitpid(pid, 0)
-    return answer
-
-
 def test_another_user_cannot_touch_someone_elses_user_domain(manager_factory, workdir, test_user):
     m = manager_factory(extra_args=["--user"])
     m.write("a.plist", plist("test.private", ProgramArguments=["/bin/sleep", "60"]))
     m.wait_loaded("test.private")
     os.chmod(workdir, 0o755)  # even with the way open, the socket itself is 0600
     for verb, args in (("list", {}), ("start", {"label": "test.private"})):
-        answer = as_user(test_user, lambda: request(m.socket, verb, args, timeout=10))
+        answer = as_user(test_user.pw_uid, test_user.pw_gid, lambda: request(m.socket, verb, args, timeout=10))
         assert "permission denied" in answer.lower() or "may not" in answer, (verb, answer)
     assert m.info("test.private")["runs"] == 0
 
@@ -107,12 +83,12 @@ def test_another_user_reads_but_cannot_change_the_system_domain(manager, workdir
     manager.write("s.plist", plist("test.system", ProgramArguments=["/bin/sleep", "60"]))
     manager.wait_loaded("test.system")
     os.chmod(workdir, 0o755)
-    listed = as_user(test_user, lambda: [j["label"] for j in request(manager.socket, "list", timeout=10)])
+    listed = as_user(test_user.pw_uid, test_user.pw_gid, lambda: [j["label"] for j in request(manager.socket, "list", timeout=10)])
     assert "test.system" in listed
-    printed = as_user(test_user, lambda: request(manager.socket, "print", {"label": "test.system"}, timeout=10)["state"])
+    printed = as_user(test_user.pw_uid, test_user.pw_gid, lambda: request(manager.socket, "print", {"label": "test.system"}, timeout=10)["state"])
     assert "waiting" in printed
     for verb in ("start", "kickstart", "stop", "bootout", "enable", "disable", "setenv", "submit", "load"):
         args = {"label": "test.system", "key": "K", "value": "v", "arguments": ["/bin/true"], "paths": ["/x.plist"]}
-        answer = as_user(test_user, lambda: request(manager.socket, verb, args, timeout=10))
+        answer = as_user(test_user.pw_uid, test_user.pw_gid, lambda: request(manager.socket, verb, args, timeout=10))
         assert f"uid {test_user.pw_uid} may not" in answer, (verb, answer)
     assert manager.info("test.system")["runs"] == 0
