@@ -87,8 +87,8 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
         add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist; the job would run in /")
     for key, p in (("StandardOutPath", spec.stdout_path), ("StandardErrorPath", spec.stderr_path)):
         if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(p)):
-            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist: output would be lost; "
-                              f"create it (it is never created for you)")
+            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist: the output would go to the "
+                              f"job's log (pylaunchctl log) instead; create it (it is never created for you)")
     if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(spec.stdin_path):
         add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist; the job would read /dev/null")
     ka = spec.keep_alive

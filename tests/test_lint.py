@@ -64,7 +64,7 @@ WARNINGS = {
     "homebrew-pathstate-string": ("KeepAlive.PathState", "ignored, as launchd does"),
     "nice-out-of-range": ("Nice", "outside -20..20"),
     "unknown-process-type": ("ProcessType", 'unknown value "Realtime"'),
-    "missing-log-directory": ("StandardErrorPath", "does not exist: output would be lost"),
+    "missing-log-directory": ("StandardErrorPath", "does not exist: the output would go to the job's log"),
     "program-not-found": ("ProgramArguments[0]", "not found on the job's PATH"),
 }
 
