@@ -31,6 +31,10 @@ def test_list_columns_and_json(manager, workdir):
                                    "state": "waiting", "runs": 0}
     assert jobs["test.list.b"]["last_exit_status"] == 3 and jobs["test.list.b"]["runs"] == 1
     assert jobs["test.list.a"]["state"] == "running" and isinstance(jobs["test.list.a"]["pid"], int)
+    # list LABEL: launchctl's dictionary; LastExitStatus is the raw wait status (exit 3 -> 768).
+    one = manager.ctl("list", "test.list.b").stdout
+    assert '"Label" = "test.list.b";' in one and '"LastExitStatus" = 768;' in one
+    assert '"ProgramArguments" = (' in one and '"/bin/sh";' in one
 
 
 def test_list_shows_negative_signal(manager):

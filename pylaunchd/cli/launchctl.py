@@ -175,18 +175,10 @@ def list_(
     """PID, last exit status and label of every job (launchctl list)."""
     if label:
         domain, label = parse_service(label)
-        info = _call("list", domain, label=label)
         if as_json:
-            print(json.dumps(info, indent=2))
+            _json(_call("list", domain, label=label))
             return
-        print("{")
-        print(f'\t"Label" = "{info["label"]}";')
-        if info["pid"] is not None:
-            print(f'\t"PID" = {info["pid"]};')
-        print(f'\t"LastExitStatus" = {info["last_exit_status"] or 0};')
-        print(f'\t"State" = "{info["state"]}";')
-        print(f'\t"Runs" = {info["runs"]};')
-        print("};")
+        print(format_list_label(_call("print", domain, label=label)))
         return
     jobs = _call("list")
     if as_json:
@@ -221,6 +213,37 @@ def print_(
         _json(info)
         return
     print(format_print(info))
+
+
+def format_list_label(info: dict) -> str:
+    """launchctl list LABEL: the job as an old-style plist dictionary.
+    LastExitStatus is the raw wait status, as launchd shows it (256 = exit 1)."""
+    def q(v: str) -> str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    last = info["last_exit"]
+    raw = 0 if last is None else (last["code"] << 8 if last["signal"] is None else last["signal"])
+    session = "System" if info["domain"] == "system" else "Background"
+    lines = ["{", f'\t"LimitLoadToSessionType" = {q(session)};', f'\t"Label" = {q(info["label"])};',
+             f'\t"OnDemand" = {"false" if info["keep_alive"]["always"] else "true"};',
+             f'\t"LastExitStatus" = {raw};']
+    if info["pid"] is not None:
+        lines.append(f'\t"PID" = {info["pid"]};')
+    lines.append(f'\t"Program" = {q(info["program"])};')
+    lines.append('\t"ProgramArguments" = (')
+    lines += [f"\t\t{q(a)};" for a in info["arguments"]]
+    lines.append("\t);")
+    if info["sockets"]:
+        lines.append('\t"Sockets" = {')
+        names: dict[str, list[str]] = {}
+        for s in info["sockets"]:
+            names.setdefault(s["name"], []).append(str(s["fd"]))
+        for name, fds in names.items():
+            lines.append(f"\t\t{q(name)} = (")
+            lines += [f"\t\t\tfile-descriptor-object;" for _ in fds]
+            lines.append("\t\t);")
+        lines.append("\t};")
+    lines.append("};")
+    return "\n".join(lines)
 
 
 def format_domain(info: dict) -> str:
