@@ -87,7 +87,7 @@ def test_another_user_reads_but_cannot_change_the_system_domain(manager, workdir
     assert "test.system" in listed
     printed = as_user(test_user.pw_uid, test_user.pw_gid, lambda: request(manager.socket, "print", {"label": "test.system"}, timeout=10)["state"])
     assert "waiting" in printed
-    for verb in ("start", "kickstart", "stop", "bootout", "enable", "disable", "setenv", "submit", "load"):
+    for verb in ("start", "kickstart", "stop", "bootout", "enable", "disable", "setenv", "submit", "load", "log"):
         args = {"label": "test.system", "key": "K", "value": "v", "arguments": ["/bin/true"], "paths": ["/x.plist"]}
         answer = as_user(test_user.pw_uid, test_user.pw_gid, lambda: request(manager.socket, verb, args, timeout=10))
         assert f"uid {test_user.pw_uid} may not" in answer, (verb, answer)

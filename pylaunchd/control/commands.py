@@ -179,7 +179,7 @@ def manager_info(manager: Manager, args: dict) -> Any:
             "control_socket": manager.domain.control_socket}
 
 
-@verb("log", read_only=True)
+@verb("log")  # not read-only: a job's output may hold secrets; only its owner or root reads it
 def log_(manager: Manager, args: dict) -> Any:
     """The job's output and the manager's events for it (last ``lines``, or
     everything after sequence number ``after``, for follow mode)."""
