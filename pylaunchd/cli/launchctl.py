@@ -638,6 +638,15 @@ def manageruid(as_json: bool = JSON) -> None:
 
 
 @app.command()
+def managername(as_json: bool = JSON) -> None:
+    """The manager's session type: System for the system domain, Background
+    for a per-user one (see LimitLoadToSessionType)."""
+    info = _call("manager")
+    name = "System" if info["domain"] == "system" else "Background"
+    _json({"name": name}) if as_json else print(name)
+
+
+@app.command()
 def version(as_json: bool = JSON) -> None:
     """The manager's version and domain."""
     info = _call("manager")
