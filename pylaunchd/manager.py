@@ -673,6 +673,21 @@ class Manager:
         managed = self.find(label)
         self._execute(managed, managed.machine.start(self.now()))
 
+    def set_enabled(self, label: str, enabled: bool) -> None:
+        """launchctl enable/disable: the persistent override. Neither stops a
+        running job; enabling a job whose plist sits in a watched directory
+        loads it, since that directory is what the domain should run."""
+        self.overrides.set_disabled(label, not enabled)
+        if not enabled or label in self.jobs or self.watcher is None:
+            return
+        for path in sorted(self.watcher.scan()):
+            if label_from_file(path) == label:
+                try:
+                    self.load_path(path, from_dir=True)
+                except ControlError:
+                    pass  # logged
+                return
+
     def kickstart(self, label: str, kill: bool = False) -> Managed:
         managed = self.find(label)
         self._execute(managed, managed.machine.kickstart(self.now(), kill))

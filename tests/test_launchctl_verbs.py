@@ -164,3 +164,13 @@ def test_error_help_manager_and_usage(manager):
     assert "kickstart" in manager.ctl("help", "kickstart").stdout
     assert manager.ctl("kickstart", check=False).returncode == 64
     assert manager.ctl("no-such-verb", check=False).returncode == 64
+
+
+def test_enable_loads_a_disabled_plist_of_a_watched_directory(manager):
+    manager.write("w.plist", sleeper("test.watched.disabled", Disabled=True))
+    manager.wait(lambda: "test.watched.disabled" in manager.log(), 10, "the disabled plist noticed")
+    assert manager.info("test.watched.disabled") is None
+    manager.ctl("enable", f"{domain_of(manager)}/test.watched.disabled")
+    manager.wait_loaded("test.watched.disabled")
+    manager.ctl("disable", f"{domain_of(manager)}/test.watched.disabled")
+    assert manager.info("test.watched.disabled") is not None, "disable does not unload, as launchctl's"

@@ -206,15 +206,15 @@ def kill(manager: Manager, args: dict) -> Any:
 
 @verb("enable")
 def enable(manager: Manager, args: dict) -> Any:
-    """Persistently enable a label (does not load or start it)."""
-    manager.overrides.set_disabled(_label(args), False)
+    """Persistently enable a label (loads it if its plist is in a watched directory)."""
+    manager.set_enabled(_label(args), True)
     return {"label": args["label"], "disabled": False}
 
 
 @verb("disable")
 def disable(manager: Manager, args: dict) -> Any:
     """Persistently disable a label (does not stop or unload it)."""
-    manager.overrides.set_disabled(_label(args), True)
+    manager.set_enabled(_label(args), False)
     return {"label": args["label"], "disabled": True}
 
 
