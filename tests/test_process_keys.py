@@ -131,3 +131,30 @@ def test_missing_working_directory_and_log_directory_are_visible(manager, workdi
     assert f"its directory {workdir / 'no-such-dir'} does not exist" in text
     printed = manager.ctl("print", "test.dirs").stdout
     assert "no-such-dir" in printed
+
+
+def test_abandon_process_group_keeps_children(manager, workdir):
+    """When the main process exits, the rest of its process group gets
+    SIGTERM, unless AbandonProcessGroup: then a child it left behind lives."""
+    import signal as _signal
+
+    from conftest import pid_alive, wait_for
+
+    def job(label, pidfile, **keys):
+        return plist(label, RunAtLoad=True, ProgramArguments=["/bin/sh", "-c", f"sleep 60 & echo $! > {pidfile}; exit 0"],
+                     **keys)
+
+    kept, killed = workdir / "kept.pid", workdir / "killed.pid"
+    manager.write("ab.plist", job("test.abandon", kept, AbandonProcessGroup=True))
+    manager.wait_state("test.abandon", lambda i: i["last_exit_status"] == 0, what="the first job exited")
+    manager.write("nab.plist", job("test.cleanup", killed))
+    manager.wait_state("test.cleanup", lambda i: i["last_exit_status"] == 0, what="the second job exited")
+    kept_pid = int(wait_for(lambda: kept.exists() and kept.read_text().strip(), what="kept child pid"))
+    killed_pid = int(wait_for(lambda: killed.exists() and killed.read_text().strip(), what="killed child pid"))
+    try:
+        wait_for(lambda: not pid_alive(killed_pid), what="the second job's child to get SIGTERM")
+        assert pid_alive(kept_pid), "the abandoned child outlived the SIGTERM that reached the other one"
+    finally:
+        for pid in (kept_pid, killed_pid):
+            if pid_alive(pid):
+                os.kill(pid, _signal.SIGKILL)
