@@ -38,7 +38,7 @@ def user_control_socket(uid: int) -> str:
     """Where the per-user manager of *uid* listens (PYLAUNCHD_CONTROL_SOCKET
     wins; for another user, /run/user/UID or the /tmp fallback, whichever exists)."""
     if uid == os.getuid() or os.environ.get("PYLAUNCHD_CONTROL_SOCKET"):
-        return default_control_socket(False) if uid == os.getuid() else os.environ["PYLAUNCHD_CONTROL_SOCKET"]
+        return default_control_socket(False)
     runtime = os.path.join("/run/user", str(uid), "pylaunchd", "control.sock")
     fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}", "control.sock")
     return runtime if os.path.exists(runtime) or not os.path.exists(fallback) else fallback

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .plist import is_plist_name
+from .plist import is_plist_name, plists_in
 from .triggers import nearest_existing
 
 log = logging.getLogger("pylaunchd")
@@ -42,14 +42,6 @@ class _Forward(FileSystemEventHandler):
             self.loop.call_soon_threadsafe(self.sink, paths)
         except RuntimeError:  # loop closed during shutdown
             pass
-
-
-def plists_in(directory: str) -> list[str]:
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return sorted(os.path.join(directory, n) for n in names if is_plist_name(n))
 
 
 class JobsDirWatcher:

@@ -28,7 +28,7 @@ from .domain import Domain, Overrides
 from .joblog import JobLog, log_path
 from .jobsdir import JobsDirWatcher
 from .plist import PlistError, is_plist_name
-from .sockets import SocketError, SocketGroup, close_group, create_group, exported_environment
+from .sockets import SocketError, SocketGroup, close_group, create_groups, exported_environment
 from .spawn import spawn
 from .system_events import MountMonitor, NetworkMonitor
 from .triggers import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
@@ -247,24 +247,32 @@ class Manager:
             self._reload(existing, spec)
             self.by_path[path] = spec.label
             return spec.label
+        self._add_job(spec, path)
+        return spec.label
+
+    def _add_job(self, spec: JobSpec, path: str | None) -> Managed:
+        """Create a new job's sockets and start it by its keys (at the end of
+        the batch, if one is open). *path* is None for a submitted job."""
+        where = path or spec.label
         try:
-            groups = self._create_groups(spec)
+            groups = create_groups(spec.sockets)
         except SocketError as e:
-            log.error("(%s) %s: %s; not loaded", spec.label, path, e)
-            raise ControlError(f"{path}: {e}", EXIT_IO) from None
-        managed = Managed(J.Job(spec), groups,
-                          log=JobLog(log_path(self.domain.state_dir, spec.label)))
+            log.error("(%s) %s: %s; not loaded", spec.label, where, e)
+            raise ControlError(f"{where}: {e}", EXIT_IO) from None
+        managed = Managed(J.Job(spec), groups, log=JobLog(log_path(self.domain.state_dir, spec.label)))
         for w in spec.warnings:
             managed.log.event(f"warning: {w}")
         self.jobs[spec.label] = managed
-        self.by_path[path] = spec.label
-        log.info("(%s) loaded from %s%s", spec.label, path, self._socket_summary(managed))
+        if path is not None:
+            self.by_path[path] = spec.label
+        log.info("(%s) %s%s", spec.label, f"loaded from {path}" if path else "submitted",
+                 self._socket_summary(managed))
         self._update_exported()
         if self._pending_loads is not None:
             self._pending_loads.append(managed)
         else:
             self._start_loaded(managed)
-        return spec.label
+        return managed
 
     def _start_loaded(self, managed: Managed) -> None:
         self._arm_triggers(managed, managed.spec)
@@ -280,21 +288,6 @@ class Manager:
                 if exported.get(k) != self.exported.get(k):
                     log.info("domain environment: %s=%s", k, exported.get(k, "(unset)"))
             self.exported = exported
-
-    def _create_groups(self, spec: JobSpec, keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
-        made: list[SocketGroup] = []
-        try:
-            for g in spec.sockets:
-                if keep and g.name in keep and keep[g.name].spec == g:
-                    made.append(keep[g.name])
-                else:
-                    made.append(create_group(g))
-        except BaseException:
-            for g in made:
-                if not (keep and keep.get(g.name) is g):
-                    close_group(g)
-            raise
-        return made
 
     def _reload(self, managed: Managed, spec: JobSpec) -> None:
         if spec == managed.spec:
@@ -314,7 +307,7 @@ class Manager:
             if keep.get(g.name) is not g:
                 close_group(g)
         try:
-            managed.groups = self._create_groups(spec, keep)
+            managed.groups = create_groups(spec.sockets, keep)
         except SocketError as e:
             managed.groups = list(keep.values())
             log.error("(%s) %s: %s; unloading the job", spec.label, spec.path, e)
@@ -709,14 +702,7 @@ class Manager:
             raise ControlError(str(e), EXIT_INVALID_PLIST) from None
         if spec.label in self.jobs:
             raise ControlError(f"{spec.label}: service already loaded", EXIT_IO)
-        try:
-            groups = self._create_groups(spec)
-        except SocketError as e:
-            raise ControlError(f"{spec.label}: {e}", EXIT_IO) from None
-        managed = Managed(J.Job(spec), groups, log=JobLog(log_path(self.domain.state_dir, spec.label)))
-        self.jobs[spec.label] = managed
-        log.info("(%s) submitted%s", spec.label, self._socket_summary(managed))
-        self._start_loaded(managed)
+        self._add_job(spec, None)
         return spec.label
 
     def stop(self, label: str) -> None:

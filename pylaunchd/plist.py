@@ -51,3 +51,12 @@ def is_plist_name(path: str) -> bool:
     """True when *path* names a job file: ``*.plist`` (any case), not hidden."""
     name = os.path.basename(path)
     return name.lower().endswith(".plist") and not name.startswith(".")
+
+
+def plists_in(directory: str) -> list[str]:
+    """The job plists of a directory, sorted; none if it cannot be read."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(os.path.join(directory, n) for n in names if is_plist_name(n))

@@ -83,15 +83,19 @@ class SocketGroup:
         return self.spec.name
 
 
-def create_groups(groups: tuple[SocketGroupSpec, ...]) -> list[SocketGroup]:
-    """Create every group; on any failure close what was made and raise."""
+def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
+    """Create every group, reusing the open groups in *keep* whose definition
+    is unchanged; on any failure close what was made here and raise."""
+    keep = keep or {}
     made: list[SocketGroup] = []
     try:
         for g in groups:
-            made.append(create_group(g))
+            old = keep.get(g.name)
+            made.append(old if old is not None and old.spec == g else create_group(g))
     except BaseException:
         for g in made:
-            close_group(g)
+            if keep.get(g.name) is not g:
+                close_group(g)
         raise
     return made
 

@@ -210,37 +210,12 @@ def _spawn_fast(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int |
         return None  # sh's exec cannot give argv[0] a name of its own
     warnings: list[str] = []
     opened: list[int] = []
-    fallback = "the job's log (pylaunchctl log)" if log_fd is not None else "/dev/null"
-
-    def open_path(key: str, path: str | None, flags: int) -> int | None:
-        if path is None:
-            return None
-        try:
-            fd = os.open(path, flags | os.O_CLOEXEC, 0o666)
-        except OSError as e:
-            why = e.strerror
-            parent = os.path.dirname(os.path.abspath(path))
-            if e.errno == errno.ENOENT and not os.path.isdir(parent):
-                why = f"its directory {parent} does not exist"
-            warnings.append(f"{key} {path}: cannot open as uid {os.getuid()}: {why}; writing to {fallback} instead")
-            return None
-        opened.append(fd)
-        return fd
-
     try:
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         opened.append(null)
-        stdin = open_path("StandardInPath", p.stdin_path, os.O_RDONLY)
-        stdout = open_path("StandardOutPath", p.stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        stderr = open_path("StandardErrorPath", p.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        if stdio_fd is not None:
-            stdin = stdio_fd
-            stdout = stdio_fd if stdout is None else stdout
-            stderr = stdio_fd if stderr is None else stderr
-        else:
-            stdout = log_fd if stdout is None else stdout
-            stderr = log_fd if stderr is None else stderr
-        wanted = [null if fd is None else fd for fd in (stdin, stdout, stderr)] + list(sources)
+        stdio, files = _standard_fds(p, stdio_fd, log_fd, warnings.append)
+        opened += files
+        wanted = [null if fd is None else fd for fd in stdio] + list(sources)
         # Move every source above the target range first (close-on-exec
         # copies), so that placing fd N never overwrites one still to place.
         floor = len(wanted) + 3
@@ -262,6 +237,37 @@ def _spawn_fast(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int |
     finally:
         for fd in opened:
             os.close(fd)
+
+
+def _standard_fds(p: Plan, stdio_fd: int | None, log_fd: int | None, warn) -> tuple[list[int | None], list[int]]:
+    """The job's fds 0, 1, 2 (None: /dev/null), by launchd's rules: the
+    StandardIn/Out/ErrorPath files (opened by the caller's uid; a failure is
+    a warning), else the inetd socket on all three, else the job's log for 1
+    and 2. Returns them and the fds it opened, which the caller closes."""
+    fallback = "the job's log (pylaunchctl log)" if log_fd is not None else "/dev/null"
+    opened: list[int] = []
+
+    def open_path(key: str, path: str | None, flags: int) -> int | None:
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, flags | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            why = e.strerror
+            parent = os.path.dirname(os.path.abspath(path))
+            if e.errno == errno.ENOENT and not os.path.isdir(parent):
+                why = f"its directory {parent} does not exist"
+            warn(f"{key} {path}: cannot open as uid {os.getuid()}: {why}; writing to {fallback} instead")
+            return None
+        opened.append(fd)
+        return fd
+
+    stdin = open_path("StandardInPath", p.stdin_path, os.O_RDONLY)
+    stdout = open_path("StandardOutPath", p.stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    stderr = open_path("StandardErrorPath", p.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    if stdio_fd is not None:
+        return [stdio_fd, stdout if stdout is not None else stdio_fd, stderr if stderr is not None else stdio_fd], opened
+    return [stdin, stdout if stdout is not None else log_fd, stderr if stderr is not None else log_fd], opened
 
 
 def _inheritable_fds() -> list[int]:
@@ -406,34 +412,11 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, log_fd, report, fail) -> 
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
     high_stdio = fcntl.fcntl(stdio_fd, fcntl.F_DUPFD_CLOEXEC, floor) if stdio_fd is not None else None
     high_log = fcntl.fcntl(log_fd, fcntl.F_DUPFD_CLOEXEC, floor) if log_fd is not None else None
-    fallback = "the job's log (pylaunchctl log)" if high_log is not None else "/dev/null"
     wpipe = fcntl.fcntl(wpipe, fcntl.F_DUPFD_CLOEXEC, floor)
     report.wpipe = wpipe
 
-    def open_path(key: str, path: str | None, flags: int) -> int | None:
-        if path is None:
-            return None
-        try:
-            return os.open(path, flags | os.O_CLOEXEC, 0o666)
-        except OSError as e:
-            why = e.strerror
-            parent = os.path.dirname(os.path.abspath(path))
-            if e.errno == errno.ENOENT and not os.path.isdir(parent):
-                why = f"its directory {parent} does not exist"
-            report("W", f"{key} {path}: cannot open as uid {os.getuid()}: {why}; writing to {fallback} instead")
-            return None
-
-    stdin = open_path("StandardInPath", p.stdin_path, os.O_RDONLY)
-    stdout = open_path("StandardOutPath", p.stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    stderr = open_path("StandardErrorPath", p.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    if high_stdio is not None:
-        stdin = high_stdio
-        stdout = stdout if stdout is not None else high_stdio
-        stderr = stderr if stderr is not None else high_stdio
-    else:
-        stdout = stdout if stdout is not None else high_log
-        stderr = stderr if stderr is not None else high_log
-    targets = [fcntl.fcntl(null if fd is None else fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in (stdin, stdout, stderr)]
+    stdio, _ = _standard_fds(p, high_stdio, high_log, lambda warning: report("W", warning))
+    targets = [fcntl.fcntl(null if fd is None else fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in stdio]
     for i, fd in enumerate(targets):
         os.dup2(fd, i, inheritable=True)
     for i, fd in enumerate(high):

@@ -51,11 +51,6 @@ def parse_service(target: str, bare_ok: bool = True) -> tuple[str | None, str]:
     return None, target
 
 
-def label_of(target: str) -> str:
-    """A bare label, or a launchctl service target (system/L, user/UID/L, gui/UID/L)."""
-    return parse_service(target)[1]
-
-
 def _socket_for(domain: str | None) -> str:
     """The control socket of *domain* (None: the caller's own, root's being
     the system domain), unless one was given explicitly."""
@@ -234,13 +229,11 @@ def format_list_label(info: dict) -> str:
     lines.append("\t);")
     if info["sockets"]:
         lines.append('\t"Sockets" = {')
-        names: dict[str, list[str]] = {}
+        counts: dict[str, int] = {}
         for s in info["sockets"]:
-            names.setdefault(s["name"], []).append(str(s["fd"]))
-        for name, fds in names.items():
-            lines.append(f"\t\t{q(name)} = (")
-            lines += [f"\t\t\tfile-descriptor-object;" for _ in fds]
-            lines.append("\t\t);")
+            counts[s["name"]] = counts.get(s["name"], 0) + 1
+        for name, n in counts.items():
+            lines += [f"\t\t{q(name)} = ("] + ["\t\t\tfile-descriptor-object;"] * n + ["\t\t);"]
         lines.append("\t};")
     lines.append("};")
     return "\n".join(lines)
@@ -369,12 +362,12 @@ def lint(
     """Check job plists without loading them (plutil -lint, plus what the keys mean).
     Exit status 1 when any file has an error."""
     from ..lint import lint_file, summary
-    from ..plist import is_plist_name
+    from ..plist import plists_in
 
     files: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            files += sorted(os.path.join(p, n) for n in os.listdir(p) if is_plist_name(n))
+            files += plists_in(p)
         elif os.path.exists(p):
             files.append(p)
         else:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..manager import Managed, Manager
-from ..plist import is_plist_name
+from ..plist import plists_in
 from .protocol import EXIT_NO_SUCH_PROCESS, EXIT_USAGE, ControlError
 
 Handler = Callable[[Manager, dict], Any]
@@ -96,12 +96,6 @@ def _paths(args: dict) -> list[str]:
     return paths
 
 
-def _expand(path: str) -> list[str]:
-    if os.path.isdir(path):
-        return sorted(os.path.join(path, n) for n in os.listdir(path) if is_plist_name(n))
-    return [path]
-
-
 @verb("list", read_only=True)
 def list_(manager: Manager, args: dict) -> Any:
     """All jobs (launchctl list), or one job's summary when a label is given."""
@@ -125,7 +119,7 @@ def load(manager: Manager, args: dict) -> Any:
             if not os.path.exists(path):
                 results.append({"path": path, "error": f"{path}: No such file or directory", "status": 2})
                 continue
-            for p in _expand(path):
+            for p in (plists_in(path) if os.path.isdir(path) else [path]):
                 try:
                     label = manager.load_path(p, force=bool(args.get("force")), enable=bool(args.get("write")))
                     results.append({"path": p, "label": label})
@@ -139,7 +133,7 @@ def unload(manager: Manager, args: dict) -> Any:
     """Stop and unload the jobs of plists (launchctl unload [-w])."""
     results = []
     for path in _paths(args):
-        for p in _expand(path) if os.path.isdir(path) else [path]:
+        for p in (plists_in(path) if os.path.isdir(path) else [path]):
             try:
                 label = manager.unload_path(p, disable=bool(args.get("write")))
                 results.append({"path": p, "label": label})

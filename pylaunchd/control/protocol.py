@@ -58,10 +58,6 @@ class ControlError(Exception):
         self.status = status
 
 
-class NoManager(ControlError):
-    pass
-
-
 def encode(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
@@ -81,7 +77,7 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
         try:
             s.connect(socket_path)
         except (FileNotFoundError, ConnectionRefusedError) as e:
-            raise NoManager(
+            raise ControlError(
                 f"no pylaunchd is listening on {socket_path} ({e.strerror}). Start one with "
                 f"`pylaunchd` (or `pylaunchd --control-socket {socket_path}`), or point "
                 f"pylaunchctl at it with --control-socket / PYLAUNCHD_CONTROL_SOCKET.",
