@@ -1,189 +1,150 @@
 """The job state machine: events in, actions out, no side effects.
 
-A :class:`Job` is told what happened (loaded, socket readable, spawned, exited,
-timer fired, start/stop/unload/reload requested) together with the current
-monotonic time, and answers with a list of actions for the manager's event
-loop to carry out (spawn, signal, watch or ignore the sockets, set or cancel a
-timer, log, remove). Because it never touches a process, a socket or a clock,
-KeepAlive, throttling and exit timeouts are tested here with plain numbers.
+A :class:`JobMachine` is told what happened (loaded, socket readable,
+spawned, exited, timer fired, a fact changed, start/stop/unload/reload asked
+for) together with the current monotonic time, and answers with a list of
+actions (:mod:`pylaunchd.jobtypes`) for the job's runtime to carry out in
+order: spawn, signal, watch or ignore the sockets, set or cancel a timer,
+log, remove. Because it never touches a process, a socket or a clock,
+KeepAlive, throttling and exit timeouts are tested with plain numbers.
 
-States (``pylaunchctl list --json`` shows them):
-
-``waiting``    not running; its sockets (if any) are watched for a client.
-``throttled``  a start is due but ``ThrottleInterval`` has not passed since
-               the previous spawn; a timer will spawn it.
-``running``    a process is running; its sockets are not watched.
-``stopping``   SIGTERM was sent; SIGKILL follows after ``ExitTimeOut``.
+Its state is two values, :class:`Phase` (what it is doing) and
+:class:`Want` (what is wanted of it), plus counters and history (runs, last
+exit, last spawn, whether it was ever demanded). :data:`TRANSITIONS` is the
+table of the phases each event may lead to from each phase; every event
+checks itself against it, and ``tests/test_job_table.py`` walks every pair.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import signal
 from dataclasses import dataclass, field
+from typing import Mapping
 
+from .jobtypes import (CRASH_SIGNALS, NETWORK, QUEUE, AcceptAndSpawn, Action, CancelTimer, ExitStatus,
+                       Fact, IgnoreSockets, InstanceKill, Kill, KillGroup, Log, Phase, Remove, SetTimer, Spawn,
+                       SwapSockets, Timer, TimerKey, WatchSockets, Want)
 from .spec import JobSpec
 
-WAITING, THROTTLED, RUNNING, STOPPING = "waiting", "throttled", "running", "stopping"
+__all__ = [
+    "JobMachine", "TRANSITIONS", "IllegalTransition", "MAX_INSTANCES",
+    "WAITING", "THROTTLED", "RUNNING", "STOPPING", "REMOVED",
+    # the vocabulary, re-exported for the machine's users
+    "Phase", "Want", "Timer", "InstanceKill", "Fact", "ExitStatus", "CRASH_SIGNALS",
+    "Spawn", "AcceptAndSpawn", "Kill", "KillGroup", "WatchSockets", "IgnoreSockets", "SwapSockets",
+    "SetTimer", "CancelTimer", "Log", "Remove", "Action",
+]
 
-# Signals launchd counts as a crash for KeepAlive.Crashed.
-CRASH_SIGNALS = frozenset({signal.SIGILL, signal.SIGABRT, signal.SIGFPE, signal.SIGBUS,
-                           signal.SIGSEGV, signal.SIGSYS, signal.SIGTRAP})
+WAITING, THROTTLED, RUNNING, STOPPING, REMOVED = (Phase.WAITING, Phase.THROTTLED, Phase.RUNNING,
+                                                  Phase.STOPPING, Phase.REMOVED)
 
 # Per-connection instances (inetdCompatibility Wait false) running at once;
-# past it the manager stops accepting and connections wait in the kernel queue.
+# past it the job stops accepting and connections wait in the kernel queue.
 MAX_INSTANCES = 128
 
-
-# ---------------------------------------------------------------------------
-# Actions
-
-
-@dataclass(frozen=True)
-class Spawn:
-    """Start the job's process. ``stdio_socket``: index of the socket to put on
-    fds 0-2 (inetd Wait true), else None (sockets go to fds 3.. with LISTEN_FDS)."""
-
-    reason: str
-    stdio_socket: int | None = None
+_ALL = frozenset(Phase)
+_SAME = {p: frozenset({p}) for p in Phase}
+_START = frozenset({WAITING, RUNNING, THROTTLED})  # a start may be due: it runs, waits out its throttle, or not
 
 
-@dataclass(frozen=True)
-class AcceptAndSpawn:
-    """inetd Wait false: accept one connection on socket ``index`` and start an
-    instance with it on fds 0-2."""
-
-    index: int
+def _same_except(**changes: frozenset[Phase]) -> dict[Phase, frozenset[Phase]]:
+    table = dict(_SAME)
+    table.update({Phase(k.lower()): v for k, v in changes.items()})
+    return table
 
 
-@dataclass(frozen=True)
-class Kill:
-    pid: int
-    signal: int
+# event -> phase before -> the phases it may leave the job in. A pair that
+# maps to the phase alone is an event that changes no phase there.
+TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
+    # loaded (or a new definition applied): start at once by its keys, or wait
+    "load": _same_except(WAITING=frozenset({WAITING, RUNNING})),
+    # WatchPaths, StartCalendarInterval, StartOnMount; StartInterval, a fact, a
+    # client and `start` likewise start only a waiting job
+    "trigger": _same_except(WAITING=_START),
+    "condition": _same_except(WAITING=_START),
+    "socket_readable": _same_except(WAITING=_START),
+    "start": _same_except(WAITING=_START),
+    "spawned": _same_except(),
+    "spawn_failed": _same_except(RUNNING=frozenset({THROTTLED})),
+    "instance_spawned": _same_except(),
+    # the main process exited: KeepAlive may start it again (at once or after
+    # its throttle), a new definition may apply, an unloaded job goes; an
+    # instance's exit may complete a reload or an unload
+    "exited": _same_except(WAITING=frozenset({WAITING, RUNNING, REMOVED}),
+                           RUNNING=_ALL - {STOPPING}, STOPPING=_ALL - {STOPPING}),
+    "timer": _same_except(WAITING=_START, THROTTLED=frozenset({THROTTLED, RUNNING})),
+    "kickstart": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({THROTTLED, RUNNING}),
+                              RUNNING=frozenset({RUNNING, STOPPING})),
+    "signal": _same_except(),
+    "stop": _same_except(RUNNING=frozenset({RUNNING, STOPPING})),
+    "unload": _same_except(WAITING=frozenset({WAITING, REMOVED}), THROTTLED=frozenset({REMOVED}),
+                           RUNNING=frozenset({STOPPING})),
+    "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({WAITING, RUNNING}),
+                           RUNNING=frozenset({RUNNING, STOPPING})),
+    "observe": _same_except(),
+}
 
 
-@dataclass(frozen=True)
-class KillGroup:
-    pgid: int
-    signal: int
+class IllegalTransition(AssertionError):
+    """An event left the machine in a phase :data:`TRANSITIONS` does not allow: a bug."""
 
 
-@dataclass(frozen=True)
-class WatchSockets:
-    pass
+def _event(fn):
+    """Check the phase an event leaves against :data:`TRANSITIONS`."""
+    allowed = TRANSITIONS[fn.__name__]
 
-
-@dataclass(frozen=True)
-class IgnoreSockets:
-    pass
-
-
-@dataclass(frozen=True)
-class SwapSockets:
-    """Bring the open sockets in line with the (new) spec: keep the groups
-    whose definition is unchanged, close the others and create the new ones.
-    Emitted by a reload when nothing of the job runs (a running job holds
-    its sockets, so a changed address could not be bound yet)."""
-
-
-@dataclass(frozen=True)
-class SetTimer:
-    name: str
-    at: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Log:
-    level: str  # debug | info | warning | error
-    message: str
-
-
-@dataclass(frozen=True)
-class Remove:
-    """Nothing of the job runs any more and it was unloaded: close its sockets."""
-
-
-Action = Spawn | AcceptAndSpawn | Kill | KillGroup | WatchSockets | IgnoreSockets | SwapSockets | SetTimer | CancelTimer | Log | Remove
-
-
-# ---------------------------------------------------------------------------
-# Exit statuses
-
-
-@dataclass(frozen=True)
-class ExitStatus:
-    code: int | None = None
-    signal: int | None = None
-
-    @classmethod
-    def from_wait_status(cls, status: int) -> "ExitStatus":
-        if os.WIFSIGNALED(status):
-            return cls(signal=os.WTERMSIG(status))
-        return cls(code=os.WEXITSTATUS(status))
-
-    @property
-    def clean(self) -> bool:
-        return self.code == 0
-
-    @property
-    def crashed(self) -> bool:
-        return self.signal in CRASH_SIGNALS
-
-    @property
-    def list_value(self) -> int:
-        """launchctl list's Status column: the exit code, or minus the signal."""
-        return self.code if self.code is not None else -(self.signal or 0)
-
-    def describe(self) -> str:
-        if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = f"signal {self.signal}"
-            return f"{name} ({signal.strsignal(self.signal) or ''})".replace(" ()", "")
-        return f"exit code {self.code}"
-
-
-# ---------------------------------------------------------------------------
-# The machine
+    @functools.wraps(fn)
+    def run(self: "JobMachine", *args, **kwargs) -> list[Action]:
+        before = self.phase
+        acts = fn(self, *args, **kwargs)
+        if self.phase not in allowed[before]:
+            raise IllegalTransition(f"{self.label}: {fn.__name__} took {before} to {self.phase}")
+        return acts
+    return run
 
 
 @dataclass
-class Job:
+class JobMachine:
     spec: JobSpec
-    state: str = WAITING
+    phase: Phase = WAITING
+    want: Want = Want.KEYS
     pid: int | None = None
     runs: int = 0
     last_exit: ExitStatus | None = None
     last_spawn: float | None = None
     last_trigger: str | None = None
     throttled_until: float | None = None
+    # Whether the last socket action given was WatchSockets (a mirror of what
+    # the runtime does, so that each of Watch/Ignore is given once).
     watching: bool = False
-    removing: bool = False
-    finished: bool = False  # LaunchOnlyOnce: ran once, never again until reloaded
-    instances: dict[int, float] = field(default_factory=dict)
-    # Facts about the world the manager keeps current: "path:P" (P exists),
-    # "queue" (a QueueDirectories directory is not empty), "loaded:L" and
-    # "active:L" (another job is loaded / running), "network" (an interface
-    # other than loopback is up).
-    conditions: dict[str, bool] = field(default_factory=dict)
+    instances: dict[int, float] = field(default_factory=dict)  # pid -> spawn time
+    # The facts KeepAlive conditions and QueueDirectories read, as last told.
+    conditions: dict[Fact, bool] = field(default_factory=dict)
     demanded: bool = False  # started on demand at least once (AfterInitialDemand)
-    _pending_start: str | None = None
-    _pending_spec: JobSpec | None = None
-    _stop_sent: bool = False
-    _pending_trigger: tuple[str, int | None] = ("", None)
+    # With Want.RESTART: why, and whether the start skips the throttle (kickstart -k).
+    _restart: tuple[str, bool] = ("", False)
+    _pending_spec: JobSpec | None = None  # with Want.RESPEC
+    _held: tuple[str, int | None] = ("", None)  # THROTTLED: the start held back (reason, stdio socket)
     _last_stdio: int | None = None
-    _force_next: bool = False  # the pending start skips the throttle (kickstart -k)
 
     @property
     def label(self) -> str:
         return self.spec.label
+
+    @property
+    def state(self) -> Phase:
+        """The phase, under the name the control protocol has always used."""
+        return self.phase
+
+    @property
+    def removing(self) -> bool:
+        return self.want is Want.GONE
+
+    @property
+    def finished(self) -> bool:
+        return self.want is Want.DONE
 
     @property
     def max_instances(self) -> int:
@@ -192,21 +153,12 @@ class Job:
 
     # -- events -------------------------------------------------------------
 
+    @_event
     def load(self, now: float) -> list[Action]:
-        """The job was loaded (or reloaded): start it if its keys say so."""
-        acts: list[Action] = []
-        if self.spec.start_interval:
-            acts.append(SetTimer("interval", now + self.spec.start_interval))
-        if self.spec.inetd_nowait:
-            return acts + self._watch()
-        ka = self.spec.keep_alive
-        if self.spec.run_at_load or (ka.implies_run_at_load and not ka.after_initial_demand):
-            return acts + self._want_start("run at load", now)
-        reason = self._condition_reason()
-        if reason is not None:
-            return acts + self._want_start(reason, now)
-        return acts + self._watch()
+        """The job was loaded (or a new definition applied): start it if its keys say so."""
+        return self._load(now)
 
+    @_event
     def trigger(self, reason: str, now: float) -> list[Action]:
         """A launch event: WatchPaths, StartCalendarInterval, StartOnMount."""
         if self.spec.inetd_nowait or self.removing:
@@ -214,16 +166,27 @@ class Job:
         self.demanded = True
         return self._want_start(reason, now)
 
-    def condition(self, name: str, value: bool, now: float) -> list[Action]:
+    @_event
+    def condition(self, fact: Fact, value: bool, now: float) -> list[Action]:
         """A fact a KeepAlive condition or QueueDirectories depends on changed.
         launchd starts the job as soon as a condition becomes true."""
-        old = self.conditions.get(name)
-        self.conditions[name] = value
-        if value == old or self.state != WAITING or self.removing or self.spec.inetd_nowait:
+        old = self.conditions.get(fact)
+        self.conditions[fact] = value
+        if value == old or self.phase is not WAITING or self.removing or self.spec.inetd_nowait:
             return []
         reason = self._condition_reason()
         return self._want_start(reason, now) if reason is not None else []
 
+    @_event
+    def observe(self, facts: Mapping[Fact, bool], replace: bool = False) -> list[Action]:
+        """The facts as they are now, without acting on them: before a
+        decision (an exit), or all of them at (re)load (*replace*)."""
+        if replace:
+            self.conditions.clear()
+        self.conditions.update(facts)
+        return []
+
+    @_event
     def socket_readable(self, index: int, name: str, now: float) -> list[Action]:
         """A watched socket has a client (a connection or a datagram)."""
         if not self.watching or self.removing:
@@ -236,18 +199,21 @@ class Job:
         self.demanded = True
         return self._want_start(f"socket {name} readable", now, stdio)
 
+    @_event
     def spawned(self, pid: int, now: float) -> list[Action]:
         self.pid = pid
         return []
 
+    @_event
     def spawn_failed(self, now: float) -> list[Action]:
         """fork() failed: nothing runs. Try again in a second, as launchd does."""
-        self.state = THROTTLED
+        self.phase = THROTTLED
         self.pid = None
         self.throttled_until = now + 1
-        self._pending_trigger = (self.last_trigger or "retry after fork failure", self._last_stdio)
-        return [SetTimer("throttle", self.throttled_until)]
+        self._held = (self.last_trigger or "retry after fork failure", self._last_stdio)
+        return [SetTimer(Timer.THROTTLE, self.throttled_until)]
 
+    @_event
     def instance_spawned(self, pid: int, now: float, reason: str = "connection accepted") -> list[Action]:
         self.instances[pid] = now
         self.runs += 1
@@ -257,179 +223,217 @@ class Job:
             return [Log("warning", f"{self.max_instances} instances running; new connections wait in the queue")] + self._ignore()
         return []
 
+    @_event
     def exited(self, pid: int, exit: ExitStatus, now: float) -> list[Action]:
         """A process of this job was reaped."""
         if pid in self.instances:
-            del self.instances[pid]
-            self.last_exit = exit
-            acts: list[Action] = [CancelTimer(f"kill:{pid}")]
-            if self.removing:
-                return acts + self._maybe_removed()
-            if self._pending_spec is not None:
-                # A reload waits for every instance; then the new spec applies.
-                if self.instances or self.pid is not None:
-                    return acts
-                self.spec, self._pending_spec = self._pending_spec, None
-                self.last_spawn = None
-                self._pending_start = None
-                return acts + [SwapSockets()] + self.load(now)
-            if self.state == WAITING and not self.watching:
-                acts += self._watch()
-            return acts
+            return self._instance_exited(pid, exit, now)
         if pid != self.pid:
             return []
         ran = now - self.last_spawn if self.last_spawn is not None else 0.0
-        stopped_by_us = self._stop_sent
+        stopped_by_us = self.phase is STOPPING
         self.pid = None
-        self._stop_sent = False
         self.last_exit = exit
-        self.state = WAITING
-        acts = [CancelTimer("kill"), self._exit_log(exit, ran)]
+        self.phase = WAITING
+        acts: list[Action] = [CancelTimer(Timer.KILL), self._exit_log(exit, ran)]
         if not self.spec.abandon_process_group:
             acts.append(KillGroup(pid, signal.SIGTERM))
-        if self.removing:
+        if self.want is Want.GONE:
             return acts + self._maybe_removed()
-        if self._pending_spec is not None:
-            self.spec, self._pending_spec = self._pending_spec, None
-            self.last_spawn = None
-            self._pending_start = None
-            return acts + [SwapSockets()] + self.load(now)
+        if self.want is Want.RESPEC:
+            return acts + self._apply_pending_spec(now)
         if self.spec.launch_only_once:
-            self.finished = True
+            self.want = Want.DONE
             return acts + [Log("info", "Exited. Was only configured to run once.")]
         reason = self._keep_alive_reason(exit, stopped_by_us)
-        if self._pending_start is not None and (reason is None or self._force_next):
-            reason = self._pending_start
-        force, self._force_next = self._force_next, False
-        self._pending_start = None
+        force = False
+        if self.want is Want.RESTART:
+            restart_reason, force = self._restart
+            if reason is None or force:
+                reason = restart_reason
+            self.want, self._restart = Want.KEYS, ("", False)
         if reason is not None:
             return acts + self._want_start(reason, now, force=force)
         return acts + self._watch()
 
-    def timer(self, name: str, now: float) -> list[Action]:
-        if name == "throttle" and self.state == THROTTLED:
-            self.state = WAITING
+    @_event
+    def timer(self, name: TimerKey, now: float) -> list[Action]:
+        if name is Timer.THROTTLE and self.phase is THROTTLED:
+            self.phase = WAITING
             self.throttled_until = None
-            reason, stdio = self._pending_trigger
+            reason, stdio = self._held
             return self._spawn(reason, now, stdio)
-        if name == "kill" and self.state == STOPPING and self.pid is not None:
+        if name is Timer.KILL and self.phase is STOPPING and self.pid is not None:
             return [Log("warning", f"Exit timeout elapsed ({self.spec.exit_timeout} seconds). Killing"),
                     Kill(self.pid, signal.SIGKILL)]
-        if name.startswith("kill:"):
-            pid = int(name[5:])
-            if pid in self.instances:
-                return [Kill(pid, signal.SIGKILL)]
-        if name == "interval" and not self.removing and self.spec.start_interval and not self.spec.inetd_nowait:
-            return [SetTimer("interval", now + self.spec.start_interval)] + self._want_start("StartInterval", now)
+        if isinstance(name, InstanceKill) and name.pid in self.instances:
+            return [Kill(name.pid, signal.SIGKILL)]
+        if name is Timer.INTERVAL and not self.removing and self.spec.start_interval and not self.spec.inetd_nowait:
+            return [SetTimer(Timer.INTERVAL, now + self.spec.start_interval)] + self._want_start("StartInterval", now)
         return []
 
+    @_event
     def start(self, now: float) -> list[Action]:
         """``pylaunchctl start``: run it now if it is not running (throttle applies)."""
-        if self.removing or self.state in (RUNNING, STOPPING, THROTTLED):
+        if self.removing or self.phase is not WAITING:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self.finished = False
+        self._undone()
         self.demanded = True
         return self._want_start("kickstart by user", now)
 
+    @_event
     def kickstart(self, now: float, kill: bool = False) -> list[Action]:
         """``pylaunchctl kickstart``: run it now, whatever its launch
         conditions and its throttle. With ``kill``, a running instance is
         stopped first and the job started again as soon as it has exited."""
-        if self.removing:
+        if self.removing or self.phase is REMOVED:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self.finished = False
+        self._undone()
         self.demanded = True
-        if self.state in (RUNNING, STOPPING):
+        if self.phase in (RUNNING, STOPPING):
             if not kill:
                 return []
-            self._pending_start = "kickstart -k by user"
-            self._force_next = True
-            return self._terminate(now) if self.state == RUNNING else []
+            if self.want is not Want.RESPEC:
+                self.want, self._restart = Want.RESTART, ("kickstart -k by user", True)
+            return self._terminate(now) if self.phase is RUNNING else []
         acts: list[Action] = []
-        if self.state == THROTTLED:
-            acts.append(CancelTimer("throttle"))
-            self.state = WAITING
+        if self.phase is THROTTLED:
+            acts.append(CancelTimer(Timer.THROTTLE))
+            self.phase = WAITING
             self.throttled_until = None
         return acts + self._spawn("kickstart by user", now, None)
 
+    @_event
     def signal(self, sig: int) -> list[Action]:
         """``pylaunchctl kill``: send *sig* to what runs. KeepAlive still
         decides what happens after it exits, as in launchd."""
         pids = ([self.pid] if self.pid is not None else []) + sorted(self.instances)
         return [Kill(pid, sig) for pid in pids]
 
+    @_event
     def stop(self, now: float) -> list[Action]:
         """``pylaunchctl stop``: SIGTERM the running instance(s). KeepAlive may restart it."""
         acts: list[Action] = []
         for pid in list(self.instances):
             acts += self._terminate_instance(pid, now)
-        if self.state == RUNNING and self.pid is not None:
+        if self.phase is RUNNING and self.pid is not None:
             acts += self._terminate(now)
         return acts
 
+    @_event
     def unload(self, now: float) -> list[Action]:
         """Stop everything for good and, once nothing runs, remove the job."""
-        self.removing = True
-        acts: list[Action] = [CancelTimer("interval"), CancelTimer("throttle")] + self._ignore()
-        if self.state == THROTTLED:
-            self.state = WAITING
+        if self.phase is REMOVED:
+            return []
+        self.want = Want.GONE
+        self._pending_spec = None
+        acts: list[Action] = [CancelTimer(Timer.INTERVAL), CancelTimer(Timer.THROTTLE)] + self._ignore()
+        if self.phase is THROTTLED:
+            self.phase = WAITING
             self.throttled_until = None
         for pid in list(self.instances):
             acts += self._terminate_instance(pid, now)
-        if self.state == RUNNING and self.pid is not None:
+        if self.phase is RUNNING and self.pid is not None:
             acts += self._terminate(now)
         return acts + self._maybe_removed()
 
+    @_event
     def reload(self, spec: JobSpec, now: float) -> list[Action]:
         """The plist changed. A running job is stopped and started again by the
-        new definition; the manager has already swapped any changed sockets."""
-        if spec == self.spec and self._pending_spec is None:
+        new definition; a definition equal to the loaded one (the plist moved,
+        or only its warnings differ) is taken as it is."""
+        if self.phase is REMOVED or self.removing:
             return []
-        acts: list[Action] = [CancelTimer("interval"), CancelTimer("throttle")]
-        if self.state in (RUNNING, STOPPING) or self.instances:
-            self._pending_spec = spec
+        if spec == self.spec and self.want is not Want.RESPEC:
+            self.spec = spec  # same job; its path or warnings may differ
+            return []
+        acts: list[Action] = [CancelTimer(Timer.INTERVAL), CancelTimer(Timer.THROTTLE)]
+        if self.phase in (RUNNING, STOPPING) or self.instances:
+            self._pending_spec, self.want = spec, Want.RESPEC
             acts += self._ignore()
-            if self.state == RUNNING:
+            if self.phase is RUNNING:
                 acts += self._terminate(now)
             for pid in list(self.instances):
                 acts += self._terminate_instance(pid, now)
             return acts
         self.spec = spec
-        self.state = WAITING
+        self.phase = WAITING
         self.throttled_until = None
         self.last_spawn = None
-        self.finished = False
-        self._pending_start = None
-        return acts + self._ignore() + [SwapSockets()] + self.load(now)
+        self.want, self._restart = Want.KEYS, ("", False)
+        return acts + self._ignore() + [SwapSockets()] + self._load(now)
 
     # -- helpers ------------------------------------------------------------
 
+    def _load(self, now: float) -> list[Action]:
+        acts: list[Action] = []
+        if self.spec.start_interval:
+            acts.append(SetTimer(Timer.INTERVAL, now + self.spec.start_interval))
+        if self.spec.inetd_nowait:
+            return acts + self._watch()
+        ka = self.spec.keep_alive
+        if self.spec.run_at_load or (ka.implies_run_at_load and not ka.after_initial_demand):
+            return acts + self._want_start("run at load", now)
+        reason = self._condition_reason()
+        if reason is not None:
+            return acts + self._want_start(reason, now)
+        return acts + self._watch()
+
+    def _instance_exited(self, pid: int, exit: ExitStatus, now: float) -> list[Action]:
+        del self.instances[pid]
+        self.last_exit = exit
+        acts: list[Action] = [CancelTimer(InstanceKill(pid))]
+        if self.want is Want.GONE:
+            return acts + self._maybe_removed()
+        if self.want is Want.RESPEC:
+            # A reload waits for every instance; then the new spec applies.
+            if self.instances or self.pid is not None:
+                return acts
+            return acts + self._apply_pending_spec(now)
+        if self.phase is WAITING and not self.watching:
+            acts += self._watch()
+        return acts
+
+    def _apply_pending_spec(self, now: float) -> list[Action]:
+        """Nothing of the old definition runs any more: the new one applies."""
+        assert self._pending_spec is not None
+        self.spec, self._pending_spec = self._pending_spec, None
+        self.want, self._restart = Want.KEYS, ("", False)
+        self.last_spawn = None
+        return [SwapSockets()] + self._load(now)
+
+    def _undone(self) -> None:
+        """A start by hand lifts LaunchOnlyOnce's "never again"."""
+        if self.want is Want.DONE:
+            self.want = Want.KEYS
+
     def _want_start(self, reason: str, now: float, stdio: int | None = None, force: bool = False) -> list[Action]:
-        if self.removing or self.finished:
+        if self.want in (Want.GONE, Want.DONE) or self.phase is REMOVED:
             return []
-        if self.state in (RUNNING, STOPPING):
-            self._pending_start = self._pending_start or reason
+        if self.phase in (RUNNING, STOPPING):
+            if self.want is Want.KEYS:
+                self.want, self._restart = Want.RESTART, (reason, False)
             return []
-        if self.state == THROTTLED:
+        if self.phase is THROTTLED:
             return []
         throttle = self.spec.throttle_interval
         if not force and self.last_spawn is not None and throttle > 0 and now - self.last_spawn < throttle:
             ran = max(0, math.floor(now - self.last_spawn))
-            self.state = THROTTLED
+            self.phase = THROTTLED
             self.throttled_until = self.last_spawn + throttle
-            self._pending_trigger = (reason, stdio)
+            self._held = (reason, stdio)
             return self._ignore() + [
                 Log("warning", f"Service only ran for {ran} seconds. Pushing respawn out by {throttle - ran} seconds."),
-                SetTimer("throttle", self.throttled_until),
+                SetTimer(Timer.THROTTLE, self.throttled_until),
             ]
         return self._spawn(reason, now, stdio)
 
     def _spawn(self, reason: str, now: float, stdio: int | None) -> list[Action]:
-        self.state = RUNNING
+        self.phase = RUNNING
         self.runs += 1
         self.last_spawn = now
         self.last_trigger = reason
@@ -440,28 +444,28 @@ class Job:
 
     def _terminate(self, now: float) -> list[Action]:
         assert self.pid is not None
-        if self.state == STOPPING:
+        if self.phase is STOPPING:
             return []
-        self.state = STOPPING
-        self._stop_sent = True
+        self.phase = STOPPING
         acts: list[Action] = [Kill(self.pid, signal.SIGTERM)]
         if self.spec.exit_timeout > 0:
-            acts.append(SetTimer("kill", now + self.spec.exit_timeout))
+            acts.append(SetTimer(Timer.KILL, now + self.spec.exit_timeout))
         return acts
 
     def _terminate_instance(self, pid: int, now: float) -> list[Action]:
         acts: list[Action] = [Kill(pid, signal.SIGTERM)]
         if self.spec.exit_timeout > 0:
-            acts.append(SetTimer(f"kill:{pid}", now + self.spec.exit_timeout))
+            acts.append(SetTimer(InstanceKill(pid), now + self.spec.exit_timeout))
         return acts
 
     def _maybe_removed(self) -> list[Action]:
         if self.pid is None and not self.instances:
+            self.phase = REMOVED
             return [Remove()]
         return []
 
     def _watch(self) -> list[Action]:
-        if self.watching or not self.spec.sockets or self.removing or self.finished:
+        if self.watching or not self.spec.sockets or self.want in (Want.GONE, Want.DONE):
             return []
         self.watching = True
         return [WatchSockets()]
@@ -491,22 +495,22 @@ class Job:
     def _condition_reason(self) -> str | None:
         """The KeepAlive conditions (and QueueDirectories) that depend on the
         state of the world rather than on the last exit, ORed."""
-        if self.spec.queue_directories and self.conditions.get("queue"):
+        facts = self.conditions
+        if self.spec.queue_directories and facts.get(QUEUE):
             return "QueueDirectories: a directory is not empty"
         ka = self.spec.keep_alive
         if ka.after_initial_demand and not self.demanded:
             return None
         for path, want in ka.path_state:
-            if self.conditions.get(f"path:{path}", False) == want:
+            if facts.get(Fact.path(path), False) == want:
                 return f"KeepAlive PathState: {path} {'exists' if want else 'does not exist'}"
         for label, want in ka.other_job_enabled:
-            if self.conditions.get(f"loaded:{label}", False) == want:
+            if facts.get(Fact.loaded(label), False) == want:
                 return f"KeepAlive OtherJobEnabled: {label} {'is' if want else 'is not'} loaded"
         for label, want in ka.other_job_active:
-            if self.conditions.get(f"active:{label}", False) == want:
+            if facts.get(Fact.active(label), False) == want:
                 return f"KeepAlive OtherJobActive: {label} {'is' if want else 'is not'} running"
-        if ka.network_state is not None and "network" in self.conditions \
-                and self.conditions["network"] == ka.network_state:
+        if ka.network_state is not None and NETWORK in facts and facts[NETWORK] == ka.network_state:
             return f"KeepAlive NetworkState: the network is {'up' if ka.network_state else 'down'}"
         if ka.after_initial_demand and self.demanded and not (
                 ka.successful_exit is not None or ka.crashed is not None or ka.path_state
@@ -523,4 +527,3 @@ class Job:
         if exit.code:
             return Log("warning", f"Exited with code: {exit.code} after {ran:.1f} s")
         return Log("info", f"Exited with code: 0 after {ran:.1f} s")
-

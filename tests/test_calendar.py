@@ -34,6 +34,8 @@ from pylaunchd.calendar import (
     validate_schedules,
     seconds_until,
 )
+from pylaunchd.clock import FakeClock
+from pylaunchd.schedule import CalendarTimer
 
 try:
     BERLIN = ZoneInfo("Europe/Berlin")  # 2024: 03-31 02:00 -> 03:00, 10-27 03:00 -> 02:00
@@ -201,67 +203,46 @@ def test_array_of_schedules_earliest_wins():
 
 
 # --------------------------------------------------------------------------
-# Suspend / missed firings, driven the way the manager drives them
+# Suspend / missed firings: the manager's own CalendarTimer on a fake clock
+# (tests/test_timers_fake_clock.py drives it inside a running manager).
 
 
-class FakeMachine:
-    """Wall clock and monotonic clock; suspend advances only the wall clock."""
-
-    def __init__(self, wall: datetime):
-        self.wall = wall
-        self.mono = 1000.0
-
-    def run(self, seconds: float):
-        self.wall += timedelta(seconds=seconds)
-        self.mono += seconds
-
-    def suspend(self, seconds: float):
-        self.wall += timedelta(seconds=seconds)
-
-
-def drive(schedules, machine: FakeMachine, steps):
-    """The manager loop from the module docstring; returns the start times."""
+def drive(schedules, clock: FakeClock, steps):
+    """Arm the real CalendarTimer, then run and suspend the clock; the wall
+    times at which it fired."""
     starts = []
-    at = next_fire(schedules, machine.wall)
-    deadline = monotonic_deadline(at, machine.wall, machine.mono)
+    timer = CalendarTimer(clock, tuple(schedules) if isinstance(schedules, list) else (schedules,),
+                          lambda: starts.append(clock.wall()))
     for kind, seconds in steps:
-        end = machine.mono + seconds if kind == "run" else None
-        if kind == "suspend":
-            machine.suspend(seconds)
-            # resume: the loop notices the wall-clock jump and re-checks
-            deadline = machine.mono
-        while True:
-            if kind == "run" and deadline > end:
-                machine.run(end - machine.mono)
-                break
-            if kind == "run":
-                machine.run(deadline - machine.mono)
-            if at is not None and is_due(at, machine.wall):
-                starts.append(machine.wall)
-                at = next_fire(schedules, machine.wall)
-            deadline = monotonic_deadline(at, machine.wall, machine.mono)
-            if kind == "suspend":
-                break
+        clock.advance(seconds) if kind == "run" else clock.suspend(seconds)
+    timer.cancel()
     return starts
 
 
 def test_timer_loop_fires_each_hour_while_awake():
-    m = FakeMachine(dt(2024, 5, 1, 8, 30))
-    starts = drive(S(minute=0), m, [("run", 3 * 3600)])
+    starts = drive(S(minute=0), FakeClock(dt(2024, 5, 1, 8, 30)), [("run", 3 * 3600)])
     assert starts == [dt(2024, 5, 1, 9, 0), dt(2024, 5, 1, 10, 0), dt(2024, 5, 1, 11, 0)]
 
 
 def test_suspend_spanning_several_firings_starts_once():
-    m = FakeMachine(dt(2024, 5, 1, 8, 30))
-    starts = drive(S(minute=0), m, [("run", 1800 + 60), ("suspend", 5 * 3600), ("run", 3600)])
-    # 09:00 while awake; 10:00..14:00 missed during sleep -> one start at wake
-    # (14:01), then 15:00 on schedule.
-    assert starts == [dt(2024, 5, 1, 9, 0), dt(2024, 5, 1, 14, 1), dt(2024, 5, 1, 15, 0)]
+    starts = drive(S(minute=0), FakeClock(dt(2024, 5, 1, 8, 30)),
+                   [("run", 1800 + 60), ("suspend", 5 * 3600), ("run", 3600)])
+    # 09:00 while awake; 10:00..14:00 missed during sleep -> one start within
+    # a minute of waking at 14:01 (the timer waits at most MAX_TIMER_WAIT),
+    # then 15:00 on schedule.
+    assert starts == [dt(2024, 5, 1, 9, 0), dt(2024, 5, 1, 14, 2), dt(2024, 5, 1, 15, 0)]
 
 
 def test_suspend_without_a_missed_firing_does_not_start():
-    m = FakeMachine(dt(2024, 5, 1, 8, 30))
-    assert drive(S(minute=0), m, [("suspend", 600), ("run", 600)]) == []
+    assert drive(S(minute=0), FakeClock(dt(2024, 5, 1, 8, 30)), [("suspend", 600), ("run", 600)]) == []
+
+
+def test_cancelled_timer_never_fires():
+    clock = FakeClock(dt(2024, 5, 1, 8, 59))
+    fired = []
+    CalendarTimer(clock, (S(minute=0),), lambda: fired.append(1)).cancel()
+    clock.advance(7200)
+    assert fired == [] and clock.pending() == []
 
 
 def test_missed_is_coalesced_into_one_answer():

@@ -13,8 +13,8 @@ import signal
 import pytest
 
 from pylaunchd.job import (MAX_INSTANCES, RUNNING, STOPPING, THROTTLED, WAITING, AcceptAndSpawn,
-                           CancelTimer, ExitStatus, IgnoreSockets, Job, Kill, KillGroup, Log, Remove,
-                           SetTimer, Spawn, SwapSockets, WatchSockets)
+                           CancelTimer, ExitStatus, IgnoreSockets, InstanceKill, JobMachine, Kill, KillGroup, Log, Remove,
+                           SetTimer, Spawn, SwapSockets, Timer, WatchSockets)
 from pylaunchd.spec import validate
 
 LISTENERS = {"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": 8080}}
@@ -30,8 +30,8 @@ def spec(**keys):
     return validate(raw, "/jobs/test.job.plist")
 
 
-def job(**keys) -> Job:
-    return Job(spec(**keys))
+def job(**keys) -> JobMachine:
+    return JobMachine(spec(**keys))
 
 
 def sig(signum: int) -> ExitStatus:
@@ -50,7 +50,7 @@ def messages(acts, level=None):
     return [a.message for a in of(acts, Log) if level is None or a.level == level]
 
 
-def running(j: Job, pid: int, now: float, acts) -> Job:
+def running(j: JobMachine, pid: int, now: float, acts) -> JobMachine:
     """Carry out the Spawn in *acts* as the manager would: the child got *pid*."""
     assert len(spawns(acts)) == 1, acts
     assert j.spawned(pid, now) == []
@@ -58,7 +58,7 @@ def running(j: Job, pid: int, now: float, acts) -> Job:
     return j
 
 
-def started(pid: int = 100, now: float = 0.0, **keys) -> Job:
+def started(pid: int = 100, now: float = 0.0, **keys) -> JobMachine:
     """A job that was loaded at *now* and whose process *pid* runs."""
     j = job(**keys)
     return running(j, pid, now, j.load(now))
@@ -99,7 +99,7 @@ def test_exit_of_on_demand_job_watches_the_sockets_again():
     acts = j.exited(100, CLEAN, 60)
     assert WatchSockets() in acts
     assert spawns(acts) == []
-    assert CancelTimer("kill") in acts
+    assert CancelTimer(Timer.KILL) in acts
     assert j.state == WAITING and j.watching and j.pid is None
     assert j.last_exit == CLEAN
     # The next client starts it again.
@@ -248,11 +248,11 @@ def test_respawn_within_throttle_interval_is_delayed_by_interval_minus_elapsed()
     assert spawns(acts) == []
     assert "Service only ran for 2 seconds. Pushing respawn out by 8 seconds." in messages(acts, "warning")
     timers = of(acts, SetTimer)
-    assert timers == [SetTimer("throttle", 110.0)]
+    assert timers == [SetTimer(Timer.THROTTLE, 110.0)]
     assert timers[0].at - 102.5 == pytest.approx(10 - 2.5)  # exactly interval - elapsed
     assert j.state == THROTTLED and j.throttled_until == 110.0
     # The timer fires: the job is spawned.
-    acts = j.timer("throttle", 110.0)
+    acts = j.timer(Timer.THROTTLE, 110.0)
     assert acts == [Spawn("KeepAlive")]
     assert j.state == RUNNING and j.last_spawn == 110.0 and j.throttled_until is None
 
@@ -261,21 +261,21 @@ def test_throttle_message_for_a_job_that_ran_for_no_time():
     j = started(now=0, KeepAlive=True)
     acts = j.exited(100, FAILED, 0.3)
     assert "Service only ran for 0 seconds. Pushing respawn out by 10 seconds." in messages(acts)
-    assert of(acts, SetTimer) == [SetTimer("throttle", 10)]
+    assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 10)]
 
 
 def test_throttle_message_with_throttle_interval_1():
     j = started(now=0, KeepAlive=True, ThrottleInterval=1)
     acts = j.exited(100, FAILED, 0.25)
     assert "Service only ran for 0 seconds. Pushing respawn out by 1 seconds." in messages(acts)
-    assert of(acts, SetTimer) == [SetTimer("throttle", 1)]
+    assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 1)]
 
 
 def test_custom_throttle_interval():
     j = started(now=50, KeepAlive=True, ThrottleInterval=30)
     acts = j.exited(100, CLEAN, 57.9)
     assert "Service only ran for 7 seconds. Pushing respawn out by 23 seconds." in messages(acts)
-    assert of(acts, SetTimer) == [SetTimer("throttle", 80)]
+    assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 80)]
 
 
 def test_throttle_interval_0_never_throttles():
@@ -305,10 +305,10 @@ def test_throttle_is_measured_from_the_previous_spawn_not_the_exit():
     acts = j.socket_readable(0, "Listeners", 108)  # 8 s after the spawn
     assert spawns(acts) == []
     assert IgnoreSockets() in acts  # no more readable events while throttled
-    assert of(acts, SetTimer) == [SetTimer("throttle", 110)]  # spawn + 10, not exit + 10
+    assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 110)]  # spawn + 10, not exit + 10
     assert "Service only ran for 8 seconds. Pushing respawn out by 2 seconds." in messages(acts)
     assert j.socket_readable(0, "Listeners", 109) == []
-    assert j.timer("throttle", 110) == [Spawn("socket Listeners readable")]
+    assert j.timer(Timer.THROTTLE, 110) == [Spawn("socket Listeners readable")]
 
 
 def test_throttled_job_ignores_start_requests_and_stray_timers():
@@ -316,20 +316,20 @@ def test_throttled_job_ignores_start_requests_and_stray_timers():
     j.exited(100, CLEAN, 1)
     assert j.state == THROTTLED
     assert j.start(2) == []
-    assert j.timer("kill", 3) == []
+    assert j.timer(Timer.KILL, 3) == []
     assert j.state == THROTTLED
-    assert spawns(j.timer("throttle", 10)) == [Spawn("KeepAlive")]
+    assert spawns(j.timer(Timer.THROTTLE, 10)) == [Spawn("KeepAlive")]
     # A throttle timer that fires when the job is no longer throttled does nothing.
-    assert j.timer("throttle", 11) == []
+    assert j.timer(Timer.THROTTLE, 11) == []
 
 
 def test_fork_failure_retries_after_one_second():
     j = job(RunAtLoad=True)
     j.load(0)
     acts = j.spawn_failed(0)
-    assert acts == [SetTimer("throttle", 1)]
+    assert acts == [SetTimer(Timer.THROTTLE, 1)]
     assert j.state == THROTTLED and j.pid is None
-    assert j.timer("throttle", 1) == [Spawn("run at load")]
+    assert j.timer(Timer.THROTTLE, 1) == [Spawn("run at load")]
 
 
 # ---------------------------------------------------------------------------
@@ -339,12 +339,12 @@ def test_fork_failure_retries_after_one_second():
 def test_stop_of_a_keepalive_job_sends_sigterm_then_restarts_it():
     j = started(pid=100, now=0, KeepAlive=True)
     acts = j.stop(60)
-    assert acts == [Kill(100, signal.SIGTERM), SetTimer("kill", 80)]  # ExitTimeOut defaults to 20
+    assert acts == [Kill(100, signal.SIGTERM), SetTimer(Timer.KILL, 80)]  # ExitTimeOut defaults to 20
     assert j.state == STOPPING
     # A second stop while stopping sends nothing more.
     assert j.stop(61) == []
     acts = j.exited(100, sig(signal.SIGTERM), 61)
-    assert CancelTimer("kill") in acts
+    assert CancelTimer(Timer.KILL) in acts
     assert spawns(acts) == [Spawn("KeepAlive")]
     assert j.state == RUNNING
 
@@ -366,12 +366,12 @@ def test_stop_of_an_on_demand_job_does_not_restart_it():
 def test_exit_timeout_kills_with_sigkill_when_still_stopping():
     j = started(pid=100, now=0, RunAtLoad=True, ExitTimeOut=5)
     acts = j.stop(50)
-    assert acts == [Kill(100, signal.SIGTERM), SetTimer("kill", 55)]
-    acts = j.timer("kill", 55)
+    assert acts == [Kill(100, signal.SIGTERM), SetTimer(Timer.KILL, 55)]
+    acts = j.timer(Timer.KILL, 55)
     assert Kill(100, signal.SIGKILL) in acts
     assert "Exit timeout elapsed (5 seconds). Killing" in messages(acts, "warning")
     acts = j.exited(100, sig(signal.SIGKILL), 55.01)
-    assert CancelTimer("kill") in acts and j.state == WAITING
+    assert CancelTimer(Timer.KILL) in acts and j.state == WAITING
 
 
 def test_kill_timer_after_the_job_exited_does_nothing():
@@ -379,13 +379,13 @@ def test_kill_timer_after_the_job_exited_does_nothing():
     j.stop(50)
     j.exited(100, sig(signal.SIGTERM), 51)  # restarted at once (ran 50 s)
     j.spawned(101, 51)
-    assert j.timer("kill", 55) == []  # the new process is running, not stopping
+    assert j.timer(Timer.KILL, 55) == []  # the new process is running, not stopping
     assert j.state == RUNNING
 
 
 def test_kill_timer_while_running_does_nothing():
     j = started(pid=100, now=0, RunAtLoad=True)
-    assert j.timer("kill", 20) == []
+    assert j.timer(Timer.KILL, 20) == []
 
 
 def test_exit_timeout_0_sets_no_kill_timer():
@@ -427,24 +427,24 @@ def test_unload_of_a_running_job_stops_it_and_removes_it_after_exit_without_rest
     j = started(pid=100, now=0, KeepAlive=True, Sockets=LISTENERS, StartInterval=60)
     acts = j.unload(30)
     assert Kill(100, signal.SIGTERM) in acts
-    assert SetTimer("kill", 50) in acts
-    assert CancelTimer("interval") in acts and CancelTimer("throttle") in acts
+    assert SetTimer(Timer.KILL, 50) in acts
+    assert CancelTimer(Timer.INTERVAL) in acts and CancelTimer(Timer.THROTTLE) in acts
     assert Remove() not in acts
     assert j.removing and j.state == STOPPING
     # Nothing starts it any more.
     assert j.socket_readable(0, "Listeners", 31) == []
-    assert j.timer("interval", 60) == []
+    assert j.timer(Timer.INTERVAL, 60) == []
     assert j.start(32) == []
     acts = j.exited(100, sig(signal.SIGTERM), 33)
     assert acts[-1] == Remove()
     assert spawns(acts) == [] and WatchSockets() not in acts
-    assert KillGroup(100, signal.SIGTERM) in acts and CancelTimer("kill") in acts
+    assert KillGroup(100, signal.SIGTERM) in acts and CancelTimer(Timer.KILL) in acts
 
 
 def test_unload_of_a_running_job_kills_it_after_the_exit_timeout():
     j = started(pid=100, now=0, KeepAlive=True, ExitTimeOut=3)
     j.unload(10)
-    assert Kill(100, signal.SIGKILL) in j.timer("kill", 13)
+    assert Kill(100, signal.SIGKILL) in j.timer(Timer.KILL, 13)
     assert j.exited(100, sig(signal.SIGKILL), 13.1)[-1] == Remove()
 
 
@@ -468,8 +468,8 @@ def test_unload_of_a_throttled_job_removes_it_at_once():
     j.exited(100, CLEAN, 1)
     assert j.state == THROTTLED
     acts = j.unload(2)
-    assert CancelTimer("throttle") in acts and acts[-1] == Remove()
-    assert j.timer("throttle", 10) == []
+    assert CancelTimer(Timer.THROTTLE) in acts and acts[-1] == Remove()
+    assert j.timer(Timer.THROTTLE, 10) == []
 
 
 def test_unload_of_a_job_that_is_already_stopping():
@@ -488,7 +488,7 @@ def test_reload_while_running_stops_then_swaps_sockets_and_loads_the_new_spec():
     j = started(pid=100, now=0, RunAtLoad=True, Sockets=LISTENERS)
     new = spec(RunAtLoad=True, Sockets={"Web": {"SockServiceName": 8081}})
     acts = j.reload(new, 30)
-    assert Kill(100, signal.SIGTERM) in acts and SetTimer("kill", 50) in acts
+    assert Kill(100, signal.SIGTERM) in acts and SetTimer(Timer.KILL, 50) in acts
     assert of(acts, SwapSockets) == [] and spawns(acts) == []  # it still holds the old sockets
     assert j.spec == spec(RunAtLoad=True, Sockets=LISTENERS)  # the new spec applies after the exit
     assert j.socket_readable(0, "Listeners", 31) == []
@@ -524,11 +524,11 @@ def test_reload_while_idle_swaps_sockets_and_loads_at_once():
     new = spec(Sockets={"Web": {"SockServiceName": 8081}}, RunAtLoad=True, StartInterval=300)
     acts = j.reload(new, 5)
     assert j.spec == new
-    assert CancelTimer("interval") in acts
+    assert CancelTimer(Timer.INTERVAL) in acts
     assert IgnoreSockets() in acts
     kinds = [type(a) for a in acts]
     assert kinds.index(IgnoreSockets) < kinds.index(SwapSockets) < kinds.index(Spawn)
-    assert SetTimer("interval", 305) in acts
+    assert SetTimer(Timer.INTERVAL, 305) in acts
     assert spawns(acts) == [Spawn("run at load")]
 
 
@@ -545,7 +545,7 @@ def test_reload_of_a_throttled_job_starts_it_without_waiting():
     j.exited(100, CLEAN, 1)
     assert j.state == THROTTLED
     acts = j.reload(spec(KeepAlive=True, ThrottleInterval=5), 2)
-    assert CancelTimer("throttle") in acts
+    assert CancelTimer(Timer.THROTTLE) in acts
     assert spawns(acts) == [Spawn("run at load")]
 
 
@@ -580,9 +580,9 @@ def test_inetd_wait_false_accepts_and_spawns_one_instance_per_connection():
     assert set(j.instances) == {11, 12, 13} and j.runs == 3
     assert j.state == WAITING and j.watching and j.pid is None
     acts = j.exited(12, CLEAN, 2)
-    assert acts == [CancelTimer("kill:12")]  # no restart, no process-group kill
+    assert acts == [CancelTimer(InstanceKill(12))]  # no restart, no process-group kill
     assert set(j.instances) == {11, 13} and j.last_exit == CLEAN
-    assert j.exited(11, FAILED, 3) == [CancelTimer("kill:11")]
+    assert j.exited(11, FAILED, 3) == [CancelTimer(InstanceKill(11))]
     assert set(j.instances) == {13} and j.last_exit == FAILED
 
 
@@ -603,13 +603,13 @@ def test_inetd_wait_false_unload_waits_for_every_instance():
     acts = j.unload(10)
     assert IgnoreSockets() in acts
     assert Kill(11, signal.SIGTERM) in acts and Kill(12, signal.SIGTERM) in acts
-    assert SetTimer("kill:11", 15) in acts and SetTimer("kill:12", 15) in acts
+    assert SetTimer(InstanceKill(11), 15) in acts and SetTimer(InstanceKill(12), 15) in acts
     assert Remove() not in acts
     assert j.socket_readable(0, "Listeners", 11) == []
     acts = j.exited(11, sig(signal.SIGTERM), 11)
-    assert CancelTimer("kill:11") in acts and Remove() not in acts and WatchSockets() not in acts
-    assert j.timer("kill:12", 15) == [Kill(12, signal.SIGKILL)]
-    assert j.timer("kill:11", 15) == []  # gone already
+    assert CancelTimer(InstanceKill(11)) in acts and Remove() not in acts and WatchSockets() not in acts
+    assert j.timer(InstanceKill(12), 15) == [Kill(12, signal.SIGKILL)]
+    assert j.timer(InstanceKill(11), 15) == []  # gone already
     acts = j.exited(12, sig(signal.SIGKILL), 15.1)
     assert acts[-1] == Remove()
 
@@ -620,7 +620,7 @@ def test_inetd_wait_false_stop_terminates_the_instances():
     j.socket_readable(0, "Listeners", 1)
     j.instance_spawned(11, 1)
     assert j.stop(2) == [Kill(11, signal.SIGTERM)]
-    assert j.exited(11, sig(signal.SIGTERM), 3) == [CancelTimer("kill:11")]
+    assert j.exited(11, sig(signal.SIGTERM), 3) == [CancelTimer(InstanceKill(11))]
     assert j.watching  # still serving new connections
 
 
@@ -694,17 +694,17 @@ def test_start_while_running_is_a_no_op_and_leaves_no_pending_start():
 def test_start_interval_timer_is_armed_at_load_and_fires_a_start():
     j = job(StartInterval=60)
     acts = j.load(0)
-    assert acts == [SetTimer("interval", 60)]  # first firing one interval after load
-    acts = j.timer("interval", 60)
-    assert acts == [SetTimer("interval", 120), Spawn("StartInterval")]
+    assert acts == [SetTimer(Timer.INTERVAL, 60)]  # first firing one interval after load
+    acts = j.timer(Timer.INTERVAL, 60)
+    assert acts == [SetTimer(Timer.INTERVAL, 120), Spawn("StartInterval")]
 
 
 def test_start_interval_firing_while_running_leaves_one_pending_start():
     j = job(StartInterval=60)
     j.load(0)
-    running(j, 100, 60, j.timer("interval", 60))
-    assert j.timer("interval", 120) == [SetTimer("interval", 180)]
-    assert j.timer("interval", 180) == [SetTimer("interval", 240)]  # merged into the same pending start
+    running(j, 100, 60, j.timer(Timer.INTERVAL, 60))
+    assert j.timer(Timer.INTERVAL, 120) == [SetTimer(Timer.INTERVAL, 180)]
+    assert j.timer(Timer.INTERVAL, 180) == [SetTimer(Timer.INTERVAL, 240)]  # merged into the same pending start
     acts = j.exited(100, CLEAN, 200)
     assert spawns(acts) == [Spawn("StartInterval")]
     running(j, 101, 200, acts)
@@ -716,19 +716,19 @@ def test_start_interval_firing_while_running_leaves_one_pending_start():
 def test_pending_start_is_throttled():
     j = job(StartInterval=1)
     j.load(0)
-    running(j, 100, 1, j.timer("interval", 1))
-    j.timer("interval", 2)
+    running(j, 100, 1, j.timer(Timer.INTERVAL, 1))
+    j.timer(Timer.INTERVAL, 2)
     acts = j.exited(100, CLEAN, 3)
-    assert spawns(acts) == [] and of(acts, SetTimer) == [SetTimer("throttle", 11)]
-    assert j.timer("throttle", 11) == [Spawn("StartInterval")]
+    assert spawns(acts) == [] and of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 11)]
+    assert j.timer(Timer.THROTTLE, 11) == [Spawn("StartInterval")]
 
 
 def test_start_interval_stops_after_unload():
     j = job(StartInterval=60)
     j.load(0)
     acts = j.unload(10)
-    assert CancelTimer("interval") in acts and acts[-1] == Remove()
-    assert j.timer("interval", 60) == []
+    assert CancelTimer(Timer.INTERVAL) in acts and acts[-1] == Remove()
+    assert j.timer(Timer.INTERVAL, 60) == []
 
 
 # ---------------------------------------------------------------------------
@@ -742,7 +742,7 @@ def test_launch_only_once_never_runs_again():
     assert "Exited. Was only configured to run once." in messages(acts)
     assert spawns(acts) == [] and WatchSockets() not in acts  # not even KeepAlive restarts it
     assert j.finished and not j.watching
-    assert spawns(j.timer("interval", 60)) == []
+    assert spawns(j.timer(Timer.INTERVAL, 60)) == []
     assert j.socket_readable(0, "Listeners", 61) == []
 
 

@@ -129,7 +129,7 @@ def test_limit_prints_and_sets(manager):
 
 def test_log_keeps_output_and_events(manager, workdir):
     manager.write("l.plist", plist("test.logged", ProgramArguments=["/bin/sh", "-c", "echo out-line; echo err-line >&2; exit 3"],
-                                   RunAtLoad=True))
+                                   RunAtLoad=True, ThrottleInterval=0))  # `start` below: no 10 s wait
     manager.wait_state("test.logged", lambda i: i["last_exit_status"] == 3, what="exit 3")
     text = manager.wait(lambda: (lambda t: t if "Exited with code: 3" in t else None)(
         manager.ctl("log", "test.logged").stdout), 10, "log")

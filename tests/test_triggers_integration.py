@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -33,16 +32,6 @@ def test_start_interval(manager, workdir):
     manager.wait(lambda: runs_in(log) >= 2, 10, "two runs a second apart")
     info = manager.info("test.interval")
     assert info["last_trigger"] == "StartInterval"
-
-
-def test_start_calendar_interval_every_minute(manager, workdir):
-    log = workdir / "cal.log"
-    manager.write("c.plist", counter_job("test.calendar", log, StartCalendarInterval={}))
-    manager.wait_loaded("test.calendar")
-    assert runs_in(log) == 0, "a calendar job does not run at load"
-    manager.wait(lambda: runs_in(log) >= 1, 75, "the next whole minute")
-    assert manager.info("test.calendar")["last_trigger"] == "StartCalendarInterval"
-    assert time.localtime().tm_sec < 20, "it ran at the top of a minute"
 
 
 def test_watch_paths(manager, workdir):

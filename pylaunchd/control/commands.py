@@ -15,9 +15,30 @@ import signal
 from typing import Any, Callable
 
 from .. import __version__
-from ..manager import Managed, Manager
+from ..jobtable import LoadResult, Outcome
+from ..manager import Manager
 from ..plist import plists_in
-from .protocol import EXIT_NO_SUCH_PROCESS, EXIT_USAGE, ControlError
+from ..runtime import JobRuntime as Managed
+from .protocol import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
+                       EXIT_NO_SUCH_PROCESS, EXIT_USAGE, EXIT_WRONG_SESSION, ControlError)
+
+_STATUS = {Outcome.BAD_PERMISSIONS: EXIT_BAD_PERMISSIONS, Outcome.INVALID: EXIT_INVALID_PLIST,
+           Outcome.EXCLUDED: EXIT_WRONG_SESSION, Outcome.DISABLED: EXIT_DISABLED, Outcome.ALREADY_LOADED: EXIT_IO,
+           Outcome.IN_USE: EXIT_IO, Outcome.SOCKET_ERROR: EXIT_IO, Outcome.NOT_LOADED: EXIT_NO_SUCH_PROCESS,
+           Outcome.NO_LABEL: EXIT_INVALID_PLIST}
+
+
+def _checked(r: LoadResult) -> LoadResult:
+    if not r.ok:
+        raise ControlError(r.message, _STATUS[r.outcome])
+    return r
+
+
+def _find(manager: Manager, label: str) -> Managed:
+    job = manager.table.find(label)
+    if job is None:
+        raise ControlError(f'Could not find service "{label}" in domain {manager.domain.name}', EXIT_NO_SERVICE)
+    return job
 
 Handler = Callable[[Manager, dict], Any]
 HANDLERS: dict[str, Handler] = {}
@@ -50,7 +71,7 @@ def job_detail(manager: Manager, m: Managed) -> dict:
     last = j.last_exit
     remaining = None
     if j.state == "throttled" and j.throttled_until is not None:
-        remaining = max(0.0, round(j.throttled_until - manager.now(), 1))
+        remaining = max(0.0, round(j.throttled_until - manager.clock.monotonic(), 1))
     info.update({
         "domain": manager.domain.name,
         "type": manager.domain.job_type,
@@ -74,7 +95,7 @@ def job_detail(manager: Manager, m: Managed) -> dict:
         "throttled_for": remaining,
         "instances": sorted(j.instances),
         "spawn_error": m.spawn_error,
-        "warnings": list(spec.warnings) + list(m.spawn_warnings),
+        "warnings": [str(w) for w in spec.warnings] + list(m.spawn_warnings),
         "ignored_keys": list(spec.ignored_keys),
         "watching_sockets": j.watching,
         "sockets": [dict(name=name, **b.describe()) for name, b in m.flat_sockets()],
@@ -100,28 +121,28 @@ def _paths(args: dict) -> list[str]:
 def list_(manager: Manager, args: dict) -> Any:
     """All jobs (launchctl list), or one job's summary when a label is given."""
     if args.get("label"):
-        return job_summary(manager.find(args["label"]))
-    return [job_summary(m) for _, m in sorted(manager.jobs.items())]
+        return job_summary(_find(manager, args["label"]))
+    return [job_summary(m) for _, m in sorted(manager.table.jobs.items())]
 
 
 @verb("print", read_only=True)
 def print_(manager: Manager, args: dict) -> Any:
     """Everything known about one job (launchctl print SERVICE)."""
-    return job_detail(manager, manager.find(_label(args)))
+    return job_detail(manager, _find(manager, _label(args)))
 
 
 @verb("load")
 def load(manager: Manager, args: dict) -> Any:
     """Load plists or directories of plists (launchctl load [-w] [-F])."""
     results = []
-    with manager.batch():
+    with manager.table.batch():
         for path in _paths(args):
             if not os.path.exists(path):
                 results.append({"path": path, "error": f"{path}: No such file or directory", "status": 2})
                 continue
             for p in (plists_in(path) if os.path.isdir(path) else [path]):
                 try:
-                    label = manager.load_path(p, force=bool(args.get("force")), enable=bool(args.get("write")))
+                    label = _checked(manager.table.load(p, force=bool(args.get("force")), enable=bool(args.get("write")))).label
                     results.append({"path": p, "label": label})
                 except ControlError as e:
                     results.append({"path": p, "error": str(e), "status": e.status})
@@ -135,7 +156,7 @@ def unload(manager: Manager, args: dict) -> Any:
     for path in _paths(args):
         for p in (plists_in(path) if os.path.isdir(path) else [path]):
             try:
-                label = manager.unload_path(p, disable=bool(args.get("write")))
+                label = _checked(manager.table.unload_path(p, disable=bool(args.get("write")))).label
                 results.append({"path": p, "label": label})
             except ControlError as e:
                 results.append({"path": p, "error": str(e), "status": e.status})
@@ -146,23 +167,22 @@ def unload(manager: Manager, args: dict) -> Any:
 def remove(manager: Manager, args: dict) -> Any:
     """Unload a job by label (launchctl remove)."""
     label = _label(args)
-    manager.find(label)
-    manager.unload(label)
+    _find(manager, label).unload()
     return {"label": label}
 
 
 @verb("start")
 def start(manager: Manager, args: dict) -> Any:
     """Start a loaded job now (launchctl start)."""
-    manager.start(_label(args))
-    return job_summary(manager.find(args["label"]))
+    _find(manager, _label(args)).start()
+    return job_summary(_find(manager, args["label"]))
 
 
 @verb("stop")
 def stop(manager: Manager, args: dict) -> Any:
     """SIGTERM a running job; KeepAlive may restart it (launchctl stop)."""
-    manager.stop(_label(args))
-    return job_summary(manager.find(args["label"]))
+    _find(manager, _label(args)).stop()
+    return job_summary(_find(manager, args["label"]))
 
 
 @verb("manager", read_only=True)
@@ -177,7 +197,7 @@ def manager_info(manager: Manager, args: dict) -> Any:
 def log_(manager: Manager, args: dict) -> Any:
     """The job's output and the manager's events for it (last ``lines``, or
     everything after sequence number ``after``, for follow mode)."""
-    m = manager.find(_label(args))
+    m = _find(manager, _label(args))
     lines, seq = m.log.tail(n=args.get("lines"), after=args.get("after"))
     return {"label": m.spec.label, "path": m.log.path, "lines": lines, "seq": seq}
 
@@ -185,7 +205,8 @@ def log_(manager: Manager, args: dict) -> Any:
 @verb("kickstart")
 def kickstart(manager: Manager, args: dict) -> Any:
     """Run a job now, whatever its launch conditions (-k: kill it first)."""
-    m = manager.kickstart(_label(args), kill=bool(args.get("kill")))
+    m = _find(manager, _label(args))
+    m.kickstart(kill=bool(args.get("kill")))
     return job_summary(m)
 
 
@@ -195,20 +216,23 @@ def kill(manager: Manager, args: dict) -> Any:
     sig = args.get("signal")
     if not isinstance(sig, int) or sig not in {s.value for s in signal.Signals}:
         raise ControlError("Invalid signal.", EXIT_USAGE)
-    return {"pids": manager.send_signal(_label(args), sig)}
+    pids = _find(manager, _label(args)).signal(sig)
+    if not pids:
+        raise ControlError("No process to signal.", EXIT_NO_SUCH_PROCESS)
+    return {"pids": pids}
 
 
 @verb("enable")
 def enable(manager: Manager, args: dict) -> Any:
     """Persistently enable a label (loads it if its plist is in a watched directory)."""
-    manager.set_enabled(_label(args), True)
+    manager.table.set_enabled(_label(args), True, manager.watcher.scan)
     return {"label": args["label"], "disabled": False}
 
 
 @verb("disable")
 def disable(manager: Manager, args: dict) -> Any:
     """Persistently disable a label (does not stop or unload it)."""
-    manager.set_enabled(_label(args), False)
+    manager.table.set_enabled(_label(args), False, manager.watcher.scan)
     return {"label": args["label"], "disabled": True}
 
 
@@ -224,16 +248,16 @@ def domain(manager: Manager, args: dict) -> Any:
     return {
         "domain": manager.domain.name, "type": manager.domain.job_type, "pid": os.getpid(), "uid": os.getuid(),
         "jobs_dirs": manager.domain.jobs_dirs, "control_socket": manager.domain.control_socket,
-        "state_dir": manager.domain.state_dir, "environment": manager.job_env(),
+        "state_dir": manager.domain.state_dir, "environment": manager.environment.job_env(),
         "disabled": manager.overrides.items(),
-        "services": [job_summary(m) for _, m in sorted(manager.jobs.items())],
+        "services": [job_summary(m) for _, m in sorted(manager.table.jobs.items())],
     }
 
 
 @verb("blame", read_only=True)
 def blame(manager: Manager, args: dict) -> Any:
     """Why the job last started."""
-    m = manager.find(_label(args))
+    m = _find(manager, _label(args))
     return {"label": m.spec.label, "reason": m.machine.last_trigger, "running": m.machine.pid is not None}
 
 
@@ -247,7 +271,7 @@ def submit(manager: Manager, args: dict) -> Any:
     for key, arg in (("Program", "program"), ("StandardOutPath", "stdout"), ("StandardErrorPath", "stderr")):
         if args.get(arg):
             raw[key] = args[arg]
-    return {"label": manager.submit(raw)}
+    return {"label": _checked(manager.table.submit(raw)).label}
 
 
 @verb("setenv")
@@ -256,20 +280,20 @@ def setenv(manager: Manager, args: dict) -> Any:
     key, value = args.get("key"), args.get("value")
     if not isinstance(key, str) or not key or "=" in key or not isinstance(value, str):
         raise ControlError("usage: setenv KEY VALUE", EXIT_USAGE)
-    manager.user_env[key] = value
+    manager.environment.setenv(key, value)
     return {}
 
 
 @verb("unsetenv")
 def unsetenv(manager: Manager, args: dict) -> Any:
-    manager.user_env.pop(args.get("key"), None)
+    manager.environment.unsetenv(args.get("key"))
     return {}
 
 
 @verb("getenv", read_only=True)
 def getenv(manager: Manager, args: dict) -> Any:
     """The domain's variables that jobs get (setenv, SecureSocketWithKey)."""
-    return manager.job_env()
+    return manager.environment.job_env()
 
 
 _LIMITS = {"cpu": resource.RLIMIT_CPU, "filesize": resource.RLIMIT_FSIZE, "data": resource.RLIMIT_DATA,
@@ -299,7 +323,7 @@ def limit(manager: Manager, args: dict) -> Any:
 def bootout(manager: Manager, args: dict) -> Any:
     """Stop and unload a service by label (launchctl bootout SERVICE)."""
     label = _label(args)
-    if label not in manager.jobs:
+    if label not in manager.table.jobs:
         raise ControlError(f"Boot-out failed: 3: No such process ({label} is not loaded)", EXIT_NO_SUCH_PROCESS)
-    manager.unload(label)
+    manager.table.unload(label)
     return {"label": label}

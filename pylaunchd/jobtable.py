@@ -1,0 +1,318 @@
+"""The table of loaded jobs: labels, plist paths, child pids, deferred loads.
+
+:class:`JobTable` decides which plist becomes which loaded job and answers
+with typed results (:class:`LoadResult`, :class:`UnloadResult`); it knows
+nothing of the control protocol, whose layer turns an :class:`Outcome` into
+launchctl's exit status. It guarantees:
+
+* a batch of loads (:meth:`JobTable.batch`: a directory scan, one ``load``
+  of several plists) creates every socket of every job before any job of the
+  batch starts, so a job finds every socket and exported variable there;
+* one label is one job: a second plist with a loaded label is refused; a
+  plist renamed within the watched directories keeps its job;
+* a job reloaded while its previous instance is still being removed loads
+  again once that instance is gone (a deferred load);
+* a plist that fails to load leaves the loaded version, if any, running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Callable
+
+from .domain import Domain, Overrides
+from .facts import FactHub
+from .joblog import JobLog, log_path
+from .plist import PlistError, is_plist_name
+from .runtime import JobContext, JobRuntime
+from .sockets import SocketError, create_groups
+from .spec import JobSpec, SpecError, label_from_file, load_spec, validate
+
+log = logging.getLogger("pylaunchd")
+
+
+class Outcome(enum.Enum):
+    LOADED = "loaded"
+    RELOADED = "reloaded"  # a watched plist changed (or did not) and its job took it
+    DEFERRED = "deferred"  # loads again once its previous instance has exited
+    BAD_PERMISSIONS = "bad permissions"  # launchctl's ownership/mode rule (-F overrides)
+    INVALID = "invalid"  # not a plist, or not a valid job
+    EXCLUDED = "excluded"  # LimitLoadTo*/LimitLoadFrom* keep it out of this domain
+    DISABLED = "disabled"
+    ALREADY_LOADED = "already loaded"
+    IN_USE = "in use"  # the label is loaded from another plist
+    SOCKET_ERROR = "socket error"
+    UNLOADED = "unloaded"
+    NOT_LOADED = "not loaded"
+    NO_LABEL = "no label"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    path: str | None
+    label: str | None
+    outcome: Outcome
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.LOADED, Outcome.RELOADED, Outcome.DEFERRED, Outcome.UNLOADED)
+
+
+UnloadResult = LoadResult
+
+
+class JobTable:
+    def __init__(self, domain: Domain, overrides: Overrides, facts: FactHub,
+                 context: Callable[[], JobContext], jobs: dict[str, JobRuntime] | None = None):
+        self.domain = domain
+        self.overrides = overrides
+        self.facts = facts
+        self._context = context
+        self.jobs: dict[str, JobRuntime] = {} if jobs is None else jobs
+        self.by_path: dict[str, str] = {}  # plist path -> label
+        self.pids: dict[int, JobRuntime] = {}  # child pid -> its job
+        self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load once removed
+        self.closing = False  # the manager is shutting down: nothing loads any more
+        self.on_empty: Callable[[], None] = lambda: None  # the last job was removed while closing
+        self.on_sockets_changed: Callable[[], None] = lambda: None
+        self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
+
+    def find(self, label: str) -> JobRuntime | None:
+        return self.jobs.get(label)
+
+    # -- loading ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Load several jobs: every socket is created before any job starts."""
+        if self._pending is not None:  # already in a batch
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            for job in pending:
+                if self.jobs.get(job.label) is job:
+                    self._start(job)
+
+    def load(self, path: str, *, force: bool = False, from_dir: bool = False, enable: bool = False) -> LoadResult:
+        """Load or reload the job in *path*: ``force`` is ``load -F`` (ownership,
+        mode and Disabled are not checked), ``enable`` is ``load -w``;
+        ``from_dir`` says the plist is in a watched directory, where a change
+        of a loaded plist is a reload rather than an error."""
+        path = os.path.abspath(path)
+        spec = self._read(path, force)
+        if isinstance(spec, LoadResult):
+            return spec
+        refused = self._admissible(spec, path, force, enable)
+        if refused is not None:
+            return refused
+        old_label = self.by_path.get(path)
+        if old_label is not None and old_label != spec.label:
+            log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
+            del self.by_path[path]
+            self.unload(old_label)
+        existing = self.jobs.get(spec.label)
+        if existing is None:
+            return self._add(spec, path)
+        if existing.spec.path != path and self.by_path.get(path) != spec.label:
+            return LoadResult(path, spec.label, Outcome.IN_USE,
+                              f"{path}: {spec.label} is already loaded from {existing.spec.path}")
+        if existing.machine.removing:
+            self.deferred[spec.label] = (path, force)
+            log.info("(%s) will load again once its previous instance has exited", spec.label)
+            return LoadResult(path, spec.label, Outcome.DEFERRED)
+        if not from_dir:
+            return LoadResult(path, spec.label, Outcome.ALREADY_LOADED,
+                              f"{path}: service already loaded ({spec.label})")
+        if spec != existing.spec:
+            existing.reload(spec, self.facts.arm(existing, spec))
+        else:
+            existing.reload(spec, {})
+        self.by_path[path] = spec.label
+        return LoadResult(path, spec.label, Outcome.RELOADED)
+
+    def _read(self, path: str, force: bool) -> JobSpec | LoadResult:
+        problem = None if force else self.domain.file_problem(path)
+        if problem:
+            log.error("%s: not loaded: %s", path, problem)
+            return LoadResult(path, None, Outcome.BAD_PERMISSIONS,
+                              f"{path}: Path had bad ownership/permissions: {problem}")
+        try:
+            spec = self.domain.admit(load_spec(path))
+        except (PlistError, SpecError) as e:
+            log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
+            return LoadResult(path, None, Outcome.INVALID, str(e))
+        for w in spec.warnings:
+            log.warning("(%s) %s: %s", spec.label, path, w)
+        return spec
+
+    def _loaded_from(self, spec: JobSpec, path: str) -> bool:
+        return spec.label in self.jobs and self.jobs[spec.label].spec.path == path
+
+    def _admissible(self, spec: JobSpec, path: str, force: bool, enable: bool) -> LoadResult | None:
+        """Why the domain keeps *spec* out (unloading what it replaced), or None."""
+        excluded = self.domain.load_filter(spec, socket.gethostname())
+        if excluded:
+            log.info("(%s) %s: not loaded: %s", spec.label, path, excluded)
+            if self._loaded_from(spec, path):
+                self.unload(spec.label)
+            return LoadResult(path, spec.label, Outcome.EXCLUDED,
+                              f"{path}: Service cannot load in requested session: {excluded}")
+        if enable:
+            self.overrides.set_disabled(spec.label, False)
+        if force or not self.overrides.is_disabled(spec.label, spec.disabled):
+            return None
+        if self._loaded_from(spec, path):
+            log.info("(%s) now disabled: unloading", spec.label)
+            self.unload(spec.label)
+        else:
+            log.info("(%s) %s is disabled; not loaded (enable it with `pylaunchctl load -w %s`)",
+                     spec.label, path, path)
+        return LoadResult(path, spec.label, Outcome.DISABLED,
+                          f"{path}: {spec.label} is disabled: enable it with `pylaunchctl enable "
+                          f"{self.domain.name}/{spec.label}` (or load it with -w to enable it, "
+                          f"-F to load it once)")
+
+    def submit(self, raw: dict) -> LoadResult:
+        """launchctl submit: a job without a file."""
+        try:
+            spec = self.domain.admit(validate(raw))
+        except SpecError as e:
+            return LoadResult(None, None, Outcome.INVALID, str(e))
+        if spec.label in self.jobs:
+            return LoadResult(None, spec.label, Outcome.ALREADY_LOADED, f"{spec.label}: service already loaded")
+        return self._add(spec, None)
+
+    def _add(self, spec: JobSpec, path: str | None) -> LoadResult:
+        """Create a new job's sockets and start it by its keys (at the end of
+        the batch, if one is open). *path* is None for a submitted job."""
+        where = path or spec.label
+        try:
+            groups = create_groups(spec.sockets)
+        except SocketError as e:
+            log.error("(%s) %s: %s; not loaded", spec.label, where, e)
+            return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}")
+        job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
+        for w in spec.warnings:
+            job.log.event(f"warning: {w}")
+        self.jobs[spec.label] = job
+        if path is not None:
+            self.by_path[path] = spec.label
+        summary = job.socket_summary()
+        log.info("(%s) %s%s", spec.label, f"loaded from {path}" if path else "submitted",
+                 f"; sockets {summary}" if summary else "")
+        self.on_sockets_changed()
+        if self._pending is not None:
+            self._pending.append(job)
+        else:
+            self._start(job)
+        return LoadResult(path, spec.label, Outcome.LOADED)
+
+    def _start(self, job: JobRuntime) -> None:
+        job.load(self.facts.arm(job, job.spec))
+        self.facts.job_loaded(job.label, True)
+
+    # -- unloading ----------------------------------------------------------
+
+    def unload(self, label: str) -> None:
+        job = self.jobs.get(label)
+        if job is not None:
+            job.unload()
+
+    def unload_path(self, path: str, disable: bool = False) -> UnloadResult:
+        path = os.path.abspath(path)
+        label = self.by_path.get(path) or label_from_file(path)
+        if label is None:
+            return LoadResult(path, None, Outcome.NO_LABEL,
+                              f"{path}: cannot read its Label and no job was loaded from it")
+        if disable:
+            self.overrides.set_disabled(label, True)
+        if label not in self.jobs:
+            return LoadResult(path, label, Outcome.NOT_LOADED, f"{path}: {label} is not loaded")
+        self.by_path.pop(path, None)
+        self.unload(label)
+        return LoadResult(path, label, Outcome.UNLOADED)
+
+    def removed(self, job: JobRuntime) -> None:
+        """The job's runtime closed everything: forget it, tell who depends on it."""
+        label = job.label
+        if self.jobs.get(label) is job:
+            del self.jobs[label]
+        for pid in [p for p, j in self.pids.items() if j is job]:
+            del self.pids[pid]
+        if self.closing and not self.jobs:
+            self.on_empty()
+        self.on_sockets_changed()
+        path = job.spec.path
+        if path is not None and self.by_path.get(path) == label and not os.path.exists(path):
+            del self.by_path[path]
+        self.facts.disarm(label)
+        log.info("(%s) unloaded", label)
+        self.facts.job_loaded(label, False)
+        deferred = self.deferred.pop(label, None)
+        if deferred and not self.closing:
+            self.load(deferred[0], force=deferred[1], from_dir=True)
+
+    # -- children -----------------------------------------------------------
+
+    def child_spawned(self, pid: int, job: JobRuntime) -> None:
+        self.pids[pid] = job
+
+    def reaped(self, pid: int, status: int) -> None:
+        job = self.pids.pop(pid, None)
+        if job is not None and self.jobs.get(job.label) is job:
+            job.reaped(pid, status)
+
+    # -- job directories ----------------------------------------------------
+
+    def reconcile(self, paths: set[str]) -> None:
+        """Bring the loaded jobs in line with these plist paths of watched
+        directories (a path ending in ``/`` stands for every loaded plist of
+        that directory)."""
+        if self.closing:
+            return
+        expanded: set[str] = set()
+        for p in paths:
+            if p.endswith(os.sep):
+                expanded |= {q for q in self.by_path if os.path.dirname(q) == p.rstrip(os.sep)}
+            else:
+                expanded.add(p)
+        gone = {p for p in expanded if p in self.by_path and not os.path.exists(p)}
+        present = sorted(p for p in expanded if os.path.isfile(p) and is_plist_name(p))
+        for p in present:  # a plist renamed within the watched directories keeps its job
+            label = label_from_file(p)
+            for old in list(gone):
+                if self.by_path.get(old) == label:
+                    gone.discard(old)
+                    del self.by_path[old]
+                    self.by_path[p] = label
+                    log.info("(%s) plist moved from %s to %s", label, old, p)
+        for p in sorted(gone):
+            label = self.by_path.pop(p)
+            log.info("(%s) %s was removed: unloading", label, p)
+            self.unload(label)
+        with self.batch():
+            for p in present:
+                self.load(p, from_dir=True)  # a failure is logged with the file and the reason
+
+    def set_enabled(self, label: str, enabled: bool, watched: Callable[[], set[str]]) -> None:
+        """launchctl enable/disable: the persistent override. Neither stops a
+        running job; enabling a job whose plist sits in a watched directory
+        (*watched*: every plist there) loads it, since that directory is what
+        the domain should run."""
+        self.overrides.set_disabled(label, not enabled)
+        if not enabled or label in self.jobs:
+            return
+        for path in sorted(watched()):
+            if label_from_file(path) == label:
+                self.load(path, from_dir=True)
+                return

@@ -1,0 +1,369 @@
+"""One loaded job: its state machine and everything the loop holds for it.
+
+A :class:`JobRuntime` owns the job's :class:`~pylaunchd.job.JobMachine`, its
+open sockets, its timers, its socket watches, its output pipes, its log and
+its StartCalendarInterval timer, and it carries out the actions its machine
+returns. It is the only place that turns one job's decisions into effects:
+the machine decides, the runtime spawns, signals, watches and schedules.
+
+What it needs from the rest of the manager comes in a :class:`JobContext`:
+the clock, the loop (for fd watches), the domain's environment and a few
+callbacks (a child was spawned, the main process started or stopped, the job
+is gone, its sockets changed). Every change to the machine goes in as an
+event; nothing here writes into the machine's fields.
+
+Guarantees:
+
+* every socket of the job stays open from load to removal; a reload closes
+  only the groups whose definition changed, and only when nothing runs;
+* a per-connection instance's connection is accepted only when the kernel
+  says one is pending, so the loop never blocks in ``accept()``;
+* what a job wrote before it exited is read before its exit is acted on;
+* on removal every timer is cancelled, every watch removed, every socket
+  closed (its unix socket file unlinked) and every pipe drained and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import select
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from .clock import Clock, Handle
+from .job import JobMachine
+from .joblog import JobLog
+from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, IgnoreSockets, Kill, KillGroup, Log,
+                       Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
+from .schedule import CalendarTimer
+from .sockets import BoundSocket, SocketError, SocketGroup, close_group, create_groups
+from .spawn import spawn
+from .spec import JobSpec
+
+log = logging.getLogger("pylaunchd")
+
+
+@dataclass
+class JobContext:
+    """What a job's runtime may use of the manager around it."""
+
+    clock: Clock
+    loop: asyncio.AbstractEventLoop
+    job_env: Callable[[], dict[str, str]]  # the domain's variables for a new process
+    child_spawned: Callable[[int, "JobRuntime"], None]  # reap this pid for this job
+    active_changed: Callable[[str, bool], None]  # the job's main process started / is gone
+    removed: Callable[["JobRuntime"], None]  # nothing of the job runs any more; it is closed
+    sockets_changed: Callable[[], None]  # the job's sockets (and so exported variables) changed
+    file_facts: Callable[[JobSpec], Mapping[Fact, bool]]  # the job's path facts, as they are now
+
+
+class JobRuntime:
+    def __init__(self, spec: JobSpec, groups: list[SocketGroup], log_: JobLog, ctx: JobContext):
+        self.machine = JobMachine(spec)
+        self.groups = groups
+        self.log = log_
+        self.ctx = ctx
+        self.timers: dict[TimerKey, Handle] = {}
+        self.readers: list[int] = []
+        self.pipes: set[int] = set()  # read ends of the job's output pipes
+        self.calendar: CalendarTimer | None = None
+        self.spawn_error: str | None = None
+        self.spawn_warnings: list[str] = []
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.machine.spec
+
+    @property
+    def label(self) -> str:
+        return self.machine.spec.label
+
+    def flat_sockets(self) -> list[tuple[str, BoundSocket]]:
+        return [(g.name, b) for g in self.groups for b in g.sockets]
+
+    def now(self) -> float:
+        return self.ctx.clock.monotonic()
+
+    def socket_summary(self) -> str:
+        return ", ".join(f"{name}={b.address_text()}" for name, b in self.flat_sockets())
+
+    # -- events from the manager --------------------------------------------
+
+    def load(self, facts: Mapping[Fact, bool]) -> None:
+        """Start by the job's keys, given the facts its conditions read."""
+        self.machine.observe(facts, replace=True)
+        self._arm_calendar()
+        self.execute(self.machine.load(self.now()))
+
+    def reload(self, spec: JobSpec, facts: Mapping[Fact, bool]) -> None:
+        """A new definition of the job (same label)."""
+        if spec == self.spec:
+            self.machine.reload(spec, self.now())  # takes the new path and warnings
+            return
+        log.info("(%s) reloading from %s", spec.label, spec.path)
+        self.log.event(f"reloading from {spec.path}")
+        self.machine.observe(facts, replace=True)
+        self.execute(self.machine.reload(spec, self.now()))
+        self._arm_calendar()
+
+    def unload(self) -> None:
+        self.execute(self.machine.unload(self.now()))
+
+    def start(self) -> None:
+        self.execute(self.machine.start(self.now()))
+
+    def stop(self) -> None:
+        self.execute(self.machine.stop(self.now()))
+
+    def kickstart(self, kill: bool = False) -> None:
+        self.execute(self.machine.kickstart(self.now(), kill))
+
+    def signal(self, sig: int) -> list[int]:
+        """Send *sig* to what runs; the pids signalled."""
+        actions = self.machine.signal(sig)
+        self.execute(actions)
+        return [a.pid for a in actions if isinstance(a, Kill)]
+
+    def trigger(self, reason: str) -> None:
+        """A launch event: WatchPaths, StartOnMount, StartCalendarInterval."""
+        self.execute(self.machine.trigger(reason, self.now()))
+
+    def condition(self, fact: Fact, value: bool) -> None:
+        self.execute(self.machine.condition(fact, value, self.now()))
+
+    def reaped(self, pid: int, status: int) -> None:
+        """A child of this job was reaped with wait status *status*."""
+        for rfd in list(self.pipes):  # read what it wrote before it died
+            self._job_output(rfd)
+        main = pid == self.machine.pid
+        if main:
+            self.machine.observe(self.ctx.file_facts(self.spec))
+        self.execute(self.machine.exited(pid, ExitStatus.from_wait_status(status), self.now()))
+        if main:
+            self.ctx.active_changed(self.label, self.machine.pid is not None)
+
+    # -- carrying out -------------------------------------------------------
+
+    def execute(self, actions: list[Action]) -> None:
+        for act in actions:
+            if isinstance(act, SwapSockets):
+                if not self._swap_sockets():
+                    return  # the job was unloaded instead; what followed no longer applies
+                continue
+            try:
+                self._do(act)
+            except Exception:
+                log.exception("(%s) failed to carry out %r", self.label, act)
+
+    def _do(self, act: Action) -> None:
+        if isinstance(act, Log):
+            getattr(log, act.level)("(%s) %s", self.label, act.message)
+            if act.level != "debug":
+                self.log.event(act.message)
+        elif isinstance(act, Spawn):
+            self._spawn(act)
+        elif isinstance(act, AcceptAndSpawn):
+            self._accept_and_spawn(act.index)
+        elif isinstance(act, Kill):
+            try:
+                os.kill(act.pid, act.signal)
+            except ProcessLookupError:
+                pass
+        elif isinstance(act, KillGroup):
+            try:
+                os.killpg(act.pgid, act.signal)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif isinstance(act, WatchSockets):
+            self._watch()
+        elif isinstance(act, IgnoreSockets):
+            self._unwatch()
+        elif isinstance(act, SetTimer):
+            self._cancel_timer(act.name)
+            self.timers[act.name] = self.ctx.clock.call_at(act.at, self._timer_fired, act.name)
+        elif isinstance(act, CancelTimer):
+            self._cancel_timer(act.name)
+        elif isinstance(act, Remove):
+            self._remove()
+        else:  # pragma: no cover
+            raise TypeError(f"unknown action {act!r}")
+
+    def _cancel_timer(self, name: TimerKey) -> None:
+        old = self.timers.pop(name, None)
+        if old:
+            old.cancel()
+
+    def _timer_fired(self, name: TimerKey) -> None:
+        self.timers.pop(name, None)
+        self.execute(self.machine.timer(name, self.now()))
+
+    def _arm_calendar(self) -> None:
+        if self.calendar is not None:
+            self.calendar.cancel()
+            self.calendar = None
+        if self.spec.start_calendar:
+            self.calendar = CalendarTimer(self.ctx.clock, self.spec.start_calendar,
+                                          lambda: self.trigger("StartCalendarInterval"))
+
+    # -- spawning -----------------------------------------------------------
+
+    def _spawn(self, act: Spawn) -> None:
+        spec = self.spec
+        flat = self.flat_sockets()
+        stdio = flat[act.stdio_socket][1].sock if act.stdio_socket is not None and flat else None
+        listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
+        rfd, wfd = self._output_pipe() if stdio is None else (None, None)
+        try:
+            result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(), log_fd=wfd)
+        except OSError as e:
+            if rfd is not None:
+                self._close_pipe(rfd)
+            log.error("(%s) could not fork: %s", spec.label, e.strerror)
+            self.spawn_error = f"fork failed: {e.strerror}"
+            self.execute(self.machine.spawn_failed(self.now()))
+            return
+        finally:
+            if wfd is not None:
+                os.close(wfd)
+        self.ctx.child_spawned(result.pid, self)
+        self.spawn_error, self.spawn_warnings = result.error, result.warnings
+        log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
+        self.log.event(f"started pid {result.pid} ({act.reason})")
+        for w in result.warnings:
+            log.warning("(%s) %s", spec.label, w)
+            self.log.event(f"warning: {w}")
+        if result.error:
+            log.error("(%s) %s", spec.label, result.error)
+            self.log.event(f"spawn error: {result.error}")
+        self.execute(self.machine.spawned(result.pid, self.now()))
+        self.ctx.active_changed(spec.label, True)
+
+    def _accept_and_spawn(self, index: int) -> None:
+        flat = self.flat_sockets()
+        if index >= len(flat):
+            return
+        name, bound = flat[index]
+        # The listening socket is blocking (as handed to jobs, and the flag is
+        # shared by every copy): make sure a connection is really pending so
+        # that accept() cannot block the loop.
+        if not select.select([bound.sock], [], [], 0)[0]:
+            return
+        try:
+            conn, addr = bound.sock.accept()
+        except InterruptedError:
+            return
+        except OSError as e:
+            log.warning("(%s) accept failed: %s", self.label, e.strerror)
+            return
+        bound.accepted += 1
+        env = self.ctx.job_env()
+        inet = isinstance(addr, tuple) and len(addr) >= 2
+        if inet:
+            env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
+        try:
+            result = spawn(self.spec, [], conn, extra_env=env)
+        except OSError as e:
+            log.error("(%s) could not fork for a connection: %s", self.label, e.strerror)
+            return
+        finally:
+            conn.close()
+        self.ctx.child_spawned(result.pid, self)
+        if result.error:
+            self.spawn_error = result.error
+            log.error("(%s) %s", self.label, result.error)
+        log.debug("(%s) connection from %s: started pid %d", self.label, addr, result.pid)
+        peer = f"{addr[0]}:{addr[1]}" if inet else "a local peer"
+        self.execute(self.machine.instance_spawned(result.pid, self.now(),
+                                                   f"socket {name}: connection from {peer}"))
+
+    # -- output pipes -------------------------------------------------------
+
+    def _output_pipe(self) -> tuple[int | None, int | None]:
+        """A pipe for the job's stdout/stderr when its plist names no file."""
+        if self.spec.stdout_path is not None and self.spec.stderr_path is not None:
+            return None, None
+        rfd, wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.pipes.add(rfd)
+        self.ctx.loop.add_reader(rfd, self._job_output, rfd)
+        return rfd, wfd
+
+    def _job_output(self, rfd: int) -> None:
+        try:
+            data = os.read(rfd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.log.output(data)
+        else:  # every writer is gone
+            self._close_pipe(rfd)
+
+    def _close_pipe(self, rfd: int) -> None:
+        if rfd in self.pipes:
+            self.pipes.discard(rfd)
+            self.ctx.loop.remove_reader(rfd)
+            os.close(rfd)
+
+    # -- sockets ------------------------------------------------------------
+
+    def _watch(self) -> None:
+        self._unwatch()
+        for index, (name, b) in enumerate(self.flat_sockets()):
+            fd = b.fileno()
+            self.ctx.loop.add_reader(fd, self._readable, index, name)
+            self.readers.append(fd)
+
+    def _unwatch(self) -> None:
+        for fd in self.readers:
+            self.ctx.loop.remove_reader(fd)
+        self.readers.clear()
+
+    def _readable(self, index: int, name: str) -> None:
+        actions = self.machine.socket_readable(index, name, self.now())
+        if any(isinstance(a, (Spawn, AcceptAndSpawn)) for a in actions):
+            bound = self.flat_sockets()[index][1]
+            bound.triggers += 1
+            bound.last_trigger = self.ctx.clock.timestamp()
+        self.execute(actions)
+
+    def _swap_sockets(self) -> bool:
+        """Carry out SwapSockets; on failure the job is unloaded (False)."""
+        spec = self.spec
+        keep = {g.name: g for g in self.groups if g.spec in spec.sockets}
+        self._unwatch()
+        for g in self.groups:
+            if keep.get(g.name) is not g:
+                close_group(g)
+        try:
+            self.groups = create_groups(spec.sockets, keep)
+        except SocketError as e:
+            self.groups = list(keep.values())
+            log.error("(%s) %s: %s; unloading the job", spec.label, spec.path, e)
+            self.execute(self.machine.unload(self.now()))
+            return False
+        if self.groups:
+            log.info("(%s) sockets now %s", spec.label, self.socket_summary())
+        self.ctx.sockets_changed()
+        return True
+
+    def _remove(self) -> None:
+        self._unwatch()
+        for t in self.timers.values():
+            t.cancel()
+        self.timers.clear()
+        if self.calendar is not None:
+            self.calendar.cancel()
+            self.calendar = None
+        for g in self.groups:
+            close_group(g)
+        self.groups = []
+        for rfd in list(self.pipes):
+            self._job_output(rfd)  # what is left in the pipe
+            self._close_pipe(rfd)
+        self.log.event("unloaded")
+        self.log.close()
+        self.ctx.removed(self)
+
