@@ -23,9 +23,10 @@ import signal
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .jobtypes import (CRASH_SIGNALS, NETWORK, QUEUE, AcceptAndSpawn, Action, CancelTimer, ExitStatus,
+from .jobtypes import (CRASH_SIGNALS, AcceptAndSpawn, Action, CancelTimer, ExitStatus,
                        Fact, IgnoreSockets, InstanceKill, Kill, KillGroup, Log, Phase, Remove, SetTimer, Spawn,
                        SwapSockets, Timer, TimerKey, WatchSockets, Want)
+from . import keepalive
 from .spec import JobSpec
 
 __all__ = [
@@ -174,7 +175,7 @@ class JobMachine:
         self.conditions[fact] = value
         if value == old or self.phase is not WAITING or self.removing or self.spec.inetd_nowait:
             return []
-        reason = self._condition_reason()
+        reason = keepalive.condition_reason(self.spec, self.demanded, self.conditions)
         return self._want_start(reason, now) if reason is not None else []
 
     @_event
@@ -235,7 +236,7 @@ class JobMachine:
         self.pid = None
         self.last_exit = exit
         self.phase = WAITING
-        acts: list[Action] = [CancelTimer(Timer.KILL), self._exit_log(exit, ran)]
+        acts: list[Action] = [CancelTimer(Timer.KILL), keepalive.exit_log(exit, ran)]
         if not self.spec.abandon_process_group:
             acts.append(KillGroup(pid, signal.SIGTERM))
         if self.want is Want.GONE:
@@ -245,7 +246,7 @@ class JobMachine:
         if self.spec.launch_only_once:
             self.want = Want.DONE
             return acts + [Log("info", "Exited. Was only configured to run once.")]
-        reason = self._keep_alive_reason(exit, stopped_by_us)
+        reason = keepalive.reason_after_exit(self.spec, exit, stopped_by_us, self.demanded, self.conditions)
         force = False
         if self.want is Want.RESTART:
             restart_reason, force = self._restart
@@ -378,7 +379,7 @@ class JobMachine:
         ka = self.spec.keep_alive
         if self.spec.run_at_load or (ka.implies_run_at_load and not ka.after_initial_demand):
             return acts + self._want_start("run at load", now)
-        reason = self._condition_reason()
+        reason = keepalive.condition_reason(self.spec, self.demanded, self.conditions)
         if reason is not None:
             return acts + self._want_start(reason, now)
         return acts + self._watch()
@@ -475,55 +476,3 @@ class JobMachine:
             return []
         self.watching = False
         return [IgnoreSockets()]
-
-    def _keep_alive_reason(self, exit: ExitStatus, stopped_by_us: bool) -> str | None:
-        """Why the job must run again after this exit, or None."""
-        ka = self.spec.keep_alive
-        if ka.always:
-            return "KeepAlive"
-        if not (ka.after_initial_demand and not self.demanded):
-            if ka.successful_exit is True and exit.clean:
-                return "KeepAlive SuccessfulExit: exited cleanly"
-            if ka.successful_exit is False and not exit.clean:
-                return f"KeepAlive SuccessfulExit false: exited with {exit.describe()}"
-            if ka.crashed is True and exit.crashed and not stopped_by_us:
-                return f"KeepAlive Crashed: {exit.describe()}"
-            if ka.crashed is False and not exit.crashed:
-                return "KeepAlive Crashed false: exited without crashing"
-        return self._condition_reason()
-
-    def _condition_reason(self) -> str | None:
-        """The KeepAlive conditions (and QueueDirectories) that depend on the
-        state of the world rather than on the last exit, ORed."""
-        facts = self.conditions
-        if self.spec.queue_directories and facts.get(QUEUE):
-            return "QueueDirectories: a directory is not empty"
-        ka = self.spec.keep_alive
-        if ka.after_initial_demand and not self.demanded:
-            return None
-        for path, want in ka.path_state:
-            if facts.get(Fact.path(path), False) == want:
-                return f"KeepAlive PathState: {path} {'exists' if want else 'does not exist'}"
-        for label, want in ka.other_job_enabled:
-            if facts.get(Fact.loaded(label), False) == want:
-                return f"KeepAlive OtherJobEnabled: {label} {'is' if want else 'is not'} loaded"
-        for label, want in ka.other_job_active:
-            if facts.get(Fact.active(label), False) == want:
-                return f"KeepAlive OtherJobActive: {label} {'is' if want else 'is not'} running"
-        if ka.network_state is not None and NETWORK in facts and facts[NETWORK] == ka.network_state:
-            return f"KeepAlive NetworkState: the network is {'up' if ka.network_state else 'down'}"
-        if ka.after_initial_demand and self.demanded and not (
-                ka.successful_exit is not None or ka.crashed is not None or ka.path_state
-                or ka.other_job_enabled or ka.other_job_active or ka.network_state is not None):
-            return "KeepAlive AfterInitialDemand: started on demand before"
-        return None
-
-    @staticmethod
-    def _exit_log(exit: ExitStatus, ran: float) -> Log:
-        if exit.signal is not None:
-            if exit.crashed:
-                return Log("warning", f"Job appears to have crashed: {exit.describe()}")
-            return Log("info", f"Exited: {exit.describe()} after {ran:.1f} s")
-        if exit.code:
-            return Log("warning", f"Exited with code: {exit.code} after {ran:.1f} s")
-        return Log("info", f"Exited with code: 0 after {ran:.1f} s")
