@@ -18,7 +18,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .plist import is_plist_name, plists_in
-from .triggers import nearest_existing
+from .paths import nearest_existing
 
 log = logging.getLogger("pylaunchd")
 

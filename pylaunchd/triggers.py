@@ -53,7 +53,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -71,6 +70,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+
+from .paths import anchor, directory_id, exists, is_nonempty, nearest_existing, normalize_path
 
 log = logging.getLogger("pylaunchd")
 
@@ -101,55 +102,6 @@ _FORWARDED = frozenset({"created", "deleted", "moved", "modified", "attrib"})
 _ENTRY_EVENTS = frozenset({"created", "deleted", "moved"})
 
 Callback = Callable[[list[str]], None]
-
-
-# --- pure helpers -------------------------------------------------------------
-
-def normalize_path(path: str | os.PathLike[str]) -> str:
-    """*path* as an absolute, normalized str; ValueError if it is relative
-    (``~`` must be expanded by the caller: launchd's paths are absolute)."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"expected a str path, found {type(path).__name__}")
-    if not os.path.isabs(path):
-        raise ValueError(f"expected an absolute path, found {path!r}")
-    return os.path.normpath(path)
-
-
-def exists(path: str) -> bool:
-    """Whether *path* exists, following symlinks (a dangling link does not
-    exist), as PathState's ``stat()`` test."""
-    return os.path.exists(path)
-
-
-def is_nonempty(path: str) -> bool:
-    """Whether directory *path* holds any entry (dot files count; ``.`` and
-    ``..`` do not). A missing or unreadable directory, or a non-directory, is
-    empty. Cheap: stops at the first entry."""
-    try:
-        with os.scandir(path) as it:
-            for _ in it:
-                return True
-    except OSError:
-        pass
-    return False
-
-
-def nearest_existing(path: str) -> str:
-    """The nearest existing directory at or above *path* (``/`` at worst)."""
-    path = os.path.abspath(path)
-    while not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
-def _anchor(path: str) -> str:
-    """The directory that sees *path*'s name come and go: its parent, or the
-    parent's nearest existing ancestor while the parent is missing."""
-    return nearest_existing(os.path.dirname(path))
 
 
 # --- watchdog side --------------------------------------------------------------
@@ -278,7 +230,7 @@ class PathTriggers:
         wanted: set[str] = set()
         for reg in self._regs.values():
             for p in reg.paths:
-                wanted.add(_anchor(p))
+                wanted.add(anchor(p))
                 if reg.kind != PATH_STATE and os.path.isdir(p):
                     wanted.add(p)  # its entries, too
         return wanted
@@ -290,14 +242,14 @@ class PathTriggers:
         leads to another inode; it is replaced."""
         wanted = self._wanted()
         for d, w in list(self._watches.items()):
-            if d not in wanted or d in suspects or _ident(d) != w.ident:
+            if d not in wanted or d in suspects or directory_id(d) != w.ident:
                 self._unschedule(d)
         for d in sorted(wanted):
             if d not in self._watches:
                 self._schedule(d)
 
     def _schedule(self, d: str) -> None:
-        ident = _ident(d)  # before the watch: a replacement in between shows as a mismatch later
+        ident = directory_id(d)  # before the watch: a replacement in between shows as a mismatch later
         if ident is None:
             return
         try:
@@ -390,12 +342,3 @@ class PathTriggers:
     def _look(kind: str, path: str) -> bool:
         return is_nonempty(path) if kind == QUEUE_DIRECTORIES else exists(path)
 
-
-def _ident(d: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(d)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode):
-        return None
-    return (st.st_dev, st.st_ino)
