@@ -182,6 +182,43 @@ def test_the_watchers_time_their_batches_with_the_given_clock(tmp_path):
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
 
 
+def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
+    """vim's save: the plist is renamed to a backup, then written anew. In
+    between it is missing; coalesced, the manager sees one change of a plist
+    that exists (a reload), never a removal and a load. Real inotify, fake
+    clock: a sentinel file, written last, shows that every earlier event has
+    reached the coalescer (one watchdog queue), and only then time moves."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        clock = FakeClock()
+        changes: list[set[str]] = []
+        d = str(tmp_path)
+        plist, sentinel = os.path.join(d, "x.plist"), os.path.join(d, "sentinel")
+        (tmp_path / "x.plist").write_text("old")
+        w = JobsDirWatcher([d], loop, changes.append, clock=clock, observer=SharedObserver(loop))
+        seen = asyncio.Event()
+        forward = w._event
+
+        def event(event_type, src, dest):
+            forward(event_type, src, dest)
+            if sentinel in (src, dest):
+                seen.set()
+        w._event = event
+        w.start()
+        try:
+            os.rename(plist, plist + "~")
+            (tmp_path / "x.plist").write_text("new")
+            os.unlink(plist + "~")
+            (tmp_path / "sentinel").write_text("")
+            await asyncio.wait_for(seen.wait(), TIMEOUT)
+            assert changes == []  # nothing before the quiet period, however long the events took
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{plist}] and os.path.exists(plist)
+        finally:
+            w.stop()
+    asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
+
+
 # --- SharedObserver -----------------------------------------------------------------
 
 def observer_threads() -> list[threading.Thread]:
