@@ -14,63 +14,57 @@ import logging
 import os
 from typing import Callable, Iterable
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
+from .paths import nearest_existing
 from .plist import is_plist_name, plists_in
-from .triggers import nearest_existing
+from .watching import Clock, Coalescer, SharedObserver, Watch, loop_clock
 
 log = logging.getLogger("pylaunchd")
 
 QUIET_PERIOD = 0.15  # seconds without events before a batch is handed over
 MAX_DELAY = 0.5  # a steady stream of events is still handed over this often
 
-
-class _Forward(FileSystemEventHandler):
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: Callable[[set[str]], None]):
-        self.loop = loop
-        self.sink = sink
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
-        paths = {os.fsdecode(event.src_path)}
-        dest = getattr(event, "dest_path", "")
-        if dest:
-            paths.add(os.fsdecode(dest))
-        try:
-            self.loop.call_soon_threadsafe(self.sink, paths)
-        except RuntimeError:  # loop closed during shutdown
-            pass
+# Every event but those of reading: the manager opening a plist to load it must
+# not look like a change of it. "closed" (after a write) is kept: an in-place
+# save may end with it.
+_FORWARDED = frozenset({"created", "deleted", "moved", "modified", "closed", "attrib"})
 
 
 class JobsDirWatcher:
     """Calls ``on_change(paths)`` on the loop with the plist paths that may have
-    changed (created, modified, renamed or deleted) in the watched directories."""
+    changed (created, modified, renamed or deleted) in the watched directories.
+
+    *observer* is the manager's shared one (default: the loop's, see
+    :meth:`SharedObserver.for_loop`); *clock* times the quiet period (default:
+    the loop's). :meth:`start` holds the observer, :meth:`stop` lets it go.
+    """
 
     def __init__(self, dirs: Iterable[str], loop: asyncio.AbstractEventLoop,
-                 on_change: Callable[[set[str]], None]):
+                 on_change: Callable[[set[str]], None], *,
+                 clock: Clock | None = None, observer: SharedObserver | None = None):
         self.dirs = [os.path.abspath(d) for d in dirs]
         self.loop = loop
         self.on_change = on_change
-        self.observer = Observer()
-        self.observer.daemon = True
-        self._handler = _Forward(loop, self._events)
-        self._watches: dict[str, object] = {}  # watched directory -> watchdog handle
+        self.observer = observer or SharedObserver.for_loop(loop)
+        self._coalescer = Coalescer(clock or loop_clock(loop), QUIET_PERIOD, MAX_DELAY, self._flush)
+        self._watches: dict[str, Watch] = {}  # watched directory -> watch
         self._present: dict[str, bool] = {}
-        self._pending: set[str] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._first_pending: float | None = None
+        self._started = False
 
     def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.observer.acquire()
         self._rewatch()
-        self.observer.start()
 
     def stop(self) -> None:
-        if self._timer:
-            self._timer.cancel()
-        self.observer.stop()
-        self.observer.join(timeout=2)
+        self._coalescer.cancel()
+        if not self._started:
+            return
+        self._started = False
+        for w in list(self._watches):
+            self.observer.unschedule(self._watches.pop(w))
+        self.observer.release()
 
     def scan(self) -> set[str]:
         """Every plist now in the watched directories."""
@@ -92,32 +86,26 @@ class JobsDirWatcher:
             wanted.add(d if present else nearest_existing(d))
         for w in list(self._watches):
             if w not in wanted:
-                try:
-                    self.observer.unschedule(self._watches.pop(w))
-                except (KeyError, ValueError):
-                    self._watches.pop(w, None)
+                self.observer.unschedule(self._watches.pop(w))
         for w in wanted:
             if w not in self._watches:
                 try:
-                    self._watches[w] = self.observer.schedule(self._handler, w, recursive=False)
+                    self._watches[w] = self.observer.schedule(w, self._event, event_types=_FORWARDED)
                 except OSError as e:
                     log.warning("cannot watch %s: %s", w, e.strerror or e)
         return changed
 
-    def _events(self, paths: set[str]) -> None:
-        self._pending |= paths
-        now = self.loop.time()
-        if self._first_pending is None:
-            self._first_pending = now
-        if self._timer:
-            self._timer.cancel()
-        at = min(now + QUIET_PERIOD, self._first_pending + MAX_DELAY)
-        self._timer = self.loop.call_at(at, self._flush)
+    def _event(self, event_type: str, src: str, dest: str) -> None:
+        """On the loop: one event from watchdog."""
+        if not self._started:
+            return
+        self._coalescer.add(src)
+        if dest:
+            self._coalescer.add(dest)
 
-    def _flush(self) -> None:
-        self._timer = None
-        self._first_pending = None
-        pending, self._pending = self._pending, set()
+    def _flush(self, pending: list[str]) -> None:
+        if not self._started:
+            return
         changed_dirs = self._rewatch()
         paths = {p for p in pending if is_plist_name(p) and os.path.dirname(p) in self.dirs}
         for d in changed_dirs:

@@ -1,7 +1,8 @@
 """Filesystem triggers for jobs: WatchPaths, QueueDirectories, KeepAlive.PathState.
 
 launchd watches these paths with kqueue vnode events; pylaunchd uses inotify
-through watchdog, with one Observer shared by every job. What each key needs:
+through watchdog, with one Observer shared by every job and by the job
+directories' watcher (watching.py). What each key needs:
 
 * ``WatchPaths``: start the job whenever a listed path is modified: written,
   created, deleted, renamed (away, or over it as editors save), attributes
@@ -29,8 +30,9 @@ set before states are read, so a file created while a watch moves is seen.
 
 Events arrive on watchdog's threads, which only forward them to the event loop
 (``call_soon_threadsafe``); everything else, callbacks included, runs on the
-loop thread. Events are coalesced for a short quiet period, as in jobsdir.py,
-so a burst of writes is one callback listing the paths that changed.
+loop thread. Events are coalesced for a short quiet period (watching.Coalescer,
+as for jobsdir.py), so a burst of writes is one callback listing the paths
+that changed.
 
 Known gaps, all shared with or milder than launchd's own ("race-prone and
 lossy", says its man page):
@@ -53,7 +55,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -67,10 +68,10 @@ from watchdog.events import (
     FileDeletedEvent,
     FileModifiedEvent,
     FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
 )
-from watchdog.observers import Observer
+
+from .paths import anchor, directory_id, exists, is_nonempty, nearest_existing, normalize_path
+from .watching import Clock, Coalescer, SharedObserver, Watch, loop_clock
 
 log = logging.getLogger("pylaunchd")
 
@@ -103,77 +104,9 @@ _ENTRY_EVENTS = frozenset({"created", "deleted", "moved"})
 Callback = Callable[[list[str]], None]
 
 
-# --- pure helpers -------------------------------------------------------------
-
-def normalize_path(path: str | os.PathLike[str]) -> str:
-    """*path* as an absolute, normalized str; ValueError if it is relative
-    (``~`` must be expanded by the caller: launchd's paths are absolute)."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"expected a str path, found {type(path).__name__}")
-    if not os.path.isabs(path):
-        raise ValueError(f"expected an absolute path, found {path!r}")
-    return os.path.normpath(path)
-
-
-def exists(path: str) -> bool:
-    """Whether *path* exists, following symlinks (a dangling link does not
-    exist), as PathState's ``stat()`` test."""
-    return os.path.exists(path)
-
-
-def is_nonempty(path: str) -> bool:
-    """Whether directory *path* holds any entry (dot files count; ``.`` and
-    ``..`` do not). A missing or unreadable directory, or a non-directory, is
-    empty. Cheap: stops at the first entry."""
-    try:
-        with os.scandir(path) as it:
-            for _ in it:
-                return True
-    except OSError:
-        pass
-    return False
-
-
-def nearest_existing(path: str) -> str:
-    """The nearest existing directory at or above *path* (``/`` at worst)."""
-    path = os.path.abspath(path)
-    while not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
-def _anchor(path: str) -> str:
-    """The directory that sees *path*'s name come and go: its parent, or the
-    parent's nearest existing ancestor while the parent is missing."""
-    return nearest_existing(os.path.dirname(path))
-
-
-# --- watchdog side --------------------------------------------------------------
-
-class _Forward(FileSystemEventHandler):
-    """Runs on watchdog's thread: hands each event to the loop, nothing more."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: Callable[[str, str, str], None]):
-        self.loop = loop
-        self.sink = sink
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _FORWARDED:
-            return
-        try:
-            self.loop.call_soon_threadsafe(self.sink, event.event_type, os.fsdecode(event.src_path),
-                                           os.fsdecode(getattr(event, "dest_path", "") or ""))
-        except RuntimeError:  # loop closed during shutdown
-            pass
-
-
 @dataclass
 class _Watch:
-    handle: object  # watchdog's ObservedWatch
+    watch: Watch
     ident: tuple[int, int]  # (st_dev, st_ino) of the directory when the watch was set
 
 
@@ -187,6 +120,44 @@ class _Registration:
     state: dict[str, bool] = field(default_factory=dict)  # exists / non-empty at the last look
 
 
+@dataclass
+class _Batch:
+    """What one coalesced batch of events says, path by path."""
+
+    touched: set[str] = field(default_factory=set)  # every path an event names
+    entries: set[str] = field(default_factory=set)  # names created, deleted or renamed (either end)
+    entry_dirs: set[str] = field(default_factory=set)  # directories whose entries changed
+    added_dirs: set[str] = field(default_factory=set)  # directories that gained an entry
+    gone: set[str] = field(default_factory=set)  # names deleted or renamed away
+
+    @classmethod
+    def of(cls, events: list[tuple[str, str, str]]) -> "_Batch":
+        b = cls()
+        for event_type, src, dest in events:
+            b.touched.update(p for p in (src, dest) if p)
+            if event_type not in _ENTRY_EVENTS:
+                continue
+            for p in (src, dest):
+                if p:
+                    b.entries.add(p)
+                    b.entry_dirs.add(os.path.dirname(p))
+            if event_type == "created":
+                b.added_dirs.add(os.path.dirname(src))
+            elif event_type == "moved" and dest:
+                b.added_dirs.add(os.path.dirname(dest))
+            if event_type in ("deleted", "moved"):
+                b.gone.add(src)
+        return b
+
+    def hit(self, kind: str, path: str, before: bool, now: bool) -> bool:
+        """Whether *path*, watched as *kind*, is to be reported (module docstring)."""
+        if kind == WATCH_PATHS:
+            return now != before or path in self.touched or path in self.entry_dirs
+        if kind == PATH_STATE:
+            return now != before or path in self.entries
+        return now and (not before or path in self.added_dirs or path in self.entries)  # QUEUE_DIRECTORIES
+
+
 class PathTriggers:
     """Watches paths for jobs and calls back on the loop with those that changed.
 
@@ -196,21 +167,22 @@ class PathTriggers:
     thread with the paths (as given) that changed, per the module docstring.
     The initial state is never reported: check :func:`exists` /
     :func:`is_nonempty` at load. Methods must be called on the loop thread.
+
+    *observer* is the manager's shared one (default: the loop's, see
+    :meth:`SharedObserver.for_loop`), held from the first watch to
+    :meth:`close`; *clock* times the quiet period (default: the loop's).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None, *,
-                 quiet_period: float = QUIET_PERIOD, max_delay: float = MAX_DELAY):
+                 quiet_period: float = QUIET_PERIOD, max_delay: float = MAX_DELAY,
+                 clock: Clock | None = None, observer: SharedObserver | None = None):
         self.loop = loop or asyncio.get_running_loop()
-        self.quiet_period = quiet_period
-        self.max_delay = max_delay
-        self._observer = None
-        self._handler = _Forward(self.loop, self._event)
+        self._observer = observer or SharedObserver.for_loop(self.loop)
+        self._holding = False
+        self._coalescer = Coalescer(clock or loop_clock(self.loop), quiet_period, max_delay, self._flush)
         self._regs: dict[tuple[str, str], _Registration] = {}
         self._watches: dict[str, _Watch] = {}  # watched directory -> watch
         self._failed: set[str] = set()  # directories whose watch failed (logged once)
-        self._pending: list[tuple[str, str, str]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._first_pending: float | None = None
         self._closed = False
 
     # -- public API --
@@ -234,7 +206,9 @@ class PathTriggers:
             return
         reg = _Registration(key, kind, tuple(given), given, callback)
         self._regs[(key, kind)] = reg
-        self._ensure_started()
+        if not self._holding:
+            self._holding = True
+            self._observer.acquire()
         self._rearm(set())  # watches first, then the states they guard
         for p in reg.paths:
             reg.state[p] = self._look(kind, p)
@@ -248,18 +222,25 @@ class PathTriggers:
             self._rearm(set())
 
     def close(self) -> None:
-        """Stop the observer; no callback is made afterwards."""
+        """Drop every watch and let the observer go; no callback is made afterwards."""
         if self._closed:
             return
         self._closed = True
-        if self._timer:
-            self._timer.cancel()
-            self._timer = None
+        self._coalescer.cancel()
         self._regs.clear()
-        self._watches.clear()
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=2)
+        for d in list(self._watches):
+            self._unschedule(d)
+        if self._holding:
+            self._holding = False
+            self._observer.release()
+
+    @property
+    def quiet_period(self) -> float:
+        return self._coalescer.quiet
+
+    @property
+    def max_delay(self) -> float:
+        return self._coalescer.max_delay
 
     @property
     def watched_directories(self) -> list[str]:
@@ -268,17 +249,11 @@ class PathTriggers:
 
     # -- watches --
 
-    def _ensure_started(self) -> None:
-        if self._observer is None:
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
-
     def _wanted(self) -> set[str]:
         wanted: set[str] = set()
         for reg in self._regs.values():
             for p in reg.paths:
-                wanted.add(_anchor(p))
+                wanted.add(anchor(p))
                 if reg.kind != PATH_STATE and os.path.isdir(p):
                     wanted.add(p)  # its entries, too
         return wanted
@@ -290,91 +265,51 @@ class PathTriggers:
         leads to another inode; it is replaced."""
         wanted = self._wanted()
         for d, w in list(self._watches.items()):
-            if d not in wanted or d in suspects or _ident(d) != w.ident:
+            if d not in wanted or d in suspects or directory_id(d) != w.ident:
                 self._unschedule(d)
         for d in sorted(wanted):
             if d not in self._watches:
                 self._schedule(d)
 
     def _schedule(self, d: str) -> None:
-        ident = _ident(d)  # before the watch: a replacement in between shows as a mismatch later
+        ident = directory_id(d)  # before the watch: a replacement in between shows as a mismatch later
         if ident is None:
             return
         try:
-            handle = self._observer.schedule(self._handler, d, recursive=False,
-                                             event_filter=_EVENT_FILTER, follow_symlink=True)
+            watch = self._observer.schedule(d, self._event, event_types=_FORWARDED,
+                                            event_filter=_EVENT_FILTER, follow_symlink=True)
         except OSError as e:
             if d not in self._failed:
                 self._failed.add(d)
                 log.warning("cannot watch %s: %s", d, e.strerror or e)
             return
         self._failed.discard(d)
-        self._watches[d] = _Watch(handle, ident)
+        self._watches[d] = _Watch(watch, ident)
         log.debug("watching %s", d)
 
     def _unschedule(self, d: str) -> None:
-        w = self._watches.pop(d)
-        try:
-            self._observer.unschedule(w.handle)
-        except (KeyError, ValueError):
-            pass
+        self._observer.unschedule(self._watches.pop(d).watch)
         log.debug("no longer watching %s", d)
 
     # -- events --
 
     def _event(self, event_type: str, src: str, dest: str) -> None:
         """On the loop: one event from watchdog; (re)start the quiet period."""
+        if not self._closed:
+            self._coalescer.add((event_type, src, dest))
+
+    def _flush(self, events: list[tuple[str, str, str]]) -> None:
         if self._closed:
             return
-        self._pending.append((event_type, src, dest))
-        now = self.loop.time()
-        if self._first_pending is None:
-            self._first_pending = now
-        if self._timer:
-            self._timer.cancel()
-        at = min(now + self.quiet_period, self._first_pending + self.max_delay)
-        self._timer = self.loop.call_at(at, self._flush)
-
-    def _flush(self) -> None:
-        self._timer = None
-        self._first_pending = None
-        events, self._pending = self._pending, []
-        if self._closed:
-            return
-        touched: set[str] = set()  # every path an event names
-        entries: set[str] = set()  # names created, deleted or renamed (either end)
-        entry_dirs: set[str] = set()  # directories whose entries changed
-        added_dirs: set[str] = set()  # directories that gained an entry
-        gone: set[str] = set()  # names deleted or renamed away
-        for event_type, src, dest in events:
-            touched.update(p for p in (src, dest) if p)
-            if event_type not in _ENTRY_EVENTS:
-                continue
-            for p in (src, dest):
-                if p:
-                    entries.add(p)
-                    entry_dirs.add(os.path.dirname(p))
-            if event_type == "created":
-                added_dirs.add(os.path.dirname(src))
-            elif event_type == "moved" and dest:
-                added_dirs.add(os.path.dirname(dest))
-            if event_type in ("deleted", "moved"):
-                gone.add(src)
-        self._rearm(gone)
-
+        batch = _Batch.of(events)
+        self._rearm(batch.gone)
         due: list[tuple[_Registration, list[str]]] = []
         for reg in self._regs.values():
             changed = []
             for p in reg.paths:
                 before = reg.state.get(p, False)
                 now = reg.state[p] = self._look(reg.kind, p)
-                if reg.kind == WATCH_PATHS:
-                    hit = now != before or p in touched or p in entry_dirs
-                elif reg.kind == PATH_STATE:
-                    hit = now != before or p in entries
-                else:  # QUEUE_DIRECTORIES
-                    hit = now and (not before or p in added_dirs or p in entries)
-                if hit:
+                if batch.hit(reg.kind, p, before, now):
                     changed.append(reg.given[p])
             if changed:
                 due.append((reg, changed))
@@ -389,13 +324,3 @@ class PathTriggers:
     @staticmethod
     def _look(kind: str, path: str) -> bool:
         return is_nonempty(path) if kind == QUEUE_DIRECTORIES else exists(path)
-
-
-def _ident(d: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(d)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode):
-        return None
-    return (st.st_dev, st.st_ino)
