@@ -16,7 +16,8 @@ from typing import Callable, Iterable
 
 from .paths import nearest_existing
 from .plist import is_plist_name, plists_in
-from .watching import Clock, Coalescer, SharedObserver, Watch, loop_clock
+from .clock import Clock, LoopClock
+from .watching import Coalescer, SharedObserver, Watch
 
 log = logging.getLogger("pylaunchd")
 
@@ -45,7 +46,7 @@ class JobsDirWatcher:
         self.loop = loop
         self.on_change = on_change
         self.observer = observer or SharedObserver.for_loop(loop)
-        self._coalescer = Coalescer(clock or loop_clock(loop), QUIET_PERIOD, MAX_DELAY, self._flush)
+        self._coalescer = Coalescer(clock or LoopClock(loop), QUIET_PERIOD, MAX_DELAY, self._flush)
         self._watches: dict[str, Watch] = {}  # watched directory -> watch
         self._present: dict[str, bool] = {}
         self._started = False

@@ -35,6 +35,7 @@ from .jobtable import JobTable
 from .runtime import JobContext
 from .system_events import MountMonitor, NetworkMonitor
 from .triggers import PathTriggers
+from .watching import SharedObserver
 
 log = logging.getLogger("pylaunchd")
 
@@ -65,7 +66,8 @@ class Manager:
         self.loop = asyncio.get_running_loop()
         self.clock = self.clock or LoopClock(self.loop)
         self.started, self._stopped, self._all_removed = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self.paths = PathTriggers(self.loop)
+        self.observer = SharedObserver(self.loop)  # one watchdog thread for job directories and paths
+        self.paths = PathTriggers(self.loop, clock=self.clock, observer=self.observer)
         self.network = NetworkMonitor(self.loop, lambda up: self.facts.network_changed(up))
         self.mounts = MountMonitor(self.loop, lambda points: self.facts.mounted(points))
         jobs: dict = {}  # label -> JobRuntime: the table's, which the facts read
@@ -73,7 +75,8 @@ class Manager:
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
         self.table.on_sockets_changed = self._sockets_changed
-        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile)
+        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
+                                      clock=self.clock, observer=self.observer)
 
     def _job_context(self) -> JobContext:
         table = self.table
@@ -107,6 +110,7 @@ class Manager:
             self.loop.remove_signal_handler(sig)
         self.watcher.stop()
         self.paths.close()
+        self.observer.stop()
         self.network.stop()
         self.mounts.stop()
         return 0

@@ -71,7 +71,8 @@ from watchdog.events import (
 )
 
 from .paths import anchor, directory_id, exists, is_nonempty, nearest_existing, normalize_path
-from .watching import Clock, Coalescer, SharedObserver, Watch, loop_clock
+from .clock import Clock, LoopClock
+from .watching import Coalescer, SharedObserver, Watch
 
 log = logging.getLogger("pylaunchd")
 
@@ -179,7 +180,7 @@ class PathTriggers:
         self.loop = loop or asyncio.get_running_loop()
         self._observer = observer or SharedObserver.for_loop(self.loop)
         self._holding = False
-        self._coalescer = Coalescer(clock or loop_clock(self.loop), quiet_period, max_delay, self._flush)
+        self._coalescer = Coalescer(clock or LoopClock(self.loop), quiet_period, max_delay, self._flush)
         self._regs: dict[tuple[str, str], _Registration] = {}
         self._watches: dict[str, _Watch] = {}  # watched directory -> watch
         self._failed: set[str] = set()  # directories whose watch failed (logged once)

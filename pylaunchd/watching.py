@@ -31,45 +31,17 @@ import asyncio
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
-__all__ = ["Clock", "Coalescer", "SharedObserver", "Watch", "Sink", "loop_clock"]
+from .clock import Clock, Handle
+
+__all__ = ["Coalescer", "SharedObserver", "Watch", "Sink"]
 
 Sink = Callable[[str, str, str], None]  # (event_type, src_path, dest_path or "")
-
-
-class Handle(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """What the watchers need of a clock (pylaunchd.clock provides the real one)."""
-
-    def monotonic(self) -> float: ...
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Handle: ...
-
-
-class _LoopClock:
-    """The loop's own clock: ``loop.time()`` and ``loop.call_at``."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self._loop = loop
-
-    def monotonic(self) -> float:
-        return self._loop.time()
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Handle:
-        return self._loop.call_at(when, callback, *args)
-
-
-def loop_clock(loop: asyncio.AbstractEventLoop) -> Clock:
-    """The default clock of a watcher built without one."""
-    return _LoopClock(loop)
 
 
 # --- coalescing -------------------------------------------------------------------

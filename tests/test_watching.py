@@ -5,8 +5,6 @@ in a whole manager process."""
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import os
 import plistlib
 import subprocess
@@ -18,6 +16,7 @@ import pytest
 from watchdog.observers.api import BaseObserver
 
 from pylaunchd import jobsdir, triggers
+from pylaunchd.clock import FakeClock
 from pylaunchd.jobsdir import JobsDirWatcher
 from pylaunchd.triggers import WATCH_PATHS, PathTriggers
 from pylaunchd.watching import Coalescer, SharedObserver
@@ -25,56 +24,14 @@ from pylaunchd.watching import Coalescer, SharedObserver
 TIMEOUT = 5.0
 
 
-# --- a fake clock: time moves only when the test says so ---------------------------
-
-class FakeClock:
-    """``monotonic()`` and ``call_at()`` as watching.Clock; :meth:`advance`
-    moves time forward, firing the timers due on the way in time order, each
-    with ``monotonic()`` reading its own deadline."""
-
-    class Timer:
-        def __init__(self, when, callback, args):
-            self.when, self.callback, self.args = when, callback, args
-            self.cancelled = False
-
-        def cancel(self):
-            self.cancelled = True
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-        self._heap: list = []
-        self._seq = itertools.count()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def call_at(self, when, callback, *args):
-        timer = self.Timer(when, callback, args)
-        heapq.heappush(self._heap, (when, next(self._seq), timer))
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        target = self.now + seconds
-        while self._heap and self._heap[0][0] <= target:
-            when, _, timer = heapq.heappop(self._heap)
-            if not timer.cancelled:
-                self.now = max(self.now, when)
-                timer.callback(*timer.args)
-        self.now = target
-
-    @property
-    def armed(self) -> int:
-        return sum(not t.cancelled for _, _, t in self._heap)
-
-
 class Flushes:
     def __init__(self, clock: FakeClock):
         self.clock = clock
         self.calls: list[tuple[float, list]] = []  # (time since start, batch)
-        self.t0 = clock.now
+        self.t0 = clock.monotonic()
 
     def __call__(self, batch):
-        self.calls.append((round(self.clock.now - self.t0, 6), list(batch)))
+        self.calls.append((round(self.clock.monotonic() - self.t0, 6), list(batch)))
 
 
 def coalescer(quiet=0.1, max_delay=0.5):
@@ -92,7 +49,7 @@ def test_nothing_is_flushed_before_the_quiet_period():
     assert flushes.calls == [] and c.pending
     clock.advance(0.001)
     assert flushes.calls == [(0.1, ["a"])]
-    assert not c.pending and clock.armed == 0
+    assert not c.pending and clock.pending() == []
 
 
 def test_a_burst_within_the_quiet_period_is_one_flush():
@@ -147,7 +104,7 @@ def test_an_item_added_during_flush_starts_the_next_batch():
     c = None
 
     def flush(batch):
-        seen.append((round(clock.now - 1000.0, 6), batch))
+        seen.append((round(clock.monotonic() - 1000.0, 6), batch))
         if batch == ["a"]:
             c.add("b")
     c = Coalescer(clock, 0.1, 0.5, flush)
