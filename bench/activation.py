@@ -23,7 +23,7 @@ Jobs (the same programs under both managers):
 How each manager is driven:
 
 * pylaunchd runs once for the whole benchmark (``python -m
-  pylaunchd.cli.manager`` on a private jobs directory and control socket).
+  pylaunchd`` on a private jobs directory and control socket).
   The LISTEN_FDS jobs have ``ThrottleInterval`` 0, so the next connection
   starts them again at once. Before each run the benchmark polls the control
   socket until the job is ``waiting`` again with its sockets watched (or, for
@@ -193,7 +193,7 @@ class Pylaunchd:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
+                [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         finally:

@@ -57,7 +57,7 @@ def main() -> int:
             plistlib.dump(d, f)
     sock = os.path.join(root, "ctl.sock")
     log = open(os.path.join(root, "manager.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pylaunchd.cli.manager", "--jobs-dir", jobs,
+    proc = subprocess.Popen([sys.executable, "-m", "pylaunchd", "--jobs-dir", jobs,
                              "--control-socket", sock, "--state-dir", os.path.join(root, "state"),
                              "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -21,7 +21,7 @@ The same per-connection program runs under every manager: ``/bin/cat`` on
 fds 0-2, so the manager's per-connection cost (accept, fork, set-up, exec,
 reap) is what shows. The managers:
 
-* pylaunchd (``python -m pylaunchd.cli.manager`` on a private jobs directory
+* pylaunchd (``python -m pylaunchd`` on a private jobs directory
   and control socket, default log level): a plist with ``inetdCompatibility``
   ``Wait`` false, ``ThrottleInterval`` 0 and its socket on 127.0.0.1 port 0;
   the port is read back with the ``print`` control request.
@@ -205,7 +205,7 @@ class Pylaunchd:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
+                [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
 

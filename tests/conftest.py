@@ -70,7 +70,7 @@ def plist(label: str, **keys) -> dict:
     return d
 
 
-class Manager:
+class ManagerProcess:
     """A running pylaunchd subprocess and the means to drive it."""
 
     def __init__(self, root: Path, extra_args=(), prefix=()):
@@ -86,9 +86,9 @@ class Manager:
         self._log = None
 
     # -- process --------------------------------------------------------------
-    def start(self, wait: bool = True) -> "Manager":
+    def start(self, wait: bool = True) -> "ManagerProcess":
         self._log = open(self.log_path, "ab")
-        cmd = [*self.prefix, PYTHON, "-m", "pylaunchd.cli.manager", "--jobs-dir", str(self.jobs_dir),
+        cmd = [*self.prefix, PYTHON, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                "--control-socket", self.socket, "--state-dir", str(self.state_dir),
                "--log-level", "debug", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -192,12 +192,12 @@ def workdir():
 
 @pytest.fixture
 def manager_factory(workdir):
-    made: list[Manager] = []
+    made: list[ManagerProcess] = []
 
-    def make(start=True, sub="", extra_args=(), prefix=()) -> Manager:
+    def make(start=True, sub="", extra_args=(), prefix=()) -> ManagerProcess:
         root = workdir / sub if sub else workdir
         root.mkdir(exist_ok=True)
-        m = Manager(root, extra_args, prefix)
+        m = ManagerProcess(root, extra_args, prefix)
         made.append(m)
         if start:
             m.start()
@@ -218,7 +218,7 @@ def manager_factory(workdir):
 
 
 @pytest.fixture
-def manager(manager_factory) -> Manager:
+def manager(manager_factory) -> ManagerProcess:
     return manager_factory()
 
 

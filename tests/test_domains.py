@@ -20,7 +20,7 @@ def test_user_domain_defaults(workdir):
            if k not in ("PYLAUNCHD_CONTROL_SOCKET", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
     env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime))
     log = open(workdir / "m.log", "wb")
-    proc = subprocess.Popen([PYTHON, "-m", "pylaunchd.cli.manager", "--user"], env=env,
+    proc = subprocess.Popen([PYTHON, "-m", "pylaunchd", "--user"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     sock = runtime / "pylaunchd" / "control.sock"
     try:

@@ -36,5 +36,5 @@ def test_public_names_exist():
 
 def test_the_commands_entry_points():
     from pylaunchd.cli.launchctl import main as ctl_main
-    from pylaunchd.cli.manager import main as manager_main
+    from pylaunchd.cli.pylaunchd import main as manager_main
     assert callable(ctl_main) and callable(manager_main)

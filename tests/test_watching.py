@@ -239,7 +239,7 @@ def test_both_watchers_share_one_observer_thread(tmp_path, explicit):
     asyncio.run(asyncio.wait_for(main(), 3 * TIMEOUT))
 
 
-# Runs the real manager (pylaunchd.cli.manager.serve) and, from a thread of the
+# Runs the real manager (pylaunchd.cli.pylaunchd.serve) and, from a thread of the
 # same process, waits until both the jobs directory and a job's WatchPaths
 # directory are under a watch, counts watchdog observer threads, then stops
 # the manager with SIGTERM. Python 3.11 gives threads no OS-level names, so
@@ -247,7 +247,7 @@ def test_both_watchers_share_one_observer_thread(tmp_path, explicit):
 _DRIVER = textwrap.dedent("""
     import os, signal, sys, threading, time
     from watchdog.observers.api import BaseObserver
-    from pylaunchd.cli.manager import serve
+    from pylaunchd.cli.pylaunchd import serve
     from pylaunchd.domain import Domain
 
     root, jobs, watched = sys.argv[1:4]

@@ -1,0 +1,5 @@
+"""``python -m pylaunchd``: the manager, as the ``pylaunchd`` command."""
+
+from .cli.pylaunchd import main
+
+main()
