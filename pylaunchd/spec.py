@@ -15,28 +15,17 @@ become warnings: the job loads, and the warning is logged and shown by
 
 from __future__ import annotations
 
-import datetime
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calendar import CalendarError, CalendarInterval, validate_schedules
 from .plist import read_plist
+from .plistvalues import Problem, SpecError, describe
+from .plistvalues import Reader as _Reader
 
 DEFAULT_THROTTLE_INTERVAL = 10
 DEFAULT_EXIT_TIMEOUT = 20
-
-
-class SpecError(Exception):
-    """A job plist that cannot be loaded. ``str()`` is the one-line message."""
-
-    def __init__(self, path: str, key_path: str, expected: str, found: str):
-        self.path = path
-        self.key_path = key_path
-        self.expected = expected
-        self.found = found
-        where = f"{path}: {key_path}" if key_path else path
-        super().__init__(f"{where}: expected {expected}, found {found}")
 
 
 # --------------------------------------------------------------------------
@@ -123,7 +112,7 @@ class JobSpec:
     throttle_interval: int = DEFAULT_THROTTLE_INTERVAL
     exit_timeout: int = DEFAULT_EXIT_TIMEOUT
     start_interval: int | None = None
-    start_calendar: tuple = ()  # schedules, see pylaunchd.calendar
+    start_calendar: tuple[CalendarInterval, ...] = ()
     watch_paths: tuple[str, ...] = ()
     queue_directories: tuple[str, ...] = ()
     start_on_mount: bool = False
@@ -146,7 +135,7 @@ class JobSpec:
     limit_load_from_hosts: tuple[str, ...] = ()
     limit_load_to_session_type: tuple[str, ...] = ()
     # Not part of the job's identity: two specs that differ only here are equal.
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)  # each is also its text
     ignored_keys: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -236,93 +225,6 @@ PROCESS_TYPES = ("Background", "Standard", "Adaptive", "Interactive")
 SESSION_TYPES = ("Aqua", "Background", "LoginWindow", "StandardIO", "System")
 
 
-def describe(value: Any) -> str:
-    """Name a plist value the way a user reads their file: ``string "yes"``."""
-    if value is None:
-        return "no value (an empty <plist> element, or a root that is not <plist>)"
-    if isinstance(value, bool):
-        return f"boolean {'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"real {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f'string "{shown}"'
-    if isinstance(value, dict):
-        return f"dictionary with {len(value)} key{'s' if len(value) != 1 else ''}"
-    if isinstance(value, list):
-        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
-    if isinstance(value, (bytes, bytearray)):
-        return "data"
-    if isinstance(value, datetime.datetime):
-        return "date"
-    return type(value).__name__
-
-
-class _Reader:
-    """Collects warnings and raises SpecError with the file name filled in."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.warnings: list[str] = []
-        self.ignored: list[str] = []
-
-    def error(self, key_path: str, expected: str, value: Any = None, found: str | None = None):
-        raise SpecError(self.path, key_path, expected, found if found is not None else describe(value))
-
-    def warn(self, key_path: str, message: str) -> None:
-        self.warnings.append(f"{key_path}: {message}" if key_path else message)
-
-    # typed getters ---------------------------------------------------------
-    def string(self, key_path: str, value: Any) -> str:
-        if not isinstance(value, str):
-            self.error(key_path, "a string", value)
-        return value
-
-    def boolean(self, key_path: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            hint = ""
-            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-                hint = f" (write <{'true' if value.lower() in ('true', 'yes') else 'false'}/>)"
-            self.error(key_path, "a boolean (<true/> or <false/>)", found=describe(value) + hint)
-        return value
-
-    def integer(self, key_path: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(key_path, "an integer", value)
-        return value
-
-    def dictionary(self, key_path: str, value: Any) -> dict:
-        if not isinstance(value, dict):
-            self.error(key_path, "a dictionary", value)
-        return value
-
-    def string_array(self, key_path: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            self.error(key_path, "an array of strings", value)
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.error(f"{key_path}[{i}]", "a string", item)
-        return tuple(value)
-
-    def canonical(self, key_path_prefix: str, key: str, by_lower: dict[str, str]) -> str | None:
-        """Return the canonical spelling of *key*, or None for an unknown key (warned)."""
-        if not isinstance(key, str):
-            return None
-        canonical = by_lower.get(key.lower())
-        where = f"{key_path_prefix}{key}"
-        if canonical is None:
-            close = difflib.get_close_matches(key, list(by_lower.values()), n=1, cutoff=0.8)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            self.warn(where, f"unknown key, ignored{hint}")
-            return None
-        if canonical != key:
-            self.warn(where, f'key matched case-insensitively as "{canonical}", as launchd does; '
-                             f'did you mean "{canonical}"?')
-        return canonical
-
-
 def load_spec(path: str) -> JobSpec:
     """Read and validate the job plist at *path* (raises PlistError or SpecError)."""
     return validate(read_plist(path), os.path.abspath(path))
@@ -335,13 +237,14 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
         r.error("", "a dictionary at the top level of the job plist", raw)
 
     keys: dict[str, Any] = {}
+    ignored: list[str] = []
     for key, value in raw.items():
         canonical = r.canonical("", key, _BY_LOWER)
         if canonical is None:
             continue
         if canonical in IGNORED_KEYS:
             r.warn(canonical, f"accepted and ignored: {IGNORED_KEYS[canonical]}")
-            r.ignored.append(canonical)
+            ignored.append(canonical)
             continue
         keys[canonical] = value
 
@@ -475,8 +378,8 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
         **process,
         **triggers,
         **loader,
-        warnings=tuple(r.warnings),
-        ignored_keys=tuple(r.ignored),
+        warnings=tuple(r.problems),
+        ignored_keys=tuple(ignored),
     )
 
 
@@ -581,14 +484,11 @@ def _trigger_keys(r: _Reader, keys: dict) -> dict:
     """StartCalendarInterval, WatchPaths, QueueDirectories, StartOnMount."""
     out: dict[str, Any] = {}
     if "StartCalendarInterval" in keys:
-        from .calendar import CalendarError, validate_schedules
-
         try:
             schedules, warnings = validate_schedules(keys["StartCalendarInterval"])
         except CalendarError as e:
             r.error(e.key_path, e.expected, found=e.found)
-        for w in warnings:
-            r.warn("", w)
+        r.problems.extend(warnings)
         out["start_calendar"] = tuple(schedules)
     if "WatchPaths" in keys:
         out["watch_paths"] = _path_list(r, "WatchPaths", keys["WatchPaths"])
