@@ -78,3 +78,13 @@ def test_lint_shows_every_error_of_a_file(tmp_path):
         ("Program", 'expected an absolute path (launchd does not search PATH for Program), found string "relative"'),
         ("RunAtLoad", 'expected a boolean (<true/> or <false/>), found string "yes" (write <true/>)'),
     ]
+
+
+def test_plistvalues_is_a_leaf_and_nothing_in_the_split_imports_the_facade():
+    from test_house import import_graph
+
+    graph = import_graph()
+    assert graph["pylaunchd.plistvalues"] == {}, "plistvalues must import only the standard library"
+    split = ("plistvalues", "plist", "calendar", "jobspec", "jobkeys", "socketkeys", "processkeys", "validate", "lint")
+    for name in split:
+        assert "pylaunchd.spec" not in graph[f"pylaunchd.{name}"], f"{name} imports the spec façade"
