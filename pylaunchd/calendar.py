@@ -80,20 +80,10 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
-from .spec import describe
+from .plistvalues import WARNING, Problem, describe
 
-__all__ = [
-    "CalendarInterval",
-    "CalendarError",
-    "validate_schedules",
-    "next_fire",
-    "missed",
-    "is_due",
-    "seconds_until",
-    "monotonic_deadline",
-    "MAX_TIMER_WAIT",
-    "SEARCH_DAYS",
-]
+__all__ = ["CalendarInterval", "CalendarError", "validate_schedules", "next_fire", "missed", "is_due",
+           "seconds_until", "monotonic_deadline", "MAX_TIMER_WAIT", "SEARCH_DAYS"]
 
 # The search for the next firing stops this many days after its start. The
 # longest gap between firings of a satisfiable schedule is Feb 29 across a
@@ -123,7 +113,7 @@ class CalendarError(ValueError):
     """A ``StartCalendarInterval`` value that cannot be used at all.
 
     ``key_path``, ``expected`` and ``found`` have the shape of
-    :class:`pylaunchd.spec.SpecError`'s arguments.
+    :class:`pylaunchd.plistvalues.SpecError`'s arguments.
     """
 
     def __init__(self, key_path: str, expected: str, found: str):
@@ -198,7 +188,11 @@ Schedules = Union[CalendarInterval, Iterable[CalendarInterval]]
 # Validation
 
 
-def _parse_one(value: dict, where: str, warnings: list[str]) -> CalendarInterval | None:
+def _warn(warnings: list[Problem], key_path: str, message: str) -> None:
+    warnings.append(Problem(WARNING, key_path, message))
+
+
+def _parse_one(value: dict, where: str, warnings: list[Problem]) -> CalendarInterval | None:
     fields: dict[str, int | None] = {}
     seen: dict[str, str] = {}
     ok = True
@@ -206,30 +200,30 @@ def _parse_one(value: dict, where: str, warnings: list[str]) -> CalendarInterval
         key = _BY_LOWER.get(raw_key.lower()) if isinstance(raw_key, str) else None
         kp = f"{where}.{raw_key}"
         if key is None:
-            warnings.append(f"{kp}: unknown key, ignored (expected one of {', '.join(_ORDER)})")
+            _warn(warnings, kp, f"unknown key, ignored (expected one of {', '.join(_ORDER)})")
             continue
         if key != raw_key:
-            warnings.append(f'{kp}: key matched case-insensitively as "{key}", as launchd does')
+            _warn(warnings, kp, f'key matched case-insensitively as "{key}", as launchd does')
         if key in seen:
-            warnings.append(f'{kp}: "{key}" is given twice ("{seen[key]}" and "{raw_key}"); '
-                            "the later one is used")
+            _warn(warnings, kp, f'"{key}" is given twice ("{seen[key]}" and "{raw_key}"); '
+                                "the later one is used")
         seen[key] = raw_key
         attr, low, high = _FIELDS[key]
         if isinstance(v, bool) or not isinstance(v, int):
-            warnings.append(f"{kp}: expected an integer, found {describe(v)}; "
-                            "this schedule is ignored, as launchd does")
+            _warn(warnings, kp, f"expected an integer, found {describe(v)}; "
+                                "this schedule is ignored, as launchd does")
             ok = False
             continue
         if v < 0:
-            warnings.append(f'{kp}: The interval for key "{key}" is less than zero. '
-                            "Treated as a wildcard, as launchd does.")
+            _warn(warnings, kp, f'The interval for key "{key}" is less than zero. '
+                                "Treated as a wildcard, as launchd does.")
             fields[attr] = None
         elif not low <= v <= high:
-            warnings.append(f'{kp}: The interval for key "{key}" is not between {low} and {high} '
-                            "(inclusive). This schedule is ignored.")
+            _warn(warnings, kp, f'The interval for key "{key}" is not between {low} and {high} '
+                                "(inclusive). This schedule is ignored.")
             ok = False
         elif key == "Month" and v == 0:
-            warnings.append(f"{kp}: Month 0 is treated as a wildcard (every month), as launchd does")
+            _warn(warnings, kp, "Month 0 is treated as a wildcard (every month), as launchd does")
             fields[attr] = None
         else:
             fields[attr] = v
@@ -239,10 +233,11 @@ def _parse_one(value: dict, where: str, warnings: list[str]) -> CalendarInterval
 
 
 def validate_schedules(value: Any, key_path: str = KEY_PATH
-                             ) -> tuple[tuple[CalendarInterval, ...], tuple[str, ...]]:
+                             ) -> tuple[tuple[CalendarInterval, ...], tuple[Problem, ...]]:
     """Validate a raw ``StartCalendarInterval`` plist value.
 
-    Returns ``(schedules, warnings)``; each warning starts with its key path
+    Returns ``(schedules, warnings)``; each warning is a
+    :class:`~pylaunchd.plistvalues.Problem` whose text starts with its key path
     (``StartCalendarInterval[1].Hour: ...``; a single dictionary has paths like
     ``StartCalendarInterval.Hour``). Raises :class:`CalendarError` (a
     ``ValueError``) when the value is neither a dictionary nor an array.
@@ -253,7 +248,7 @@ def validate_schedules(value: Any, key_path: str = KEY_PATH
     Beyond 842, which ignores them silently, an unknown key and an array
     item that is not a dictionary are reported (and ignored).
     """
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     schedules: list[CalendarInterval] = []
     if isinstance(value, dict):
         s = _parse_one(value, key_path, warnings)
@@ -263,17 +258,17 @@ def validate_schedules(value: Any, key_path: str = KEY_PATH
         for i, item in enumerate(value):
             where = f"{key_path}[{i}]"
             if not isinstance(item, dict):
-                warnings.append(f"{where}: expected a dictionary, found {describe(item)}; ignored")
+                _warn(warnings, where, f"expected a dictionary, found {describe(item)}; ignored")
                 continue
             s = _parse_one(item, where, warnings)
             if s is not None:
                 schedules.append(s)
         if not value:
-            warnings.append(f"{key_path}: empty array; the job never starts on a schedule")
+            _warn(warnings, key_path, "empty array; the job never starts on a schedule")
     else:
         raise CalendarError(key_path, "a dictionary or an array of dictionaries", describe(value))
     if (value or isinstance(value, dict)) and not schedules:
-        warnings.append(f"{key_path}: no usable schedule; the job never starts on a schedule")
+        _warn(warnings, key_path, "no usable schedule; the job never starts on a schedule")
     return tuple(schedules), tuple(warnings)
 
 

@@ -4,6 +4,10 @@ Every finding names the file and the key path, says what is wrong and, where
 a common mistake is likely, how to fix it. Errors are what keeps the job from
 loading; warnings are what pylaunchd accepts but probably not as meant;
 notes explain keys whose meaning surprises people.
+
+Validation errors come from :func:`pylaunchd.validate.check`, which reports
+the first error of every group of keys (where the manager stops at the first
+one); the checks of what the job means run only on a job that would load.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Callable
 
+from .jobspec import JobSpec
 from .plist import PlistError, read_plist
-from .spec import JobSpec, SpecError, validate
+from .plistvalues import ERROR, NOTE, WARNING, Problem
+from .validate import check
 
-ERROR, WARNING, NOTE = "error", "warning", "note"
+__all__ = ["ERROR", "WARNING", "NOTE", "Finding", "lint_file", "summary"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,10 @@ class Finding:
         where = f"{self.path}: {self.key_path}" if self.key_path else self.path
         return f"{where}: {self.level}: {self.message}"
 
+    @classmethod
+    def of(cls, path: str, problem: Problem) -> Finding:
+        return cls(problem.level, path, problem.key_path, problem.message)
+
 
 def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     """Every finding for the job plist at *path*."""
@@ -39,14 +50,11 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     except PlistError as e:
         return [Finding(ERROR, path, "", e.message)]
     findings = _file_checks(path, uid)
-    try:
-        spec = validate(raw, path)
-    except SpecError as e:
-        return findings + [Finding(ERROR, path, e.key_path, f"expected {e.expected}, found {e.found}")]
-    for w in spec.warnings:
-        key_path, _, message = w.partition(": ")
-        findings.append(Finding(WARNING, path, key_path, message))
-    findings += _semantic_checks(path, spec, uid)
+    checked = check(raw, path)
+    findings += [Finding.of(path, e.problem()) for e in checked.errors]
+    findings += [Finding.of(path, w) for w in checked.warnings]
+    if checked.spec is not None:
+        findings += _semantic_checks(path, checked.spec, uid)
     return findings
 
 
@@ -63,6 +71,7 @@ def _file_checks(path: str, uid: int) -> list[Finding]:
 
 
 def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
+    """What the job means: each check adds (level, key path, message), in this order."""
     out: list[Finding] = []
 
     def add(level: str, key: str, message: str) -> None:
@@ -71,18 +80,31 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
     stem = os.path.splitext(os.path.basename(path))[0]
     if stem != spec.label:
         add(NOTE, "Label", f'"{spec.label}" differs from the file name "{stem}.plist"; by convention they match')
+    for check_ in (_program_checks, _file_path_checks, _keep_alive_checks, _socket_checks, _trigger_checks):
+        check_(spec, uid, add)
+    return out
+
+
+Add = Callable[[str, str, str], None]
+
+
+def _program_checks(spec: JobSpec, uid: int, add: Add) -> None:
     exe = spec.executable
     env_path = dict(spec.environment).get("PATH") or os.environ.get("PATH", "")
     key = "Program" if spec.program is not None else "ProgramArguments[0]"
-    if spec.root_directory is None:
-        if spec.search_path and "/" not in exe:
-            if shutil.which(exe, path=env_path) is None:
-                add(WARNING, key, f'"{exe}" is not found on the job\'s PATH; the job will fail with exit status 2 '
-                                  f'(ENOENT): use an absolute path, or set PATH in EnvironmentVariables')
-        elif not os.path.exists(exe):
-            add(WARNING, key, f"{exe} does not exist; the job will fail with exit status 2 (ENOENT)")
-        elif not os.access(exe, os.X_OK) or os.path.isdir(exe):
-            add(WARNING, key, f"{exe} is not an executable file; the job will fail with exit status 13 (EACCES)")
+    if spec.root_directory is not None:
+        return
+    if spec.search_path and "/" not in exe:
+        if shutil.which(exe, path=env_path) is None:
+            add(WARNING, key, f'"{exe}" is not found on the job\'s PATH; the job will fail with exit status 2 '
+                              f'(ENOENT): use an absolute path, or set PATH in EnvironmentVariables')
+    elif not os.path.exists(exe):
+        add(WARNING, key, f"{exe} does not exist; the job will fail with exit status 2 (ENOENT)")
+    elif not os.access(exe, os.X_OK) or os.path.isdir(exe):
+        add(WARNING, key, f"{exe} is not an executable file; the job will fail with exit status 13 (EACCES)")
+
+
+def _file_path_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if spec.working_directory and not os.path.isdir(spec.working_directory):
         add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist; the job would run in /")
     for key, p in (("StandardOutPath", spec.stdout_path), ("StandardErrorPath", spec.stderr_path)):
@@ -91,6 +113,9 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
                               f"job's log (pylaunchctl log) instead; create it (it is never created for you)")
     if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(spec.stdin_path):
         add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist; the job would read /dev/null")
+
+
+def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
     ka = spec.keep_alive
     if ka.successful_exit is True:
         add(NOTE, "KeepAlive.SuccessfulExit", "true restarts the job after it exits with status 0, and leaves it "
@@ -100,6 +125,9 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
                                                "and leaves it stopped after exit 0; true is the opposite")
     if ka.always and spec.throttle_interval == 0:
         add(WARNING, "ThrottleInterval", "0 with KeepAlive true: a job that exits at once restarts in a tight loop")
+
+
+def _socket_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if uid != 0:
         for g in spec.sockets:
             for s in g.sockets:
@@ -111,11 +139,13 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
             if s.path and not os.path.isdir(os.path.dirname(s.path) or "."):
                 add(WARNING, f"Sockets.{g.name}.SockPathName",
                     f"the directory {os.path.dirname(s.path)} does not exist: the job will fail to load")
+
+
+def _trigger_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if not (spec.run_at_load or spec.keep_alive.has_conditions or spec.sockets or spec.start_interval
             or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount):
         add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, timers or paths): "
                       "it runs only on pylaunchctl start")
-    return out
 
 
 def summary(findings: list[Finding]) -> tuple[int, int]:

@@ -60,3 +60,16 @@ def plists_in(directory: str) -> list[str]:
     except OSError:
         return []
     return sorted(os.path.join(directory, n) for n in names if is_plist_name(n))
+
+
+def label_from_file(path: str) -> str | None:
+    """Best effort: the Label of a plist, or None if it cannot be read."""
+    try:
+        raw = read_plist(path)
+    except Exception:
+        return None
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            if isinstance(k, str) and k.lower() == "label" and isinstance(v, str):
+                return v
+    return None
