@@ -13,7 +13,8 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 
-from .spec import JobSpec
+from .jobspec import JobSpec
+from .plistvalues import WARNING, Problem
 
 
 def _xdg(var: str, default: str) -> str:
@@ -91,8 +92,8 @@ class Domain:
                           ("RootDirectory", "root_directory")):
             if getattr(spec, attr) is not None:
                 dropped[attr] = None
-                warnings.append(f"{key}: refused: only the system domain's manager running as root "
-                                f"changes a job's user or root; the job runs as uid {os.geteuid()}")
+                warnings.append(Problem(WARNING, key, "refused: only the system domain's manager running as "
+                                        f"root changes a job's user or root; the job runs as uid {os.geteuid()}"))
         if not dropped:
             return spec
         return replace(spec, **dropped, warnings=tuple(warnings))

@@ -17,8 +17,8 @@ from typing import Mapping
 from .jobtypes import NETWORK, QUEUE, Fact
 from .runtime import JobRuntime
 from .spec import JobSpec
-from .system_events import NetworkMonitor
-from .triggers import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
+from .triggers.system import NetworkMonitor
+from .triggers.pathwatch import PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty
 
 
 def file_facts(spec: JobSpec) -> dict[Fact, bool]:

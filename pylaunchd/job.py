@@ -13,6 +13,10 @@ Its state is two values, :class:`Phase` (what it is doing) and
 exit, last spawn, whether it was ever demanded). :data:`TRANSITIONS` is the
 table of the phases each event may lead to from each phase; every event
 checks itself against it, and ``tests/test_job_table.py`` walks every pair.
+
+Size: one state machine is one class; its sixteen events share the private
+helpers below them (want a start, spawn, terminate, watch), and read best
+beside them. KeepAlive's reasons are apart, in :mod:`pylaunchd.keepalive`.
 """
 
 from __future__ import annotations

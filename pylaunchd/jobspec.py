@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .calendar import CalendarInterval
+from .triggers.calendar import CalendarInterval
 from .plistvalues import Problem
 
 __all__ = ["DEFAULT_THROTTLE_INTERVAL", "DEFAULT_EXIT_TIMEOUT", "SocketSpec", "SocketGroupSpec",

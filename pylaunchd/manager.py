@@ -33,8 +33,8 @@ from .facts import FactHub, file_facts
 from .jobsdir import JobsDirWatcher
 from .jobtable import JobTable
 from .runtime import JobContext
-from .system_events import MountMonitor, NetworkMonitor
-from .triggers import PathTriggers
+from .triggers.system import MountMonitor, NetworkMonitor
+from .triggers.pathwatch import PathTriggers
 from .watching import SharedObserver
 
 log = logging.getLogger("pylaunchd")

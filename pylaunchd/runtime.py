@@ -37,7 +37,7 @@ from .job import JobMachine
 from .joblog import JobLog
 from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, IgnoreSockets, Kill, KillGroup, Log,
                        Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
-from .schedule import CalendarTimer
+from .triggers.schedule import CalendarTimer
 from .sockets import BoundSocket, SocketError, SocketGroup, close_group, create_groups
 from .spawn import spawn
 from .spec import JobSpec

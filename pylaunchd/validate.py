@@ -13,7 +13,7 @@ error, so ``pylaunchctl lint`` shows one error per group of keys.
 
 The ``Sockets`` dictionary is read by :mod:`pylaunchd.socketkeys`, the
 process's identity and limits by :mod:`pylaunchd.processkeys`,
-``StartCalendarInterval`` by :mod:`pylaunchd.calendar`, the key tables are in
+``StartCalendarInterval`` by :mod:`pylaunchd.triggers.calendar`, the key tables are in
 :mod:`pylaunchd.jobkeys`.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import jobkeys
-from .calendar import CalendarError, validate_schedules
+from .triggers.calendar import CalendarError, validate_schedules
 from .jobspec import DEFAULT_EXIT_TIMEOUT, DEFAULT_THROTTLE_INTERVAL, InetdSpec, JobSpec, KeepAliveSpec
 from .plist import read_plist
 from .plistvalues import Problem, Reader, SpecError, describe

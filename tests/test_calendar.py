@@ -1,4 +1,4 @@
-"""StartCalendarInterval semantics on a fake clock (pylaunchd.calendar).
+"""StartCalendarInterval semantics on a fake clock (pylaunchd.triggers.calendar).
 
 Naive datetimes are local time of the process; an autouse fixture pins
 TZ=UTC so that every naive wall time exists exactly once, whatever the
@@ -23,7 +23,7 @@ try:  # hypothesis is optional: the seeded brute-force tests below run without i
 except ImportError:  # pragma: no cover
     st = None
 
-from pylaunchd.calendar import (
+from pylaunchd.triggers.calendar import (
     MAX_TIMER_WAIT,
     CalendarError,
     CalendarInterval,
@@ -35,7 +35,7 @@ from pylaunchd.calendar import (
     seconds_until,
 )
 from pylaunchd.clock import FakeClock
-from pylaunchd.schedule import CalendarTimer
+from pylaunchd.triggers.schedule import CalendarTimer
 
 try:
     BERLIN = ZoneInfo("Europe/Berlin")  # 2024: 03-31 02:00 -> 03:00, 10-27 03:00 -> 02:00

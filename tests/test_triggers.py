@@ -1,4 +1,4 @@
-"""Tests of pylaunchd.triggers: WatchPaths, QueueDirectories and PathState
+"""Tests of pylaunchd.triggers.pathwatch: WatchPaths, QueueDirectories and PathState
 watching, with real files, real inotify and a real asyncio loop.
 
 Waits are awaits on callbacks with a timeout, never sleeps. "No callback" is
@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from pylaunchd.triggers import (PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty,
+from pylaunchd.triggers.pathwatch import (PATH_STATE, QUEUE_DIRECTORIES, WATCH_PATHS, PathTriggers, exists, is_nonempty,
                                 nearest_existing, normalize_path)
 
 TIMEOUT = 5.0

@@ -15,10 +15,11 @@ import threading
 import pytest
 from watchdog.observers.api import BaseObserver
 
-from pylaunchd import jobsdir, triggers
+from pylaunchd import jobsdir
+from pylaunchd.triggers import pathwatch as triggers
 from pylaunchd.clock import FakeClock
 from pylaunchd.jobsdir import JobsDirWatcher
-from pylaunchd.triggers import WATCH_PATHS, PathTriggers
+from pylaunchd.triggers.pathwatch import WATCH_PATHS, PathTriggers
 from pylaunchd.watching import Coalescer, SharedObserver
 
 TIMEOUT = 5.0

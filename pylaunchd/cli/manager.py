@@ -2,7 +2,9 @@
 ``python -m pylaunchd.cli.manager`` (in scripts and unit files written before
 the rename) still starts the manager."""
 
-from .pylaunchd import main, run, serve  # noqa: F401
+from .pylaunchd import main, run, serve
+
+__all__ = ["main", "run", "serve"]
 
 if __name__ == "__main__":
     main()

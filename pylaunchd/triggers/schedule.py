@@ -1,4 +1,4 @@
-"""StartCalendarInterval on the clock: the timer that drives :mod:`pylaunchd.calendar`.
+"""StartCalendarInterval on the clock: the timer that drives :mod:`pylaunchd.triggers.calendar`.
 
 :class:`CalendarTimer` follows the recipe of calendar.py's docstring: at arm
 time it finds the next firing strictly after now (nothing missed while the
@@ -6,7 +6,7 @@ manager was not running is caught up); each time its timer fires it compares
 with the wall clock, fires once for every firing that came due since (a
 suspend's worth of missed firings is one start, as launchd), finds the next
 one, and re-arms. Its timer waits at most a minute
-(:data:`pylaunchd.calendar.MAX_TIMER_WAIT`), so a suspend or a wall-clock
+(:data:`pylaunchd.triggers.calendar.MAX_TIMER_WAIT`), so a suspend or a wall-clock
 change costs at most a minute's delay.
 """
 
@@ -16,7 +16,7 @@ import datetime
 from typing import Callable
 
 from . import calendar
-from .clock import Clock, Handle
+from ..clock import Clock, Handle
 
 
 class CalendarTimer:

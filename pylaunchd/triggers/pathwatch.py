@@ -70,9 +70,9 @@ from watchdog.events import (
     FileMovedEvent,
 )
 
-from .paths import anchor, directory_id, exists, is_nonempty, nearest_existing, normalize_path
-from .clock import Clock, LoopClock
-from .watching import Coalescer, SharedObserver, Watch
+from ..paths import anchor, directory_id, exists, is_nonempty, nearest_existing, normalize_path
+from ..clock import Clock, LoopClock
+from ..watching import Coalescer, SharedObserver, Watch
 
 log = logging.getLogger("pylaunchd")
 

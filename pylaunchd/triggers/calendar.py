@@ -80,7 +80,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
-from .plistvalues import WARNING, Problem, describe
+from ..plistvalues import WARNING, Problem, describe
 
 __all__ = ["CalendarInterval", "CalendarError", "validate_schedules", "next_fire", "missed", "is_due",
            "seconds_until", "monotonic_deadline", "MAX_TIMER_WAIT", "SEARCH_DAYS"]
