@@ -85,6 +85,6 @@ def test_plistvalues_is_a_leaf_and_nothing_in_the_split_imports_the_facade():
 
     graph = import_graph()
     assert graph["pylaunchd.plistvalues"] == {}, "plistvalues must import only the standard library"
-    split = ("plistvalues", "plist", "calendar", "jobspec", "jobkeys", "socketkeys", "processkeys", "validate", "lint")
+    split = ("plistvalues", "plist", "triggers.calendar", "jobspec", "jobkeys", "socketkeys", "processkeys", "validate", "lint")
     for name in split:
         assert "pylaunchd.spec" not in graph[f"pylaunchd.{name}"], f"{name} imports the spec façade"
