@@ -1,5 +1,9 @@
-"""The manager's side of the control socket: read a request, check who sent
-it (SO_PEERCRED), run the verb's handler on the event loop, answer."""
+"""The manager's side of the control socket: read a request line, check who
+sent it (SO_PEERCRED), run the verb's handler on the event loop, answer.
+
+Each connection is its own task: a client that sends nothing, or half a line,
+waits alone until its REQUEST_TIMEOUT and delays no one else.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,19 @@ import asyncio
 import logging
 import os
 
-from ..manager import Manager, bind_control_socket
+from ..manager import Manager
 from .commands import HANDLERS, READ_ONLY
-from .protocol import EXIT_PERMISSION, EXIT_USAGE, MAX_MESSAGE, ControlError, decode, encode, may_act, peer_credentials
+from .listener import bind_control_socket
+from .protocol import (EXIT_PERMISSION, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
+                       may_act, peer_credentials)
 
 log = logging.getLogger("pylaunchd")
+
+
+class RequestTooLarge(Exception):
+    def __init__(self, size: int):
+        super().__init__(f"request too large: {size} bytes, the limit is {MAX_REQUEST}")
+        self.size = size
 
 
 async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
@@ -22,20 +34,48 @@ async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
             reply = await _answer(manager, reader, writer)
             writer.write(encode(reply))
             await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError:
             pass
         finally:
             writer.close()
 
-    return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_MESSAGE)
+    # The reader's limit is the request limit: readuntil() refuses a longer line.
+    return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_REQUEST)
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """The request line, read whole however many reads it takes; a last line
+    without its newline is taken as it is. Past MAX_REQUEST, read on to the
+    end of the line only to count it (the client is still sending: closing
+    now would break its pipe before it reads the reply), then raise
+    RequestTooLarge."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as e:
+        return e.partial
+    except asyncio.LimitOverrunError:
+        pass
+    size = 0
+    while True:
+        chunk = await reader.read(65536)
+        end = chunk.find(b"\n")
+        if not chunk or end >= 0:
+            raise RequestTooLarge(size + max(end, 0))
+        size += len(chunk)
 
 
 async def _answer(manager: Manager, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
     peer = peer_credentials(writer.get_extra_info("socket"))
     try:
-        data = await asyncio.wait_for(reader.read(MAX_MESSAGE), timeout=10)
+        data = await asyncio.wait_for(read_request(reader), timeout=REQUEST_TIMEOUT)
         req = decode(data)
-    except (ValueError, asyncio.TimeoutError):
+    except RequestTooLarge as e:
+        log.warning("refused a request of %d bytes from pid %d: over the %d-byte limit", e.size, peer.pid, MAX_REQUEST)
+        return {"ok": False, "error": str(e), "status": EXIT_USAGE}
+    except asyncio.TimeoutError:
+        return {"ok": False, "error": f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s",
+                "status": EXIT_USAGE}
+    except ValueError:
         return {"ok": False, "error": "malformed request", "status": EXIT_USAGE}
     verb = req.get("verb")
     args = req.get("args") or {}
