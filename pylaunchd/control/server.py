@@ -1,5 +1,6 @@
 """The manager's side of the control socket: read a request line, check who
-sent it (SO_PEERCRED), run the verb's handler on the event loop, answer.
+sent it (SO_PEERCRED) and its arguments (the verb's schema), run the verb's
+``execute`` on the event loop against the manager's ControlService, answer.
 
 Each connection is its own task: a client that sends nothing, or half a line,
 waits alone until its REQUEST_TIMEOUT and delays no one else.
@@ -11,11 +12,17 @@ import asyncio
 import logging
 import os
 
-from ..manager import Manager
-from .commands import HANDLERS, READ_ONLY
+from typing import TYPE_CHECKING
+
+from . import verbs as _verbs  # noqa: F401 - registers every verb
 from .listener import bind_control_socket
 from .protocol import (EXIT_PERMISSION, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
                        may_act, peer_credentials)
+from .service import ControlService
+from .verb import REQUESTS, Verb
+
+if TYPE_CHECKING:
+    from ..manager import Manager
 
 log = logging.getLogger("pylaunchd")
 
@@ -28,10 +35,12 @@ class RequestTooLarge(Exception):
 
 async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
     sock = bind_control_socket(manager.domain.control_socket, public=manager.domain.system)
+    service = ControlService(manager)
+    served = {name: cls() for name, cls in REQUESTS.items()}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            reply = await _answer(manager, reader, writer)
+            reply = await _answer(manager, service, served, reader, writer)
             writer.write(encode(reply))
             await writer.drain()
         except ConnectionError:
@@ -64,32 +73,36 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
         size += len(chunk)
 
 
-async def _answer(manager: Manager, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
+async def _answer(manager: Manager, service: ControlService, served: dict[str, Verb],
+                  reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
     peer = peer_credentials(writer.get_extra_info("socket"))
     try:
         data = await asyncio.wait_for(read_request(reader), timeout=REQUEST_TIMEOUT)
         req = decode(data)
     except RequestTooLarge as e:
         log.warning("refused a request of %d bytes from pid %d: over the %d-byte limit", e.size, peer.pid, MAX_REQUEST)
-        return {"ok": False, "error": str(e), "status": EXIT_USAGE}
+        return _error(str(e), EXIT_USAGE)
     except asyncio.TimeoutError:
-        return {"ok": False, "error": f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s",
-                "status": EXIT_USAGE}
+        return _error(f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s", EXIT_USAGE)
     except ValueError:
-        return {"ok": False, "error": "malformed request", "status": EXIT_USAGE}
-    verb = req.get("verb")
+        return _error("malformed request", EXIT_USAGE)
+    name = req.get("verb")
     args = req.get("args") or {}
-    handler = HANDLERS.get(verb) if isinstance(verb, str) else None
-    if handler is None or not isinstance(args, dict):
-        return {"ok": False, "error": f"unknown request {verb!r}", "status": EXIT_USAGE}
-    if not may_act(peer, os.getuid()) and not (manager.domain.system and verb in READ_ONLY):
-        log.warning("refused %s from pid %d uid %d: not our user or root", verb, peer.pid, peer.uid)
-        return {"ok": False, "status": EXIT_PERMISSION,
-                "error": f"uid {peer.uid} may not use {manager.domain.name}: only uid {os.getuid()} or root"}
+    verb = served.get(name) if isinstance(name, str) else None
+    if verb is None or not isinstance(args, dict):
+        return _error(f"unknown request {name!r}", EXIT_USAGE)
+    if not may_act(peer, os.getuid()) and not (manager.domain.system and verb.read_only):
+        log.warning("refused %s from pid %d uid %d: not our user or root", name, peer.pid, peer.uid)
+        return _error(f"uid {peer.uid} may not use {manager.domain.name}: only uid {os.getuid()} or root",
+                      EXIT_PERMISSION)
     try:
-        return {"ok": True, "result": handler(manager, args)}
+        return {"ok": True, "result": verb.execute(service, verb.validate(args))}
     except ControlError as e:
-        return {"ok": False, "error": str(e), "status": e.status}
+        return _error(str(e), e.status)
     except Exception as e:  # a bug must not take the manager down
-        log.exception("control request %s failed", verb)
-        return {"ok": False, "error": f"internal error: {e}", "status": 1}
+        log.exception("control request %s failed", name)
+        return _error(f"internal error: {e}", 1)
+
+
+def _error(message: str, status: int) -> dict:
+    return {"ok": False, "error": message, "status": status}
