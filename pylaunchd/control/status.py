@@ -133,7 +133,8 @@ class JobStatus(JobSummary):
     def from_json(cls, data: dict) -> "JobStatus":
         d = _known(cls, data)
         d["keep_alive"] = KeepAlive.from_json(d["keep_alive"])
-        d["inetd_compatibility"] = None if d["inetd_compatibility"] is None else Inetd.from_json(d["inetd_compatibility"])
+        inetd = d["inetd_compatibility"]
+        d["inetd_compatibility"] = None if inetd is None else Inetd.from_json(inetd)
         d["last_exit"] = None if d["last_exit"] is None else LastExit.from_json(d["last_exit"])
         d["sockets"] = [SocketStatus.from_json(s) for s in d["sockets"]]
         return cls(**d)

@@ -75,7 +75,7 @@ class Arg:
         if not ok:
             return f"must be {_TYPE_NAMES[self.type]}, not {_json_type(value)}"
         if self.items is not None and not all(isinstance(v, self.items) and not isinstance(v, bool) for v in value):
-            return f"must hold only {_TYPE_NAMES[self.items]}s"
+            return f"must hold only {_DOC_NAMES[self.items]}s"
         if self.nonempty and not value:
             return "must not be empty"
         if self.check is not None and not self.check(value):
@@ -100,7 +100,9 @@ class Verb:
     def __init__(self, client: Optional[Client] = None):
         self.client = client  # the client half's connection to a manager; None in the server
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Fill in the defaults of ``cli_name`` and ``sends``, check the class,
+        and register it (``class V(Verb, register=False)`` does not: for tests)."""
         super().__init_subclass__(**kwargs)
         ns = cls.__dict__
         if not ns.get("__doc__"):
@@ -109,13 +111,13 @@ class Verb:
             cls.cli_name = ns.get("name") if "run" in ns else None
         if "sends" not in ns:
             cls.sends = (ns["name"],) if ns.get("name") and cls.cli_name else ()
-        if ns.get("name"):
-            if "execute" not in ns:
-                raise TypeError(f"{cls.__name__} serves {cls.name!r} but has no execute()")
+        if ns.get("name") and "execute" not in ns:
+            raise TypeError(f"{cls.__name__} serves {cls.name!r} but has no execute()")
+        if cls.cli_name and "run" not in ns:
+            raise TypeError(f"{cls.__name__} is the verb {cls.cli_name!r} but has no run()")
+        if register and ns.get("name"):
             _register(REQUESTS, cls.name, cls)
-        if cls.cli_name:
-            if "run" not in ns:
-                raise TypeError(f"{cls.__name__} is the verb {cls.cli_name!r} but has no run()")
+        if register and cls.cli_name:
             _register(VERBS, cls.cli_name, cls)
 
     # ------------------------------------------------------------ either half

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
 
 class Blame(Verb):
-    """Why the service last started (launchctl blame).
+    """Why the service last started: run at load, a socket, a KeepAlive
+    condition, a timer, a path, a kickstart.
 
-    One of: run at load, socket NAME readable, a KeepAlive condition,
+    As launchctl blame; one of: run at load, socket NAME readable, a KeepAlive condition,
     StartInterval, StartCalendarInterval, WatchPaths PATH, QueueDirectories,
     StartOnMount, kickstart by user, connection accepted; or that it has not
     started since it was loaded.

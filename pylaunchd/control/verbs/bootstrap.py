@@ -49,8 +49,10 @@ class Bootout(Verb):
     sends = ("bootout", "unload")  # unload: bootout DOMAIN PATH...
     args = {"label": LABEL_ARG}
 
-    def run(self, target: str = typer.Argument(..., help="A service (DOMAIN/LABEL) or a domain followed by plist paths."),
-            paths: Optional[list[str]] = typer.Argument(None, help="Plists whose jobs to remove from the domain.")) -> None:
+    def run(self,
+            target: str = typer.Argument(..., help="A service (DOMAIN/LABEL) or a domain followed by plist paths."),
+            paths: Optional[list[str]] = typer.Argument(None, help="Plists whose jobs to remove from the domain."),
+            ) -> None:
         if paths:
             results = self.client.call("unload", parse_domain(target), paths=absolute(paths))
             if report(results):

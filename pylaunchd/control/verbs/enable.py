@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 
 class Enable(Verb):
-    """Enable a service persistently (launchctl enable).
+    """Enable a service persistently.
 
-    It does not start it. A job whose plist sits in a watched directory is
+    As launchctl enable: it does not start it. A job whose plist sits in a watched directory is
     loaded, since that directory is what the domain runs; others load with
     the next load or bootstrap. The override lives in the domain's state
     directory and outlasts the manager.
@@ -33,9 +33,9 @@ class Enable(Verb):
 
 
 class Disable(Verb):
-    """Disable a service persistently: it is not loaded until enabled (launchctl disable).
+    """Disable a service persistently: it is not loaded until enabled (does not stop it).
 
-    It does not stop or unload the job if it is loaded now.
+    As launchctl disable: a job loaded now stays loaded, and runs as before.
     """
 
     name = "disable"
@@ -51,7 +51,10 @@ class Disable(Verb):
 
 
 class PrintDisabled(Verb):
-    """The domain's enabled/disabled overrides, one "label" => disabled (or enabled) per line."""
+    """The domain's enabled/disabled overrides.
+
+    One line per label that has one: "label" => disabled, or => enabled.
+    """
 
     name = "print-disabled"
     read_only = True

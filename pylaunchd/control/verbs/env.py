@@ -18,9 +18,9 @@ def _is_key(key: str) -> bool:
 
 
 class Setenv(Verb):
-    """Set a variable for every job the manager starts from now on (launchctl setenv).
+    """Set a variable for every job the manager starts from now on.
 
-    A job's own EnvironmentVariables still win. Not persistent: a restarted
+    As launchctl setenv: a job's own EnvironmentVariables still win. Not persistent: a restarted
     manager forgets it.
     """
 
@@ -37,7 +37,10 @@ class Setenv(Verb):
 
 
 class Unsetenv(Verb):
-    """Unset a variable set with setenv (launchctl unsetenv)."""
+    """Unset a variable set with setenv.
+
+    As launchctl unsetenv: jobs started from now on no longer get it.
+    """
 
     name = "unsetenv"
     args = {"key": Arg(str, required=True)}
@@ -51,9 +54,9 @@ class Unsetenv(Verb):
 
 
 class Getenv(Verb):
-    """Print a variable of the domain's environment (launchctl getenv).
+    """Print a variable of the domain's environment.
 
-    The domain's environment is what jobs get besides their own: the
+    As launchctl getenv. The domain's environment is what jobs get besides their own: the
     variables set with setenv, and those SecureSocketWithKey exports. Nothing
     is printed for a variable that is not set.
     """
@@ -73,7 +76,10 @@ class Getenv(Verb):
 
 
 class Export(Verb):
-    """The domain's environment as shell commands (launchctl export): KEY="VALUE"; export KEY;"""
+    """The domain's environment as shell commands.
+
+    As launchctl export: one KEY="VALUE"; export KEY; per variable, for eval.
+    """
 
     cli_name = "export"
     sends = ("getenv",)

@@ -10,9 +10,9 @@ from ..verb import Verb
 
 
 class Error(Verb):
-    """What an error code means (launchctl error).
+    """What an error code means.
 
-    launchd's codes 107-159 by their sentences, 64 as EX_USAGE, POSIX errno
+    As launchctl error: launchd's codes 107-159 by their sentences, 64 as EX_USAGE, POSIX errno
     values below 107. No manager is needed.
     """
 

@@ -12,7 +12,10 @@ from ..verb import Verb
 
 
 class Help(Verb):
-    """Help on pylaunchctl, or on one verb: the same text as VERB --help."""
+    """Help on pylaunchctl, or on one verb.
+
+    help VERB shows the same text as VERB --help.
+    """
 
     cli_name = "help"
 

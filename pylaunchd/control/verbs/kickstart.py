@@ -21,9 +21,9 @@ KICKSTART_WAIT = 30.0  # seconds -k/-p wait for the new process
 
 
 class Kickstart(Verb):
-    """Run a service now, whatever its launch conditions and throttle (launchctl kickstart).
+    """Run a service now, whatever its launch conditions and throttle.
 
-    -k: if it runs, kill it (SIGTERM, then SIGKILL after its ExitTimeOut)
+    As launchctl kickstart. -k: if it runs, kill it (SIGTERM, then SIGKILL after its ExitTimeOut)
     and start it again at once. -p: print the PID of the process that runs
     (with -k, of the new one); on a terminal, "service spawned with pid:
     PID". blame then says "kickstart by user".
@@ -65,9 +65,9 @@ def _is_signal(number: int) -> bool:
 
 
 class Kill(Verb):
-    """Send a signal to a service's process (launchctl kill); KeepAlive decides what follows.
+    """Send a signal to a service's process. KeepAlive decides what follows.
 
-    SIGNAL is a name (TERM, SIGHUP) or a number. A job with no process:
+    As launchctl kill: SIGNAL is a name (TERM, SIGHUP) or a number. A job with no process:
     exit status 3, "No process to signal."; an unknown signal: 64.
     """
 
@@ -75,7 +75,8 @@ class Kill(Verb):
     args = {"label": LABEL_ARG,
             "signal": Arg(int, required=True, check=_is_signal, error="Invalid signal.", help="the signal number")}
 
-    def run(self, signal_name: str = typer.Argument(..., metavar="SIGNAL", help="A signal name (TERM, SIGHUP) or number."),
+    def run(self,
+            signal_name: str = typer.Argument(..., metavar="SIGNAL", help="A signal name (TERM, SIGHUP) or number."),
             target: str = SERVICE) -> None:
         try:
             sig = parse_signal(signal_name)

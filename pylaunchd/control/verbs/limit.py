@@ -23,9 +23,9 @@ def _show(v: int) -> str:
 
 
 class Limit(Verb):
-    """Print or set the manager's resource limits, which new jobs inherit (launchctl limit).
+    """Print or set the manager's resource limits, which new jobs inherit.
 
-    Without NAME, every limit; with NAME, that one; with SOFT (and HARD, else
+    As launchctl limit. Without NAME, every limit; with NAME, that one; with SOFT (and HARD, else
     the same), set it. Values are numbers or "unlimited". Each line: the
     name, the soft limit, the hard limit.
     """
@@ -35,7 +35,8 @@ class Limit(Verb):
             "soft": Arg(int, help="the soft limit to set; -1 is unlimited"),
             "hard": Arg(int, help="the hard limit to set (default: soft)")}
 
-    def run(self, name: Optional[str] = typer.Argument(None, help="cpu filesize data stack core rss memlock maxproc maxfiles"),
+    def run(self,
+            name: Optional[str] = typer.Argument(None, help="cpu filesize data stack core rss memlock maxproc maxfiles"),
             soft: Optional[str] = typer.Argument(None, help="Soft limit (or both), a number or unlimited."),
             hard: Optional[str] = typer.Argument(None, help="Hard limit, a number or unlimited."),
             as_json: bool = JSON) -> None:

@@ -75,7 +75,8 @@ class List(Verb):
     args = {"label": Arg(str, help="only this job's summary")}
 
     def run(self, label: Optional[str] = typer.Argument(None, help="Only this job."),
-            as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs.")) -> None:
+            as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs."),
+            ) -> None:
         if label:
             domain, label = parse_service(label)
             if as_json:

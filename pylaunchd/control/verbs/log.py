@@ -18,13 +18,13 @@ FOLLOW_INTERVAL = 0.25  # seconds between two polls of log -f
 
 
 class Log(Verb):
-    """A job's output and the manager's events for it: spawns, exits, throttling.
+    """A job's output (when its plist names no StandardOutPath or
+    StandardErrorPath) and the manager's events for it: spawns, exits, throttling.
 
-    The output is there when the job's plist names no StandardOutPath or
-    StandardErrorPath: it goes through a pipe to STATE_DIR/logs/LABEL.log,
-    rotated at 1 MiB. -n: how many of the last lines; -f: keep printing new
-    lines until interrupted. Not read-only: a job's output may hold secrets,
-    so only the domain's user or root reads it.
+    The output goes through a pipe to STATE_DIR/logs/LABEL.log, rotated at
+    1 MiB. -n: how many of the last lines; -f: keep printing new lines until
+    interrupted. Not read-only: a job's output may hold secrets, so only the
+    domain's user or root reads it.
     """
 
     name = "log"

@@ -25,7 +25,7 @@ class Manager(Verb):
 
 
 class ManagerPid(Verb):
-    """The PID of the manager this pylaunchctl talks to (launchctl managerpid)."""
+    """The PID of the manager this pylaunchctl talks to."""
 
     cli_name = "managerpid"
     sends = ("manager",)
@@ -36,7 +36,7 @@ class ManagerPid(Verb):
 
 
 class ManagerUid(Verb):
-    """The uid the manager runs as (launchctl manageruid)."""
+    """The uid the manager runs as."""
 
     cli_name = "manageruid"
     sends = ("manager",)
@@ -47,8 +47,8 @@ class ManagerUid(Verb):
 
 
 class ManagerName(Verb):
-    """The manager's session type (launchctl managername): System for the
-    system domain, Background for a per-user one (see LimitLoadToSessionType)."""
+    """The manager's session type: System for the system domain, Background
+    for a per-user one (see LimitLoadToSessionType)."""
 
     cli_name = "managername"
     sends = ("manager",)
@@ -59,9 +59,10 @@ class ManagerName(Verb):
 
 
 class Version(Verb):
-    """The manager's version, domain and control socket.
+    """The manager's version and domain.
 
-    --json: pid, uid, domain, version, jobs_dirs and control_socket.
+    One line: pylaunchd VERSION (DOMAIN, control socket PATH). --json: pid,
+    uid, domain, version, jobs_dirs and control_socket.
     """
 
     cli_name = "version"

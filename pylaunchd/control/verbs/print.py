@@ -138,9 +138,10 @@ def format_domain(info: DomainStatus) -> str:
 
 
 class Print(Verb):
-    """Everything about a service, or about a domain and its services (launchctl print).
+    """Everything about a service (state, plist, program, sockets, exits,
+    warnings), or about a domain and its services.
 
-    A service (DOMAIN/LABEL, or a bare label): its state, plist, program and
+    As launchctl print. A service (DOMAIN/LABEL, or a bare label): its state, plist, program and
     arguments, environment, runs and last exit, why it last started,
     throttling, spawn errors, KeepAlive and launch properties, sockets (with
     the connections accepted and the times each started the job), warnings

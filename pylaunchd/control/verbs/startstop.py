@@ -12,10 +12,10 @@ if TYPE_CHECKING:
 
 
 class Start(Verb):
-    """Start a loaded job now (launchctl start); throttling still applies.
+    """Start a loaded job now (throttling still applies).
 
-    The job's launch conditions are not consulted: it runs as if one had
-    fired. A job that is not loaded: exit status 113.
+    As launchctl start: the job's launch conditions are not consulted, it
+    runs as if one had fired. A job that is not loaded: exit status 113.
     """
 
     name = "start"
@@ -30,9 +30,9 @@ class Start(Verb):
 
 
 class Stop(Verb):
-    """Stop a running job (launchctl stop): SIGTERM, then SIGKILL after its ExitTimeOut.
+    """Stop a running job (SIGTERM, then SIGKILL after ExitTimeOut). KeepAlive jobs restart.
 
-    A KeepAlive job starts again, as under launchd; to keep it stopped,
+    As launchctl stop: a KeepAlive job starts again; to keep it stopped,
     unload or disable it.
     """
 
@@ -48,10 +48,10 @@ class Stop(Verb):
 
 
 class Remove(Verb):
-    """Stop and unload a job by label (launchctl remove).
+    """Stop and unload a job by label.
 
-    Its plist, if it has one, is left alone. A job that is not loaded: exit
-    status 113.
+    As launchctl remove: its plist, if it has one, is left alone. A job that
+    is not loaded: exit status 113.
     """
 
     name = "remove"

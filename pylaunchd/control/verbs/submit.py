@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 class Submit(Verb):
-    """Run a command as a KeepAlive job without writing a plist (launchctl submit).
+    """Run a command as a KeepAlive job without writing a plist.
 
-    The job lives until it is removed (remove LABEL) or the manager stops;
-    its label must not be loaded already (exit status 5).
+    As launchctl submit: the job lives until it is removed (remove LABEL)
+    or the manager stops; its label must not be loaded already (exit status
+    5).
     """
 
     name = "submit"
