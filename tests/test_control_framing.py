@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 
+from conftest import unix_talk
 from pylaunchd.control.protocol import MAX_REQUEST, ControlError, request
 
 
@@ -14,20 +15,9 @@ def raw_line(verb: str, args: dict) -> bytes:
     return json.dumps({"verb": verb, "args": args}, separators=(",", ":")).encode()
 
 
-def talk(path: str, data: bytes, timeout: float = 30) -> dict:
-    """Send *data* as it is, close our side, read the reply line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    return json.loads(reply)
+def talk(path: str, data: bytes) -> dict:
+    """Send *data* as it is, close our side, read the reply."""
+    return json.loads(unix_talk(path, data, timeout=30))
 
 
 def padded_load(total: int) -> tuple[bytes, int]:
