@@ -34,13 +34,13 @@ class RequestTooLarge(Exception):
 
 
 async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
-    sock = bind_control_socket(manager.domain.control_socket, public=manager.domain.system)
     service = ControlService(manager)
+    sock = bind_control_socket(service.control_socket, public=service.system)
     served = {name: cls() for name, cls in REQUESTS.items()}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            reply = await _answer(manager, service, served, reader, writer)
+            reply = await _answer(service, served, reader, writer)
             writer.write(encode(reply))
             await writer.drain()
         except ConnectionError:
@@ -73,7 +73,7 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
         size += len(chunk)
 
 
-async def _answer(manager: Manager, service: ControlService, served: dict[str, Verb],
+async def _answer(service: ControlService, served: dict[str, Verb],
                   reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
     peer = peer_credentials(writer.get_extra_info("socket"))
     try:
@@ -91,9 +91,9 @@ async def _answer(manager: Manager, service: ControlService, served: dict[str, V
     verb = served.get(name) if isinstance(name, str) else None
     if verb is None or not isinstance(args, dict):
         return _error(f"unknown request {name!r}", EXIT_USAGE)
-    if not may_act(peer, os.getuid()) and not (manager.domain.system and verb.read_only):
+    if not may_act(peer, os.getuid()) and not (service.system and verb.read_only):
         log.warning("refused %s from pid %d uid %d: not our user or root", name, peer.pid, peer.uid)
-        return _error(f"uid {peer.uid} may not use {manager.domain.name}: only uid {os.getuid()} or root",
+        return _error(f"uid {peer.uid} may not use {service.domain_name}: only uid {os.getuid()} or root",
                       EXIT_PERMISSION)
     try:
         return {"ok": True, "result": verb.execute(service, verb.validate(args))}

@@ -98,6 +98,15 @@ class ControlService:
     def domain_name(self) -> str:
         return self._manager.domain.name
 
+    @property
+    def system(self) -> bool:
+        """The system domain: anyone may send it read-only requests."""
+        return self._manager.domain.system
+
+    @property
+    def control_socket(self) -> str:
+        return self._manager.domain.control_socket
+
     def overrides(self) -> dict[str, bool]:
         """The persistent enabled/disabled overrides: label -> disabled."""
         return self._manager.overrides.items()
