@@ -720,4 +720,3 @@ class Manager:
         self.by_path.pop(path, None)
         self.unload(label)
         return label
-
