@@ -12,9 +12,12 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from .jobspec import JobSpec
 from .plistvalues import WARNING, Problem
+
+if TYPE_CHECKING:  # the CLI imports this module for its default paths: keep it light
+    from .jobspec import JobSpec
 
 
 def _xdg(var: str, default: str) -> str:

@@ -16,7 +16,8 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 
-from .spec import SocketGroupSpec, SocketSpec
+from .addresses import address_text
+from .jobspec import SocketGroupSpec, SocketSpec
 
 
 class SocketError(Exception):
@@ -65,10 +66,7 @@ class BoundSocket:
                 "accepted": self.accepted, "triggers": self.triggers, "last_trigger": self.last_trigger}
 
     def address_text(self) -> str:
-        if "path" in self.address:
-            return self.address["path"]
-        host = self.address["host"]
-        return f"[{host}]:{self.address['port']}" if ":" in host else f"{host}:{self.address['port']}"
+        return address_text(self.address)
 
 
 @dataclass

@@ -49,7 +49,8 @@ def run(
 
 def serve(domain: Domain) -> int:
     # Imported here so that --help stays quick.
-    from ..control.server import lock_control_socket, start_control_server
+    from ..control.listener import lock_control_socket
+    from ..control.server import start_control_server
     from ..manager import Manager
 
     log = logging.getLogger("pylaunchd")

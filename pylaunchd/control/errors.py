@@ -1,9 +1,35 @@
-"""launchctl's error codes (launchd/libxpc 107-159) and their sentences,
-for `pylaunchctl error CODE`; codes below 107 are POSIX errno values."""
+"""Exit statuses of pylaunchctl, the error that carries one, and the
+sentences of launchctl's codes (launchd/libxpc 107-159) for
+``pylaunchctl error CODE``; codes below 107 are POSIX errno values.
+
+Standard library only: pylaunchctl, the control server and the manager all
+import it.
+"""
 
 from __future__ import annotations
 
 import os
+
+# Exit statuses, launchctl's where it has them.
+EXIT_USAGE = 64  # EX_USAGE: a bad verb, option or request argument
+EXIT_NO_SUCH_PROCESS = 3  # ESRCH
+EXIT_IO = 5  # EIO: launchctl's catch-all for a failed load
+EXIT_PERMISSION = 1  # EPERM
+EXIT_NO_SERVICE = 113  # "Could not find specified service"
+EXIT_DISABLED = 119  # "Service is disabled"
+EXIT_INVALID_PLIST = 109  # "Invalid property list"
+EXIT_BAD_PERMISSIONS = 122  # "Path had bad ownership/permissions"
+EXIT_WRONG_SESSION = 134  # "Service cannot load in requested session"
+EXIT_NO_MANAGER = 112  # "Could not find specified domain": no manager listens
+
+
+class ControlError(Exception):
+    """The request failed; ``status`` is the exit status for pylaunchctl."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
 
 LAUNCHD_ERRORS = {
     107: 'Malformed bundle',

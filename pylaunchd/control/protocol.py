@@ -1,9 +1,17 @@
 """Framing of control requests and replies, and the peer-credential check.
 
-A request is one line of JSON, ``{"verb": "...", "args": {...}}``; the reply is
-one line of JSON, ``{"ok": true, "result": ...}`` or
+A request is one line of JSON, ``{"verb": "...", "args": {...}}``, ended by a
+newline; the reply is one line of JSON, ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": "...", "status": N}`` where ``status`` is the exit
 status pylaunchctl should use (launchctl's codes where launchctl has one).
+One request per connection.
+
+A request line may hold at most :data:`MAX_REQUEST` bytes (1 MiB, the newline
+not counted). The server reads the line whole, however many reads it takes;
+past the limit it answers ``request too large: N bytes, the limit is
+1048576`` (status 64) instead of running anything. A client has
+:data:`REQUEST_TIMEOUT` seconds from connecting to send its whole line; one
+that sends nothing or half a line holds only its own connection.
 
 This module is imported by pylaunchctl: it stays small and standard-library only.
 """
@@ -16,19 +24,17 @@ import socket
 import struct
 from dataclasses import dataclass
 
-MAX_MESSAGE = 16 * 1024 * 1024
+from .errors import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO,  # noqa: F401 - re-exported
+                     EXIT_NO_MANAGER, EXIT_NO_SERVICE, EXIT_NO_SUCH_PROCESS, EXIT_PERMISSION, EXIT_USAGE,
+                     EXIT_WRONG_SESSION, ControlError)
 
-# Exit statuses, launchctl's where it has them.
-EXIT_USAGE = 64
-EXIT_NO_SUCH_PROCESS = 3  # ESRCH
-EXIT_IO = 5  # EIO: launchctl's catch-all for a failed load
-EXIT_PERMISSION = 1  # EPERM
-EXIT_NO_SERVICE = 113  # "Could not find specified service"
-EXIT_DISABLED = 119  # "Service is disabled"
-EXIT_INVALID_PLIST = 109  # "Invalid property list"
-EXIT_BAD_PERMISSIONS = 122  # "Path had bad ownership/permissions"
-EXIT_WRONG_SESSION = 134  # "Service cannot load in requested session"
-EXIT_NO_MANAGER = 112  # "Could not find specified domain": no manager listens
+MAX_REQUEST = 1024 * 1024  # bytes of one request line, its newline not counted
+REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request line
+
+__all__ = ["ControlError", "request", "encode", "decode", "PeerCredentials", "peer_credentials", "may_act",
+           "MAX_REQUEST", "REQUEST_TIMEOUT", "EXIT_USAGE", "EXIT_NO_SUCH_PROCESS", "EXIT_IO", "EXIT_PERMISSION",
+           "EXIT_NO_SERVICE", "EXIT_DISABLED", "EXIT_INVALID_PLIST", "EXIT_BAD_PERMISSIONS", "EXIT_WRONG_SESSION",
+           "EXIT_NO_MANAGER"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +54,6 @@ def peer_credentials(sock: socket.socket) -> PeerCredentials:
 def may_act(peer: PeerCredentials, manager_uid: int) -> bool:
     """Only the manager's own user, or root, may drive it."""
     return peer.uid == 0 or peer.uid == manager_uid
-
-
-class ControlError(Exception):
-    """The request failed; ``status`` is the exit status for pylaunchctl."""
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.status = status
 
 
 def encode(obj: object) -> bytes:
@@ -86,11 +84,17 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
             raise ControlError(f"permission denied connecting to {socket_path}: only its owner "
                                f"(uid {_owner(socket_path)}) or root may drive that manager",
                                EXIT_PERMISSION) from None
-        s.sendall(encode({"verb": verb, "args": args or {}}))
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(encode({"verb": verb, "args": args or {}}))
+            s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading early; its reply says why
         chunks = []
         while True:
-            chunk = s.recv(65536)
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
             if not chunk:
                 break
             chunks.append(chunk)

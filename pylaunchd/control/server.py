@@ -1,106 +1,108 @@
-"""The manager's side of the control socket: read a request, check who sent
-it (SO_PEERCRED), run the verb's handler on the event loop, answer."""
+"""The manager's side of the control socket: read a request line, check who
+sent it (SO_PEERCRED) and its arguments (the verb's schema), run the verb's
+``execute`` on the event loop against the manager's ControlService, answer.
+
+Each connection is its own task: a client that sends nothing, or half a line,
+waits alone until its REQUEST_TIMEOUT and delays no one else.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import logging
 import os
-import socket
 
-from ..manager import Manager
-from .commands import HANDLERS, READ_ONLY
-from .protocol import EXIT_PERMISSION, EXIT_USAGE, MAX_MESSAGE, ControlError, decode, encode, may_act, peer_credentials
+from typing import TYPE_CHECKING
+
+from . import verbs as _verbs  # noqa: F401 - registers every verb
+from .listener import bind_control_socket
+from .protocol import (EXIT_PERMISSION, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
+                       may_act, peer_credentials)
+from .service import ControlService
+from .verb import REQUESTS, Verb
+
+if TYPE_CHECKING:
+    from ..manager import Manager
 
 log = logging.getLogger("pylaunchd")
 
 
+class RequestTooLarge(Exception):
+    def __init__(self, size: int):
+        super().__init__(f"request too large: {size} bytes, the limit is {MAX_REQUEST}")
+        self.size = size
+
+
 async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
-    sock = bind_control_socket(manager.domain.control_socket, public=manager.domain.system)
+    service = ControlService(manager)
+    sock = bind_control_socket(service.control_socket, public=service.system)
+    served = {name: cls() for name, cls in REQUESTS.items()}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            reply = await _answer(manager, reader, writer)
+            reply = await _answer(service, served, reader, writer)
             writer.write(encode(reply))
             await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError:
             pass
         finally:
             writer.close()
 
-    return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_MESSAGE)
+    # The reader's limit is the request limit: readuntil() refuses a longer line.
+    return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_REQUEST)
 
 
-async def _answer(manager: Manager, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """The request line, read whole however many reads it takes; a last line
+    without its newline is taken as it is. Past MAX_REQUEST, read on to the
+    end of the line only to count it (the client is still sending: closing
+    now would break its pipe before it reads the reply), then raise
+    RequestTooLarge."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as e:
+        return e.partial
+    except asyncio.LimitOverrunError:
+        pass
+    size = 0
+    while True:
+        chunk = await reader.read(65536)
+        end = chunk.find(b"\n")
+        if not chunk or end >= 0:
+            raise RequestTooLarge(size + max(end, 0))
+        size += len(chunk)
+
+
+async def _answer(service: ControlService, served: dict[str, Verb],
+                  reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
     peer = peer_credentials(writer.get_extra_info("socket"))
     try:
-        data = await asyncio.wait_for(reader.read(MAX_MESSAGE), timeout=10)
+        data = await asyncio.wait_for(read_request(reader), timeout=REQUEST_TIMEOUT)
         req = decode(data)
-    except (ValueError, asyncio.TimeoutError):
-        return {"ok": False, "error": "malformed request", "status": EXIT_USAGE}
-    verb = req.get("verb")
+    except RequestTooLarge as e:
+        log.warning("refused a request of %d bytes from pid %d: over the %d-byte limit", e.size, peer.pid, MAX_REQUEST)
+        return _error(str(e), EXIT_USAGE)
+    except asyncio.TimeoutError:
+        return _error(f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s", EXIT_USAGE)
+    except ValueError:
+        return _error("malformed request", EXIT_USAGE)
+    name = req.get("verb")
     args = req.get("args") or {}
-    handler = HANDLERS.get(verb) if isinstance(verb, str) else None
-    if handler is None or not isinstance(args, dict):
-        return {"ok": False, "error": f"unknown request {verb!r}", "status": EXIT_USAGE}
-    if not may_act(peer, os.getuid()) and not (manager.domain.system and verb in READ_ONLY):
-        log.warning("refused %s from pid %d uid %d: not our user or root", verb, peer.pid, peer.uid)
-        return {"ok": False, "status": EXIT_PERMISSION,
-                "error": f"uid {peer.uid} may not use {manager.domain.name}: only uid {os.getuid()} or root"}
+    verb = served.get(name) if isinstance(name, str) else None
+    if verb is None or not isinstance(args, dict):
+        return _error(f"unknown request {name!r}", EXIT_USAGE)
+    if not may_act(peer, os.getuid()) and not (service.system and verb.read_only):
+        log.warning("refused %s from pid %d uid %d: not our user or root", name, peer.pid, peer.uid)
+        return _error(f"uid {peer.uid} may not use {service.domain_name}: only uid {os.getuid()} or root",
+                      EXIT_PERMISSION)
     try:
-        return {"ok": True, "result": handler(manager, args)}
+        return {"ok": True, "result": verb.execute(service, verb.validate(args))}
     except ControlError as e:
-        return {"ok": False, "error": str(e), "status": e.status}
+        return _error(str(e), e.status)
     except Exception as e:  # a bug must not take the manager down
-        log.exception("control request %s failed", verb)
-        return {"ok": False, "error": f"internal error: {e}", "status": 1}
+        log.exception("control request %s failed", name)
+        return _error(f"internal error: {e}", 1)
 
 
-def lock_control_socket(path: str) -> int:
-    """Take the control socket's lock file, or raise ControlError naming the holder."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    lock_path = path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise ControlError(f"another pylaunchd (pid {holder}) is already running on {path}; "
-                               f"stop it first or use --control-socket for a second manager") from None
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def bind_control_socket(path: str, public: bool = False) -> socket.socket:
-    """Bind the control socket: mode 0600 in a 0700 directory we own, or, for
-    the system domain (``public``), 0666 in a 0755 directory, so that anyone
-    can read the domain as launchd allows; every request is still checked
-    with SO_PEERCRED, and only root may change anything."""
-    directory = os.path.dirname(path) or "."
-    st = os.stat(directory)
-    if st.st_uid != os.getuid():
-        raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
-                           f"refusing to put the control socket there")
-    if os.path.basename(directory) == "pylaunchd":  # our own directory: set its mode
-        os.chmod(directory, 0o755 if public else 0o700)
-    try:
-        os.unlink(path)  # we hold the lock: anything there is stale
-    except FileNotFoundError:
-        pass
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o077)
-    try:
-        sock.bind(path)
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o666 if public else 0o600)
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+def _error(message: str, status: int) -> dict:
+    return {"ok": False, "error": message, "status": status}

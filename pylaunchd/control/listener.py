@@ -1,0 +1,63 @@
+"""The control socket's file and its lock: where a manager listens.
+
+``pylaunchd`` takes the lock first (so a second manager on the same path
+refuses to start and names the first), then binds the socket; the control
+server (:mod:`pylaunchd.control.server`) serves on it. Standard library only.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+
+from .errors import ControlError
+
+
+def lock_control_socket(path: str) -> int:
+    """Take the control socket's lock file, or raise ControlError naming the holder."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    lock_path = path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise ControlError(f"another pylaunchd (pid {holder}) is already running on {path}; "
+                               f"stop it first or use --control-socket for a second manager") from None
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def bind_control_socket(path: str, public: bool = False) -> socket.socket:
+    """Bind the control socket: mode 0600 in a 0700 directory we own, or, for
+    the system domain (``public``), 0666 in a 0755 directory, so that anyone
+    can read the domain as launchd allows; every request is still checked
+    with SO_PEERCRED, and only root may change anything."""
+    directory = os.path.dirname(path) or "."
+    st = os.stat(directory)
+    if st.st_uid != os.getuid():
+        raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
+                           f"refusing to put the control socket there")
+    if os.path.basename(directory) == "pylaunchd":  # our own directory: set its mode
+        os.chmod(directory, 0o755 if public else 0o700)
+    try:
+        os.unlink(path)  # we hold the lock: anything there is stale
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o077)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o666 if public else 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,89 @@
+"""kickstart and kill: act on a service's process now."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import typer
+
+from ..client import SERVICE, fail, parse_service
+from ..errors import EXIT_USAGE
+from ..status import STOPPING, JobSummary
+from ..verb import LABEL_ARG, Arg, Verb
+
+if TYPE_CHECKING:
+    from ..service import ControlService
+
+KICKSTART_WAIT = 30.0  # seconds -k/-p wait for the new process
+
+
+class Kickstart(Verb):
+    """Run a service now, whatever its launch conditions and throttle.
+
+    As launchctl kickstart. -k: if it runs, kill it (SIGTERM, then SIGKILL after its ExitTimeOut)
+    and start it again at once. -p: print the PID of the process that runs
+    (with -k, of the new one); on a terminal, "service spawned with pid:
+    PID". blame then says "kickstart by user".
+    """
+
+    name = "kickstart"
+    sends = ("kickstart", "list")  # list: -p and -k wait for the new process
+    args = {"label": LABEL_ARG, "kill": Arg(bool, default=False, help="kill a running instance first")}
+
+    def run(self, target: str = SERVICE,
+            kill: bool = typer.Option(False, "-k", help="If it runs, kill it and start it again."),
+            print_pid: bool = typer.Option(False, "-p", help="Print the PID of the running process.")) -> None:
+        domain, label = parse_service(target)
+        info = JobSummary.from_json(self.client.call("kickstart", domain, label=label, kill=kill))
+        if not (print_pid or kill):
+            return
+        deadline = time.monotonic() + KICKSTART_WAIT
+        while (info.pid is None or info.state == STOPPING) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the manager starts it on its loop: poll for the new process
+            info = JobSummary.from_json(self.client.call("list", domain, label=label))
+        if print_pid and info.pid is not None:
+            print(info.pid if not sys.stdout.isatty() else f"service spawned with pid: {info.pid}")
+
+    def execute(self, service: ControlService, args: dict) -> dict:
+        return service.kickstart(args["label"], kill=args["kill"]).to_json()
+
+
+def parse_signal(text: str) -> int:
+    """A signal number from a name (TERM, SIGHUP, hup) or a number; ValueError if neither."""
+    name = text.upper()
+    try:
+        return int(name) if name.isdigit() else int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError:
+        raise ValueError(text) from None
+
+
+def _is_signal(number: int) -> bool:
+    return number in {s.value for s in signal.Signals}
+
+
+class Kill(Verb):
+    """Send a signal to a service's process. KeepAlive decides what follows.
+
+    As launchctl kill: SIGNAL is a name (TERM, SIGHUP) or a number. A job with no process:
+    exit status 3, "No process to signal."; an unknown signal: 64.
+    """
+
+    name = "kill"
+    args = {"label": LABEL_ARG,
+            "signal": Arg(int, required=True, check=_is_signal, error="Invalid signal.", help="the signal number")}
+
+    def run(self,
+            signal_name: str = typer.Argument(..., metavar="SIGNAL", help="A signal name (TERM, SIGHUP) or number."),
+            target: str = SERVICE) -> None:
+        try:
+            sig = parse_signal(signal_name)
+        except ValueError:
+            fail("Invalid signal.", EXIT_USAGE)
+        domain, label = parse_service(target)
+        self.client.call("kill", domain, label=label, signal=sig)
+
+    def execute(self, service: ControlService, args: dict) -> dict:
+        return {"pids": service.signal(args["label"], args["signal"])}

@@ -1,0 +1,96 @@
+"""list: every job's PID, last exit status and label, or one job as
+launchctl's old-style dictionary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from ..client import parse_service, print_json
+from ..status import JobStatus, JobSummary
+from ..verb import Arg, Verb
+
+if TYPE_CHECKING:
+    from ..service import ControlService
+
+
+def format_jobs(jobs: list[JobSummary]) -> str:
+    """``PID Status Label``, tab-separated; a job that never exited shows 0."""
+    lines = ["PID\tStatus\tLabel"]
+    for j in jobs:
+        pid = "-" if j.pid is None else str(j.pid)
+        status = 0 if j.last_exit_status is None else j.last_exit_status
+        lines.append(f"{pid}\t{status}\t{j.label}")
+    return "\n".join(lines)
+
+
+def _quote(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_list_label(info: JobStatus) -> str:
+    """launchctl list LABEL: the job as an old-style plist dictionary.
+    LastExitStatus is the raw wait status, as launchd shows it (256 = exit 1)."""
+    q = _quote
+    last = info.last_exit
+    raw = 0 if last is None else (last.code << 8 if last.signal is None else last.signal)
+    session = "System" if info.domain == "system" else "Background"
+    lines = ["{", f'\t"LimitLoadToSessionType" = {q(session)};', f'\t"Label" = {q(info.label)};',
+             f'\t"OnDemand" = {"false" if info.keep_alive.always else "true"};',
+             f'\t"LastExitStatus" = {raw};']
+    if info.pid is not None:
+        lines.append(f'\t"PID" = {info.pid};')
+    lines.append(f'\t"Program" = {q(info.program)};')
+    lines.append('\t"ProgramArguments" = (')
+    lines += [f"\t\t{q(a)};" for a in info.arguments]
+    lines.append("\t);")
+    if info.sockets:
+        lines.append('\t"Sockets" = {')
+        counts: dict[str, int] = {}
+        for s in info.sockets:
+            counts[s.name] = counts.get(s.name, 0) + 1
+        for name, n in counts.items():
+            lines += [f"\t\t{q(name)} = ("] + ["\t\t\tfile-descriptor-object;"] * n + ["\t\t);"]
+        lines.append("\t};")
+    lines.append("};")
+    return "\n".join(lines)
+
+
+class List(Verb):
+    """PID, last exit status and label of every job (launchctl list).
+
+    One line per job, tab-separated: the PID, or - when it does not run; the
+    last exit status: the exit code, or minus the signal that killed it (0 if
+    it never exited); the label. With a LABEL, the job as launchctl's
+    dictionary, whose LastExitStatus is the raw wait status (256 = exit 1).
+    --json: one object per job with label, pid (null when not running),
+    last_exit_status (null before the first exit), state (waiting, running,
+    throttled, stopping) and runs.
+    """
+
+    name = "list"
+    read_only = True
+    sends = ("list", "print")  # print: the details list LABEL shows
+    args = {"label": Arg(str, help="only this job's summary")}
+
+    def run(self, label: Optional[str] = typer.Argument(None, help="Only this job."),
+            as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs."),
+            ) -> None:
+        if label:
+            domain, label = parse_service(label)
+            if as_json:
+                print_json(self.client.call("list", domain, label=label))
+            else:
+                print(format_list_label(JobStatus.from_json(self.client.call("print", domain, label=label))))
+            return
+        jobs = self.client.call("list")
+        if as_json:
+            print_json(jobs)
+        else:
+            print(format_jobs([JobSummary.from_json(j) for j in jobs]))
+
+    def execute(self, service: ControlService, args: dict) -> object:
+        if args["label"]:
+            return service.summary(args["label"]).to_json()
+        return [j.to_json() for j in service.summaries()]
