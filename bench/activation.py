@@ -48,7 +48,6 @@ a test: it exits 0 whatever the figures are, and non-zero only if a run failed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import plistlib
@@ -64,7 +63,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import HOST, BenchError, free_port, percentile, proc_children, wait_for  # noqa: E402
+from benchlib import HOST, BenchError, free_port, percentile, proc_children, run_and_report, wait_for  # noqa: E402
 
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 CAT = shutil.which("cat") or "/bin/cat"
@@ -504,14 +503,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
-    # Stopped with SIGTERM, still stop what was started and remove the temp dir.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        report = run(args)
-    except BenchError as e:
-        print(f"activation benchmark failed: {e}", file=sys.stderr)
+    report = run_and_report(run, args, render, "activation")
+    if report is None:
         return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
 import statistics
+import sys
 import time
 
 HOST = "127.0.0.1"
@@ -47,3 +50,17 @@ def percentile(data: list[float], p: int) -> float:
     if len(data) == 1:
         return data[0]
     return statistics.quantiles(data, n=100, method="inclusive")[p - 1]
+
+
+def run_and_report(run, args, render, what: str):
+    """Run a benchmark and print its report (JSON with --json, else a table).
+    SIGTERM still stops what it started and removes its temporary directory.
+    The report, or None after a BenchError (said on stderr)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        report = run(args)
+    except BenchError as e:
+        print(f"{what} benchmark failed: {e}", file=sys.stderr)
+        return None
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return report

@@ -55,7 +55,6 @@ not be run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import plistlib
@@ -72,7 +71,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import HOST, BenchError, free_port, percentile, proc_children, wait_for  # noqa: E402
+from benchlib import HOST, BenchError, free_port, percentile, proc_children, run_and_report, wait_for  # noqa: E402
 
 CAT = shutil.which("cat") or "/bin/cat"
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
@@ -160,20 +159,47 @@ def exchange(port: int, payload: bytes, timeout: float) -> tuple[float, str | No
 # the managers: start() binds and waits until ready, .port, .pid, idle(), stop()
 
 
-class Pylaunchd:
+class Peer:
+    """What every manager under test has: one process and the port it serves."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def idle(self) -> bool:
+        return not proc_children(self.proc.pid)
+
+    def stop(self) -> None:
+        terminate(self.proc)
+
+    def wait_ready(self, log: Path, what: str, check, timeout: float = 10, interval: float = 0.002):
+        """Wait until *check()* is truthy; BenchError with its log if the process dies first."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{log_tail(log)}")
+            return check()
+        return wait_for(ready, timeout, what, interval)
+
+
+class Pylaunchd(Peer):
     name = "pylaunchd"
     label = "bench.spawn_throughput.cat"
 
     def __init__(self, root: Path):
         from pylaunchd.control.protocol import request  # noqa: F401 - fail early without pylaunchd
 
+        super().__init__()
         self.jobs_dir = root / "pylaunchd-jobs"
         self.jobs_dir.mkdir()
         self.state_dir = root / "pylaunchd-state"
         self.control = str(root / "pylaunchd.sock")
         self.log = root / "pylaunchd.log"
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
         plist = {
             "Label": self.label,
             "ProgramArguments": [CAT],
@@ -182,10 +208,6 @@ class Pylaunchd:
             "ThrottleInterval": 0,
         }
         (self.jobs_dir / f"{self.label}.plist").write_bytes(plistlib.dumps(plist))
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     def request(self, verb: str, args: dict | None = None):
         from pylaunchd.control.protocol import request
@@ -210,18 +232,13 @@ class Pylaunchd:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
 
         def loaded():
-            if self.proc.poll() is not None:
-                raise BenchError(f"pylaunchd exited with {self.proc.returncode}:\n{log_tail(self.log)}")
             try:
                 return self.info()
             except Exception:  # noqa: BLE001 - not answering yet
                 return None
 
-        info = wait_for(loaded, 20, f"pylaunchd to load {self.label}", 0.02)
+        info = self.wait_ready(self.log, f"pylaunchd to load {self.label}", loaded, 20, 0.02)
         self.port = info["sockets"][0]["address"]["port"]
-
-    def idle(self) -> bool:
-        return not proc_children(self.proc.pid)
 
     def summary(self) -> dict:
         info = self.info() or {}
@@ -242,20 +259,15 @@ class Pylaunchd:
             return "pylaunchd"
 
 
-class Xinetd:
+class Xinetd(Peer):
     name = "xinetd"
 
     def __init__(self, root: Path):
+        super().__init__()
         self.conf = root / "xinetd.conf"
         self.pidfile = root / "xinetd.pid"
         self.log = root / "xinetd.log"  # xinetd's own messages
         self.service_log = root / "xinetd-service.log"  # the service's (failures only)
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     def start(self) -> None:
         if not os.access(XINETD, os.X_OK):
@@ -294,15 +306,7 @@ service plbench
              "-filelog", str(self.log)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        def ready():
-            if self.proc.poll() is not None:
-                raise BenchError(f"xinetd exited with {self.proc.returncode}:\n{log_tail(self.log)}")
-            return listening(self.port)
-
-        wait_for(ready, 10, f"xinetd to listen on {HOST}:{self.port}")
-
-    def idle(self) -> bool:
-        return not proc_children(self.proc.pid)
+        self.wait_ready(self.log, f"xinetd to listen on {HOST}:{self.port}", lambda: listening(self.port))
 
     def summary(self) -> dict:
         # FAIL lines of the service (e.g. "FAIL: plbench connections per second from=..."),
@@ -310,9 +314,6 @@ service plbench
         failures = [line for line in log_tail(self.service_log, 10**7).splitlines() if "FAIL" in line]
         failures += [line for line in log_tail(self.log, 10**7).splitlines() if "ERROR" in line]
         return {"logged_failures": len(failures), "failure_sample": failures[:3]}
-
-    def stop(self) -> None:
-        terminate(self.proc)
 
     def version(self) -> str:
         try:
@@ -323,17 +324,12 @@ service plbench
             return "xinetd"
 
 
-class SystemdSocketActivate:
+class SystemdSocketActivate(Peer):
     name = "systemd-socket-activate"
 
     def __init__(self, root: Path):
+        super().__init__()
         self.log = root / "ssa.log"
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     def start(self) -> None:
         if not os.access(SSA, os.X_OK):
@@ -343,23 +339,13 @@ class SystemdSocketActivate:
             self.proc = subprocess.Popen([SSA, "--accept", "--inetd", "-l", f"{HOST}:{self.port}", CAT],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
 
-        def ready():
-            if self.proc.poll() is not None:
-                raise BenchError(f"{SSA} exited with {self.proc.returncode}:\n{log_tail(self.log)}")
-            return listening(self.port) and b"Listening on" in self.log.read_bytes()
-
-        wait_for(ready, 10, f"{SSA} to listen on {HOST}:{self.port}")
-
-    def idle(self) -> bool:
-        return not proc_children(self.proc.pid)
+        self.wait_ready(self.log, f"{SSA} to listen on {HOST}:{self.port}",
+                        lambda: listening(self.port) and b"Listening on" in self.log.read_bytes())
 
     def summary(self) -> dict:
         died = [line for line in log_tail(self.log, 10**7).splitlines()
                 if "died with" in line and not line.rstrip().endswith("code 0")]
         return {"nonzero_child_exits": len(died), "sample": died[:3]}
-
-    def stop(self) -> None:
-        terminate(self.proc)
 
     def version(self) -> str:
         try:
@@ -625,14 +611,9 @@ def main(argv=None) -> int:
             p.error(f"--{opt.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
         p.error("--warmup must not be negative")
-    # Stopped with SIGTERM, still stop what was started and remove the temp dir.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        report = run(args)
-    except BenchError as e:
-        print(f"spawn throughput benchmark failed: {e}", file=sys.stderr)
+    report = run_and_report(run, args, render, "spawn throughput")
+    if report is None:
         return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
     return 1 if report["failures"] else 0
 
 
