@@ -109,6 +109,8 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, log_fd, report, fail) -> 
         fail(*p.fatal)
     if "LISTEN_FDS" in p.env:
         p.env["LISTEN_PID"] = str(os.getpid())
+    if "WATCHDOG_USEC" in p.env:
+        p.env["WATCHDOG_PID"] = str(os.getpid())
 
     if p.nice is not None:
         try:

@@ -269,8 +269,11 @@ class JobMachine:
             reason, stdio = self._held
             return self._spawn(reason, now, stdio)
         if name is Timer.KILL and self.phase is STOPPING and self.pid is not None:
-            return [Log("warning", f"Exit timeout elapsed ({self.spec.exit_timeout} seconds). Killing"),
-                    Kill(self.pid, signal.SIGKILL)]
+            acts: list[Action] = [Log("warning", f"Exit timeout elapsed ({self.spec.exit_timeout} seconds). Killing"),
+                                  Kill(self.pid, signal.SIGKILL)]
+            if not self.spec.abandon_process_group:  # and what it started, in its process group
+                acts.append(KillGroup(self.pid, signal.SIGKILL))
+            return acts
         if isinstance(name, InstanceKill) and name.pid in self.instances:
             return [Kill(name.pid, signal.SIGKILL)]
         if name is Timer.INTERVAL and not self.removing and self.spec.start_interval and not self.spec.inetd_nowait:

@@ -20,6 +20,7 @@ SUPPORTED_KEYS = {
     "StartOnMount", "SoftResourceLimits", "HardResourceLimits", "ProcessType",
     "LowPriorityIO", "LowPriorityBackgroundIO", "LimitLoadToHosts", "LimitLoadFromHosts",
     "LimitLoadToSessionType",
+    "WatchdogInterval",  # pylaunchd's own: systemd's WatchdogSec (docs/plist-keys.md)
 }
 
 # launchd.plist(5) keys that are recognised but not acted on (yet, or ever on

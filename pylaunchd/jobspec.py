@@ -105,6 +105,7 @@ class JobSpec:
     start_on_mount: bool = False
     launch_only_once: bool = False
     abandon_process_group: bool = False
+    watchdog_interval: int = 0  # WatchdogInterval (pylaunchd): seconds between WATCHDOG=1; 0: none
     disabled: bool = False
     sockets: tuple[SocketGroupSpec, ...] = ()
     inetd: InetdSpec | None = None

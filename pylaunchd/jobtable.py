@@ -81,6 +81,7 @@ class JobTable:
         self.closing = False  # the manager is shutting down: nothing loads any more
         self.on_empty: Callable[[], None] = lambda: None  # the last job was removed while closing
         self.on_sockets_changed: Callable[[], None] = lambda: None
+        self.on_removed: Callable[[JobRuntime], None] = lambda job: None  # a job is gone
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
 
     def find(self, label: str) -> JobRuntime | None:
@@ -249,6 +250,7 @@ class JobTable:
             del self.jobs[label]
         for pid in [p for p, j in self.pids.items() if j is job]:
             del self.pids[pid]
+        self.on_removed(job)
         if self.closing and not self.jobs:
             self.on_empty()
         self.on_sockets_changed()

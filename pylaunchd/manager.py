@@ -11,9 +11,13 @@ down, and little else:
 * :class:`~pylaunchd.jobsdir.JobsDirWatcher` — the job directories;
 * the control server (:mod:`pylaunchd.control`), given by the caller.
 
-Signals: SIGTERM and SIGINT stop every job (each by its ExitTimeOut) and
-then the manager; SIGHUP rescans the job directories (and retries plists that
-failed to load); SIGCHLD reaps children and hands each exit to its job.
+Signals: SIGTERM, SIGINT and SIGPWR stop every job (each by its ExitTimeOut;
+clients before the jobs they name, :func:`pylaunchd.pid1.shutdown_waves`),
+then close every socket, then the manager; SIGHUP rescans the job directories (and retries plists that
+failed to load); SIGCHLD reaps children and hands each exit to its job, and orphans (the
+manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
+:class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
+(:mod:`pylaunchd.notify`).
 Time comes from one :class:`~pylaunchd.clock.Clock` (the loop's, unless a
 test gives a fake one).
 """
@@ -32,7 +36,11 @@ from .environment import DomainEnvironment
 from .facts import FactHub, file_facts
 from .jobsdir import JobsDirWatcher
 from .jobtable import JobTable
-from .runtime import JobContext
+from .jobtypes import ExitStatus
+from .notify import NotifySocket
+from . import pid1
+from .runtime import JobContext, JobRuntime
+from .sockets import SocketGroup, close_group
 from .triggers.system import MountMonitor, NetworkMonitor
 from .triggers.pathwatch import PathTriggers
 from .watching import SharedObserver
@@ -43,9 +51,17 @@ ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 
 
 class Manager:
-    def __init__(self, domain: Domain, clock: Clock | None = None):
+    def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None):
         self.domain = domain
         self.clock = clock
+        self.exit_with = exit_with  # --exit-with: that job's exit ends the manager, with its status
+        self.exit_status: int | None = None  # that status, once it exited
+        self.killed: list[str] = []  # the jobs a shutdown had to SIGKILL
+        self.orphans = pid1.Orphans()
+        self.notify: NotifySocket | None = None
+        self._mains: dict[str, int] = {}  # label -> its last main PID (orphans of its session)
+        self._held: list[SocketGroup] = []  # sockets of jobs removed in a shutdown: closed last
+        self._running_at_stop: set[str] = set()
         self.overrides = Overrides(domain.state_dir)
         self.environment = DomainEnvironment()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -75,14 +91,48 @@ class Manager:
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
         self.table.on_sockets_changed = self._sockets_changed
+        self.table.on_removed = self._removed
+        self._wave_done = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
                                       clock=self.clock, observer=self.observer)
 
     def _job_context(self) -> JobContext:
         table = self.table
-        return JobContext(clock=self.clock, loop=self.loop, job_env=self.environment.job_env,
-                          child_spawned=table.child_spawned, active_changed=self.facts.job_active,
-                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts)
+        return JobContext(clock=self.clock, loop=self.loop, job_env=self._job_env,
+                          child_spawned=table.child_spawned, active_changed=self._job_active,
+                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts,
+                          close_groups=self._close_groups)
+
+    def _job_env(self) -> dict[str, str]:
+        env = self.environment.job_env()
+        env.update(self.notify.env() if self.notify else {})
+        return env
+
+    def _job_active(self, label: str, running: bool) -> None:
+        self.facts.job_active(label, running)
+        job = self.table.find(label)
+        if job is not None and self.notify is not None:
+            self.notify.job_active(job)
+
+    def _close_groups(self, groups: list[SocketGroup]) -> None:
+        """A removed job's sockets: closed now, or in a shutdown after the last job."""
+        if self.shutting_down:
+            self._held += groups
+            return
+        for g in groups:
+            close_group(g)
+
+    def _removed(self, job: JobRuntime) -> None:
+        if self.notify is not None:
+            self.notify.job_removed(job)
+        left = self.orphans.forget(job.label)
+        if self.shutting_down:
+            for pid in left:  # what it left behind stops with it
+                _kill(pid, signal.SIGTERM)
+            last = job.machine.last_exit
+            if job.label in self._running_at_stop and last is not None and last.signal == signal.SIGKILL:
+                self.killed.append(job.label)
+        self._wave_done.set()
 
     def _sockets_changed(self) -> None:
         self.environment.update_exported(job.groups for job in self.table.jobs.values())
@@ -90,8 +140,10 @@ class Manager:
     async def run(self, control_server_factory: ControlServerFactory) -> int:
         self._wire()
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
+        pid1.become_subreaper()
         server = await control_server_factory(self)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        self._open_notify()
+        for sig in pid1.SHUTDOWN_SIGNALS:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
@@ -105,15 +157,32 @@ class Manager:
         self.started.set()
         await self._stopped.wait()
         await self._shutdown()
+        if self.notify is not None:
+            self.notify.close()
         server.close()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (*pid1.SHUTDOWN_SIGNALS, signal.SIGHUP, signal.SIGCHLD):
             self.loop.remove_signal_handler(sig)
         self.watcher.stop()
         self.paths.close()
         self.observer.stop()
         self.network.stop()
         self.mounts.stop()
+        if self.exit_status is not None:
+            return self.exit_status
+        if self.killed:
+            log.warning("shutdown had to SIGKILL %s: exit status %d", ", ".join(self.killed), pid1.EXIT_KILLED)
+            return pid1.EXIT_KILLED
         return 0
+
+    def _open_notify(self) -> None:
+        notify = NotifySocket(NotifySocket.address_for(self.domain.control_socket), self.loop, self.clock,
+                              lambda: self.table.pids)
+        try:
+            notify.open()
+        except OSError as e:
+            log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
+            return
+        self.notify = notify
 
     def request_shutdown(self, sig: int | None = None) -> None:
         if self.shutting_down:
@@ -123,12 +192,27 @@ class Manager:
         self._stopped.set()
 
     async def _shutdown(self) -> None:
-        for label in list(self.table.jobs):
-            self.table.unload(label)
-        # Each job is removed once its processes have exited (SIGKILL follows
-        # SIGTERM after its ExitTimeOut, unless that is 0).
-        if self.table.jobs:
+        """Every job stops by its ExitTimeOut, all at once but for clients,
+        which go first (pid1.shutdown_waves); the sockets close after the last."""
+        table = self.table
+        for wave in pid1.shutdown_waves({label: job.spec for label, job in table.jobs.items()}):
+            jobs = [table.jobs[label] for label in wave if label in table.jobs]
+            log.info("shutdown: stopping %s", ", ".join(wave))
+            self._running_at_stop |= {j.label for j in jobs if j.machine.pid is not None}
+            for job in jobs:
+                job.unload()
+            # Each job is removed once its processes have exited (SIGKILL
+            # follows SIGTERM after its ExitTimeOut, unless that is 0).
+            while any(table.jobs.get(j.label) is j for j in jobs):
+                self._wave_done.clear()
+                await self._wave_done.wait()
+        for label in list(table.jobs):  # loaded meanwhile
+            table.unload(label)
+        if table.jobs:
             await self._all_removed.wait()
+        for group in self._held:
+            close_group(group)
+        self._held.clear()
 
     def rescan(self) -> None:
         log.info("SIGHUP: rescanning %s", ", ".join(self.domain.jobs_dirs))
@@ -137,13 +221,41 @@ class Manager:
         table.reconcile(paths)
 
     def _reap(self) -> None:
+        scan = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             except InterruptedError:
                 continue
             if pid == 0:
-                return
-            self.table.reaped(pid, status)
+                break
+            scan = self._reaped(pid, status) or scan
+        if scan:
+            self.orphans.scan(self.table.pids, {label: job.machine.pid or self._mains.get(label)
+                                                for label, job in self.table.jobs.items()})
+
+    def _reaped(self, pid: int, status: int) -> bool:
+        """Hand one exit on; True when orphans may have been left (a main process, an orphan)."""
+        job = self.table.pids.get(pid)
+        if job is None:  # reparented to us (PID 1, or a subreaper), or a job's already gone
+            self.orphans.orphan_reaped(pid, status)
+            return True
+        main = pid == job.machine.pid
+        if main and job.label == self.exit_with and self.exit_status is None:
+            self.exit_status = pid1.exit_code(ExitStatus.from_wait_status(status))
+            log.info("(%s) exited (--exit-with): shutting down with status %d", job.label, self.exit_status)
+            self.request_shutdown()
+            job.unload()  # not restarted by KeepAlive: it is the container's main process
+        self.table.reaped(pid, status)
+        if main:
+            self._mains[job.label] = pid
+        return main
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

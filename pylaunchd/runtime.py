@@ -57,6 +57,8 @@ class JobContext:
     removed: Callable[["JobRuntime"], None]  # nothing of the job runs any more; it is closed
     sockets_changed: Callable[[], None]  # the job's sockets (and so exported variables) changed
     file_facts: Callable[[JobSpec], Mapping[Fact, bool]]  # the job's path facts, as they are now
+    # who closes the sockets of a removed job (the manager, in a shutdown: after the last job)
+    close_groups: Callable[[list[SocketGroup]], None] | None = None
 
 
 class JobRuntime:
@@ -357,8 +359,11 @@ class JobRuntime:
         if self.calendar is not None:
             self.calendar.cancel()
             self.calendar = None
-        for g in self.groups:
-            close_group(g)
+        if self.ctx.close_groups is not None:
+            self.ctx.close_groups(self.groups)
+        else:
+            for g in self.groups:
+                close_group(g)
         self.groups = []
         for rfd in list(self.pipes):
             self._job_output(rfd)  # what is left in the pipe

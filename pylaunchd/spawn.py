@@ -54,6 +54,7 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
 # job in the same process. Anything unusual falls back to the forked path,
 # which also reports exec failures the launchd way (the errno as exit status).
 _TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"'
+_WATCHDOG_PID = 'WATCHDOG_PID=$$; export WATCHDOG_PID; '  # the same for WATCHDOG_USEC's PID
 _SH = "/bin/sh"
 
 
@@ -72,7 +73,7 @@ def _spawn_fast(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int |
     resolved = shutil.which(p.executable, path=path_var) if p.search_path else p.executable
     if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         return None  # let the forked path fail and report the errno
-    trampoline = "LISTEN_FDS" in p.env
+    trampoline = "LISTEN_FDS" in p.env or "WATCHDOG_USEC" in p.env
     if trampoline and (p.argv[0] != p.executable or not os.access(_SH, os.X_OK)):
         return None  # sh's exec cannot give argv[0] a name of its own
     warnings: list[str] = []
@@ -91,7 +92,9 @@ def _spawn_fast(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int |
         actions = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds() if fd >= len(wanted)]
         actions += [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(high)]
         if trampoline:
-            argv = [_SH, "-c", _TRAMPOLINE, p.executable, *p.argv[1:]]
+            script = (_WATCHDOG_PID if "WATCHDOG_USEC" in p.env else "") + (
+                _TRAMPOLINE if "LISTEN_FDS" in p.env else 'exec "$0" "$@"')
+            argv = [_SH, "-c", script, p.executable, *p.argv[1:]]
             program = _SH
         else:
             argv, program = p.argv, resolved

@@ -101,8 +101,10 @@ def plan(spec: JobSpec, extra_env: dict[str, str] | None = None, inherited: dict
         _plan_identity(spec, p)
     env.update(extra_env or {})
     env.update(dict(spec.environment))
-    for key in ("LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"):
+    for key in ("LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID", "WATCHDOG_USEC", "WATCHDOG_PID"):
         env.pop(key, None)
+    if spec.watchdog_interval:  # WATCHDOG_PID, the job's own PID, is set in the child (spawn.py)
+        env["WATCHDOG_USEC"] = str(spec.watchdog_interval * 1_000_000)
     if spec.process_type == "Background":
         p.sched_batch = True
         if p.nice is None:

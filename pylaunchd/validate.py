@@ -161,6 +161,7 @@ def _files_and_flags(r: Reader, keys: Keys) -> Fields:
     out["run_at_load"] = _flag(r, keys, "RunAtLoad")
     out["throttle_interval"] = _non_negative(r, keys, "ThrottleInterval", DEFAULT_THROTTLE_INTERVAL)
     out["exit_timeout"] = _non_negative(r, keys, "ExitTimeOut", DEFAULT_EXIT_TIMEOUT)
+    out["watchdog_interval"] = _non_negative(r, keys, "WatchdogInterval", 0)
     for key, name in (("LaunchOnlyOnce", "launch_only_once"), ("EnableGlobbing", "enable_globbing"),
                       ("AbandonProcessGroup", "abandon_process_group")):
         out[name] = _flag(r, keys, key)

@@ -26,6 +26,10 @@ def run(
         None, "--control-socket", help="Control socket path (default: PYLAUNCHD_CONTROL_SOCKET, or the domain's)."),
     state_dir: Optional[str] = typer.Option(None, "--state-dir", help="Where enabled/disabled overrides are kept."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    exit_with: Optional[str] = typer.Option(
+        None, "--exit-with", metavar="LABEL",
+        help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
+             "as a container's main process ends the container."),
 ) -> None:
     """Run the job manager: create every job's sockets, start jobs on demand,
     keep them alive, and reload the job directories when they change."""
@@ -44,10 +48,10 @@ def run(
         control_socket=os.path.abspath(control_socket or default_control_socket(is_system)),
         state_dir=os.path.abspath(os.path.expanduser(state_dir or default_state_dir(is_system))),
     )
-    raise typer.Exit(serve(domain))
+    raise typer.Exit(serve(domain, exit_with))
 
 
-def serve(domain: Domain) -> int:
+def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
     # Imported here so that --help stays quick.
     from ..control.listener import lock_control_socket
     from ..control.server import start_control_server
@@ -61,7 +65,7 @@ def serve(domain: Domain) -> int:
         return 1
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
-        manager = Manager(domain)
+        manager = Manager(domain, exit_with=exit_with)
         return asyncio.run(manager.run(start_control_server))
     except (ControlError, OSError) as e:
         log.error("%s", e)

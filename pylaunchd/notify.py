@@ -1,0 +1,261 @@
+"""Readiness: systemd's notification protocol (sd_notify), for every job.
+
+The manager owns ONE datagram socket (:class:`NotifySocket`), beside its
+control socket (``CONTROL.notify``, mode 0666 as systemd's
+``/run/systemd/notify``; an abstract ``@pylaunchd-notify-PID`` when that path
+is too long for a unix address), with ``SO_PASSCRED`` so that the kernel
+tells who sent each message. Every job gets ``NOTIFY_SOCKET``; a message is
+the job's whose main PID sent it, or a PID it announced with ``MAINPID=``,
+or a descendant of either (``systemd-notify`` run from a job's shell), or an
+orphan the job left behind (by the environment it was started with). One
+socket rather than one a job: no descriptor or file a job, and the sender's
+credentials, which the kernel checks, identify the job better than a path a
+job could hand on.
+
+A job's :class:`Readiness` lives beside its state machine, not in it:
+``READY=1`` changes no phase (a job that is not ready runs, and readiness
+never gates socket activation: clients queue in the kernel as ever), and the
+watchdog acts through the machine's ``signal`` event, after which KeepAlive
+decides as for any crash. Understood: ``READY=1``, ``RELOADING=1``,
+``STOPPING=1``, ``STATUS=``, ``MAINPID=``, ``WATCHDOG=1``,
+``WATCHDOG=trigger``, ``WATCHDOG_USEC=``; others are logged at debug.
+
+Watchdog (``WatchdogInterval`` seconds in the plist; the job gets
+``WATCHDOG_USEC`` and ``WATCHDOG_PID``): from each start, and from each
+``WATCHDOG=1``, the job has that long to send the next one; if it does not,
+SIGABRT, then SIGKILL after its ``ExitTimeOut``, as systemd does. All on the
+manager's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from .clock import Clock, Handle
+from .pid1 import label_of, parent_of
+
+if TYPE_CHECKING:
+    from .runtime import JobRuntime
+
+log = logging.getLogger("pylaunchd")
+
+MAX_MESSAGE = 4096
+_CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+@dataclass
+class Readiness:
+    """What a job's current process has said, reset at each start."""
+
+    pid: int | None = None  # the main PID this is about
+    ready: bool = False
+    status: str | None = None  # the last STATUS= text
+    stopping: bool = False
+    main_pid: int | None = None  # MAINPID=
+    watchdog_usec: int = 0  # 0: no watchdog
+    last_ping: float | None = None  # monotonic time of the last WATCHDOG=1
+    timer: Handle | None = None
+
+
+def parse(data: bytes) -> dict[str, str]:
+    """``KEY=VALUE`` lines; lines without ``=`` are ignored."""
+    out = {}
+    for line in data.decode(errors="replace").split("\n"):
+        key, sep, value = line.partition("=")
+        if sep and key:
+            out[key] = value
+    return out
+
+
+class NotifySocket:
+    """The manager's notification socket and every job's readiness."""
+
+    def __init__(self, address: str, loop: asyncio.AbstractEventLoop, clock: Clock,
+                 pids: Callable[[], dict[int, "JobRuntime"]]):
+        self.address = address
+        self.loop, self.clock, self._pids = loop, clock, pids
+        self.sock: socket.socket | None = None
+        self.jobs: dict["JobRuntime", Readiness] = {}
+        self.mainpids: dict[int, "JobRuntime"] = {}
+
+    @staticmethod
+    def address_for(control_socket: str) -> str:
+        path = control_socket + ".notify"
+        return path if len(os.fsencode(path)) < 108 else f"@pylaunchd-notify-{os.getpid()}"
+
+    def open(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        if self.address.startswith("@"):
+            sock.bind("\0" + self.address[1:])
+        else:
+            try:
+                os.unlink(self.address)
+            except FileNotFoundError:
+                pass
+            sock.bind(self.address)
+            os.chmod(self.address, 0o666)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def close(self) -> None:
+        if self.sock is None:
+            return
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.sock = None
+        if not self.address.startswith("@"):
+            try:
+                os.unlink(self.address)
+            except OSError:
+                pass
+        for r in self.jobs.values():
+            if r.timer:
+                r.timer.cancel()
+
+    def env(self) -> dict[str, str]:
+        return {"NOTIFY_SOCKET": self.address} if self.sock is not None else {}
+
+    def readiness(self, job: "JobRuntime") -> Readiness:
+        return self.jobs.get(job) or Readiness()
+
+    # -- the job's life -----------------------------------------------------
+
+    def job_active(self, job: "JobRuntime") -> None:
+        """The job's main process started, or exited (maybe started again)."""
+        r = self.jobs.setdefault(job, Readiness())
+        pid = job.machine.pid
+        if pid == r.pid:
+            return
+        if r.timer:
+            r.timer.cancel()
+        if r.main_pid is not None:
+            self.mainpids.pop(r.main_pid, None)
+        status = r.status if pid is None else None  # the last words stay until the next start
+        self.jobs[job] = r = Readiness(pid=pid, status=status)
+        interval = job.spec.watchdog_interval
+        if pid is not None and interval:
+            r.watchdog_usec = int(interval * 1_000_000)
+            self._arm(job, r)
+
+    def job_removed(self, job: "JobRuntime") -> None:
+        r = self.jobs.pop(job, None)
+        if r is not None and r.timer:
+            r.timer.cancel()
+        for pid in [p for p, j in self.mainpids.items() if j is job]:
+            del self.mainpids[pid]
+
+    # -- messages -----------------------------------------------------------
+
+    def _readable(self) -> None:
+        while self.sock is not None:
+            try:
+                data, anc, flags, _ = self.sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(_CREDS.size)
+                                                        + socket.CMSG_SPACE(4 * 64))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.warning("notify socket: %s", e)
+                return
+            pid = None
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(cdata) >= _CREDS.size:
+                    pid = _CREDS.unpack(cdata[:_CREDS.size])[0]
+                elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:  # FDSTORE=1: not kept
+                    for i in range(len(cdata) // 4):
+                        os.close(struct.unpack_from("i", cdata, 4 * i)[0])
+            if flags & socket.MSG_TRUNC or pid is None:
+                log.debug("notify: dropped a message (truncated, or without credentials)")
+                continue
+            self.received(pid, parse(data))
+
+    def sender(self, pid: int) -> "JobRuntime | None":
+        """The job a message from *pid* is about (see the module docstring)."""
+        known, me = self._pids(), os.getpid()
+        for _ in range(64):
+            job = self.mainpids.get(pid) or known.get(pid)
+            if job is not None:
+                return job
+            parent = parent_of(pid)
+            if parent is None or parent <= 1 or parent == me:
+                break
+            pid = parent
+        if parent_of(pid) == me:  # an orphan reparented to us: by its environment
+            label = label_of(pid)
+            return next((j for j in set(known.values()) if j.label == label), None)
+        return None
+
+    def received(self, pid: int, fields: dict[str, str]) -> None:
+        job = self.sender(pid)
+        if job is None or job.machine.pid is None:
+            log.debug("notify: message from pid %d, which is no running job's: %s", pid, fields)
+            return
+        r = self.jobs.get(job)
+        if r is None or r.pid != job.machine.pid:
+            self.job_active(job)
+            r = self.jobs[job]
+        self._apply(job, r, fields)
+
+    def _apply(self, job: "JobRuntime", r: Readiness, fields: dict[str, str]) -> None:
+        if "STATUS" in fields:
+            r.status = fields["STATUS"]
+        if fields.get("MAINPID", "").isdigit():
+            r.main_pid = int(fields["MAINPID"])
+            self.mainpids[r.main_pid] = job
+        if fields.get("RELOADING") == "1":
+            r.ready = False
+        if fields.get("READY") == "1" and not r.ready:
+            r.ready = True
+            log.info("(%s) ready%s", job.label, f": {r.status}" if r.status else "")
+            job.log.event("ready (READY=1)")
+        if fields.get("STOPPING") == "1":
+            r.ready, r.stopping = False, True
+        if fields.get("WATCHDOG_USEC", "").isdigit():
+            r.watchdog_usec = int(fields["WATCHDOG_USEC"])
+            self._arm(job, r)
+        if fields.get("WATCHDOG") == "1":
+            r.last_ping = self.clock.monotonic()
+            self._arm(job, r)
+        elif fields.get("WATCHDOG") == "trigger":
+            self._expired(job, r.pid)
+        known = {"STATUS", "MAINPID", "RELOADING", "READY", "STOPPING", "WATCHDOG_USEC", "WATCHDOG"}
+        if set(fields) - known:
+            log.debug("(%s) notify: ignored %s", job.label, ", ".join(sorted(set(fields) - known)))
+
+    # -- watchdog -----------------------------------------------------------
+
+    def _arm(self, job: "JobRuntime", r: Readiness) -> None:
+        if r.timer:
+            r.timer.cancel()
+            r.timer = None
+        if r.watchdog_usec and r.pid is not None:
+            r.timer = self.clock.call_at(self.clock.monotonic() + r.watchdog_usec / 1e6,
+                                         self._expired, job, r.pid)
+
+    def _expired(self, job: "JobRuntime", pid: int | None) -> None:
+        r = self.jobs.get(job)
+        if r is None or pid is None or job.machine.pid != pid:
+            return
+        r.timer = None
+        message = f"watchdog timeout ({r.watchdog_usec / 1e6:g} s without WATCHDOG=1): SIGABRT"
+        log.warning("(%s) %s", job.label, message)
+        job.log.event(message)
+        job.signal(signal.SIGABRT)
+        if job.spec.exit_timeout > 0:
+            r.timer = self.clock.call_at(self.clock.monotonic() + job.spec.exit_timeout, self._kill, job, pid)
+
+    def _kill(self, job: "JobRuntime", pid: int) -> None:
+        r = self.jobs.get(job)
+        if r is None or job.machine.pid != pid:
+            return
+        r.timer = None
+        log.warning("(%s) still running %d s after SIGABRT: SIGKILL", job.label, job.spec.exit_timeout)
+        job.log.event("watchdog: SIGKILL")
+        job.signal(signal.SIGKILL)
