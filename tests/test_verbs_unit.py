@@ -177,7 +177,9 @@ DOCUMENTED_KEYS = ["label", "pid", "last_exit_status", "state", "runs", "domain"
                    "arguments", "environment", "working_directory", "stdin_path", "stdout_path", "stderr_path",
                    "run_at_load", "keep_alive", "throttle_interval", "exit_timeout", "inetd_compatibility",
                    "last_exit", "last_trigger", "throttled_for", "instances", "spawn_error", "warnings",
-                   "ignored_keys", "watching_sockets", "sockets"]
+                   "ignored_keys", "watching_sockets", "sockets",
+                   # issue 10: added after every older key, which keep their order
+                   "ready", "status_text", "watchdog_interval", "daemon_pid"]
 
 
 def test_job_status_json_keeps_the_wire_keys_in_order():

@@ -21,6 +21,7 @@ EXIT_INVALID_PLIST = 109  # "Invalid property list"
 EXIT_BAD_PERMISSIONS = 122  # "Path had bad ownership/permissions"
 EXIT_WRONG_SESSION = 134  # "Service cannot load in requested session"
 EXIT_NO_MANAGER = 112  # "Could not find specified domain": no manager listens
+EXIT_TIMED_OUT = 60  # ETIMEDOUT as launchctl's (macOS) errno: kickstart -w gave up
 
 
 class ControlError(Exception):
@@ -94,6 +95,8 @@ def describe(code: int) -> str:
         return LAUNCHD_ERRORS[code]
     if code == 64:
         return "Usage error (EX_USAGE)"
+    if code == EXIT_TIMED_OUT:  # macOS's errno, not Linux's (ENOSTR)
+        return "Operation timed out"
     if 0 < code < 107:
         return os.strerror(code)
     return "Unknown error"

@@ -91,7 +91,15 @@ class ControlService:
             last_trigger=j.last_trigger, throttled_for=remaining, instances=sorted(j.instances),
             spawn_error=m.spawn_error, warnings=[str(w) for w in spec.warnings] + list(m.spawn_warnings),
             ignored_keys=list(spec.ignored_keys), watching_sockets=j.watching,
-            sockets=[SocketStatus(name=name, **b.describe()) for name, b in m.flat_sockets()])
+            sockets=[SocketStatus(name=name, **b.describe()) for name, b in m.flat_sockets()],
+            **self._readiness(m))
+
+    def _readiness(self, m: JobRuntime) -> dict:
+        notify = self._manager.notify
+        r = notify.readiness(m) if notify is not None else None
+        return dict(ready=bool(r and r.ready and m.machine.pid is not None), status_text=r.status if r else None,
+                    watchdog_interval=m.spec.watchdog_interval,
+                    daemon_pid=self._manager.orphans.daemon_pid(m.label))
 
     def blame(self, label: str) -> Blame:
         m = self._find(label)

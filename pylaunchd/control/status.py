@@ -149,6 +149,11 @@ class JobStatus(JobSummary):
     ignored_keys: list
     watching_sockets: bool
     sockets: list  # of SocketStatus
+    # Added by issue 10 (defaults: a reply from an older manager lacks them).
+    ready: bool = False  # the running process sent READY=1 (sd_notify)
+    status_text: Optional[str] = None  # its last STATUS= text
+    watchdog_interval: int = 0  # WatchdogInterval, seconds; 0: none
+    daemon_pid: Optional[int] = None  # a process the job left running when its main process exited
 
     @property
     def summary(self) -> JobSummary:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..client import SERVICE, fail, parse_service
-from ..errors import EXIT_USAGE
-from ..status import STOPPING, JobSummary
+from ..errors import EXIT_NO_SUCH_PROCESS, EXIT_TIMED_OUT, EXIT_USAGE
+from ..status import RUNNING, STOPPING, THROTTLED, JobStatus, JobSummary
 from ..verb import LABEL_ARG, Arg, Verb
 
 if TYPE_CHECKING:
@@ -26,26 +26,49 @@ class Kickstart(Verb):
     As launchctl kickstart. -k: if it runs, kill it (SIGTERM, then SIGKILL after its ExitTimeOut)
     and start it again at once. -p: print the PID of the process that runs
     (with -k, of the new one); on a terminal, "service spawned with pid:
-    PID". blame then says "kickstart by user".
+    PID". blame then says "kickstart by user". -w: wait until the job is
+    ready, i.e. its process sent READY=1 on NOTIFY_SOCKET (systemd's
+    sd_notify; docs/container.md), at most --timeout seconds (default 30);
+    it fails with 60 (timed out) if it does not, 3 if the job exits first.
+    Readiness never delays a client of its sockets: -w only waits.
     """
 
     name = "kickstart"
-    sends = ("kickstart", "list")  # list: -p and -k wait for the new process
+    sends = ("kickstart", "list", "print")  # list: -p and -k wait for the new process; print: -w
     args = {"label": LABEL_ARG, "kill": Arg(bool, default=False, help="kill a running instance first")}
 
     def run(self, target: str = SERVICE,
             kill: bool = typer.Option(False, "-k", help="If it runs, kill it and start it again."),
-            print_pid: bool = typer.Option(False, "-p", help="Print the PID of the running process.")) -> None:
+            print_pid: bool = typer.Option(False, "-p", help="Print the PID of the running process."),
+            wait_ready: bool = typer.Option(False, "-w", help="Wait until it sends READY=1 (sd_notify)."),
+            timeout: float = typer.Option(KICKSTART_WAIT, "--timeout", help="Seconds -w waits.")) -> None:
         domain, label = parse_service(target)
         info = JobSummary.from_json(self.client.call("kickstart", domain, label=label, kill=kill))
-        if not (print_pid or kill):
+        if not (print_pid or kill or wait_ready):
             return
         deadline = time.monotonic() + KICKSTART_WAIT
         while (info.pid is None or info.state == STOPPING) and time.monotonic() < deadline:
             time.sleep(0.05)  # the manager starts it on its loop: poll for the new process
             info = JobSummary.from_json(self.client.call("list", domain, label=label))
+        if wait_ready:
+            self._wait_ready(domain, label, timeout)
         if print_pid and info.pid is not None:
             print(info.pid if not sys.stdout.isatty() else f"service spawned with pid: {info.pid}")
+
+    def _wait_ready(self, domain, label: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = JobStatus.from_json(self.client.call("print", domain, label=label))
+            if info.ready:
+                return
+            if info.pid is None and info.state not in (RUNNING, THROTTLED) and info.runs:
+                fail(f"{label} exited before it was ready (READY=1): last exit {info.last_exit_status}",
+                     EXIT_NO_SUCH_PROCESS)
+            if time.monotonic() >= deadline:
+                said = f" (its last STATUS: {info.status_text})" if info.status_text else ""
+                fail(f"timed out after {timeout:g} s waiting for {label} to send READY=1 on NOTIFY_SOCKET{said}",
+                     EXIT_TIMED_OUT)
+            time.sleep(0.05)  # readiness is the job's to send: poll the manager
 
     def execute(self, service: ControlService, args: dict) -> dict:
         return service.kickstart(args["label"], kill=args["kill"]).to_json()

@@ -101,6 +101,14 @@ def format_print(info: JobStatus) -> str:
         kv("last start reason", info.last_trigger)
     if info.spawn_error:
         kv("spawn error", info.spawn_error)
+    if info.pid is not None:
+        kv("ready", "yes" if info.ready else "no")
+    if info.status_text:
+        kv("status", info.status_text)
+    if info.watchdog_interval:
+        kv("watchdog interval", f"{info.watchdog_interval} s")
+    if info.daemon_pid is not None:
+        kv("daemonized, left pid", info.daemon_pid)
     props = _properties(info)
     if props:
         kv("properties", " | ".join(props))
