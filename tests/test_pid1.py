@@ -1,0 +1,222 @@
+"""pylaunchd as PID 1 of a real PID namespace (``unshare --pid --fork
+--mount-proc``), driven from outside as a container runtime drives its init:
+orphans reaped (no zombie left), SIGTERM/SIGINT/SIGPWR as an ordered
+shutdown (clients first, sockets closed after the last job, exit 0 well
+within a runtime's 10 s grace), SIGKILL escalation (exit status 3), the exit
+status of ``--exit-with``'s job, and signals that reach no job. Then a real
+Debian daemon that speaks sd_notify (dbus-daemon) behind ``kickstart -w``.
+
+Needs root and util-linux's unshare; skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ManagerProcess, plist, wait_for
+
+UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
+
+
+def _namespace_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "a PID namespace needs root"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    cp = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True, timeout=30)
+    if cp.returncode != 0:
+        return f"unshare --pid --fork --mount-proc fails here: {cp.stderr.strip()}"
+    return None
+
+
+needs_pidns = pytest.mark.skipif(_namespace_problem() is not None, reason=str(_namespace_problem()))
+
+
+class Init(ManagerProcess):
+    """pylaunchd under unshare: ``init_pid`` is its host PID (PID 1 inside)."""
+
+    def __init__(self, root, extra_args=()):
+        super().__init__(root, extra_args=extra_args, prefix=UNSHARE)
+
+    @property
+    def init_pid(self) -> int:
+        def child():
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                pids = f.read().split()
+            return int(pids[0]) if pids else None
+        return wait_for(child, 10, what="unshare's child, the namespace's init")
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.init_pid, sig)  # unshare does not forward signals: send to the init itself
+
+    def exit_status(self, timeout: float = 30) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.stop(timeout=5)
+
+    def in_namespace(self) -> list[tuple[int, str]]:
+        """(host pid, state) of every process in the manager's PID namespace."""
+        ns = os.readlink(f"/proc/{self.init_pid}/ns/pid")
+        out = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                    continue
+                with open(f"/proc/{name}/stat") as f:
+                    out.append((int(name), f.read().rsplit(")", 1)[1].split()[0]))
+            except OSError:
+                pass
+        return out
+
+
+@pytest.fixture
+def init(workdir):
+    made = []
+
+    def start(*extra_args, jobs=()):
+        m = Init(workdir, extra_args)
+        for name, data in jobs:
+            m.write(name, data)
+        made.append(m.start())
+        return m
+    yield start
+    for m in made:
+        m.stop(timeout=30)
+
+
+def sh(script: str) -> list[str]:
+    return ["/bin/sh", "-c", script]
+
+
+def looping(log, name: str, on_term: str = "") -> list[str]:
+    """A job that logs SIGTERM, runs *on_term*, logs its exit and exits 0."""
+    return sh(f"trap 'echo {name} term >> {log}; {on_term} echo {name} exit >> {log}; exit 0' TERM; "
+              f"while :; do sleep 0.05; done")
+
+
+@needs_pidns
+def test_orphans_are_reaped_and_no_zombie_stays(init, workdir):
+    m = init(jobs=[("orphans.plist", plist("test.orphans", RunAtLoad=True, ProgramArguments=sh(
+        "for i in 1 2 3 4 5; do setsid sleep 0.3 & done; exit 0")))])
+    assert m.init_pid != m.proc.pid
+    wait_for(lambda: "5 orphans so far" in m.log(), 15, what="five orphans reaped by PID 1")
+    procs = m.in_namespace()
+    assert [p for p, state in procs if state == "Z"] == [], f"zombies in the namespace: {procs}"
+    assert [p for p, _ in procs] == [m.init_pid], "only the manager is left"
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0
+
+
+@needs_pidns
+def test_sigterm_stops_clients_first_and_closes_sockets_after_the_last_job(init, workdir):
+    log = workdir / "order.log"
+    client_sock, server_sock = workdir / "client.sock", workdir / "server.sock"
+    m = init(jobs=[
+        ("server.plist", plist("test.server", RunAtLoad=True, KeepAlive=True,
+                               Sockets={"S": {"SockPathName": str(server_sock)}},
+                               ProgramArguments=looping(log, "server", f"[ -S {client_sock} ] && echo "
+                                                                       f"client-socket-open >> {log};"))),
+        ("client.plist", plist("test.client", RunAtLoad=True, KeepAlive={"OtherJobActive": {"test.server": True}},
+                               Sockets={"C": {"SockPathName": str(client_sock)}},
+                               ProgramArguments=looping(log, "client", "sleep 0.3;"))),
+        ("other.plist", plist("test.other", RunAtLoad=True, ProgramArguments=looping(log, "other"))),
+    ])
+    for label in ("test.server", "test.client", "test.other"):
+        m.wait(lambda label=label: (m.info(label) or {}).get("pid"), 10, f"{label} to run")
+    started = time.monotonic()
+    m.signal(signal.SIGTERM)
+    status = m.exit_status()
+    took = time.monotonic() - started
+    lines = log.read_text().split("\n")
+    assert status == 0, m.log()[-3000:]
+    assert took < 10, f"a runtime's grace is 10 s; the shutdown took {took:.1f} s"
+    assert lines.index("client exit") < lines.index("server term"), f"the client stops first: {lines}"
+    assert lines.index("other term") < lines.index("server term"), f"jobs nobody names stop at once: {lines}"
+    assert "client-socket-open" in lines, "the client's socket stays open until the last job is gone"
+    assert not client_sock.exists() and not server_sock.exists(), "and then every socket is closed"
+
+
+@needs_pidns
+def test_a_job_that_ignores_sigterm_is_killed_and_the_exit_status_says_so(init, workdir):
+    m = init(jobs=[("stubborn.plist", plist("test.stubborn", RunAtLoad=True, ExitTimeOut=1,
+                                            ProgramArguments=sh("trap '' TERM; while :; do sleep 0.05; done")))])
+    m.wait(lambda: (m.info("test.stubborn") or {}).get("pid"), 10, "the job to run")
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 3
+    assert "Exit timeout elapsed (1 seconds). Killing" in m.log()
+    assert "shutdown had to SIGKILL test.stubborn: exit status 3" in m.log()
+
+
+@needs_pidns
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGPWR])
+def test_sigint_and_sigpwr_shut_down_like_sigterm(init, workdir, sig):
+    m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=looping(workdir / "j.log", "j")))])
+    m.wait(lambda: (m.info("test.j") or {}).get("pid"), 10, "the job to run")
+    m.signal(sig)
+    assert m.exit_status() == 0
+    assert "j term" in (workdir / "j.log").read_text()
+
+
+@needs_pidns
+@pytest.mark.parametrize("script,status", [("exit 7", 7), ("kill -USR1 $$", 128 + signal.SIGUSR1)])
+def test_exit_with_ends_the_manager_with_that_jobs_status(init, workdir, script, status):
+    log = workdir / "side.log"
+    m = init("--exit-with", "test.main", jobs=[
+        ("side.plist", plist("test.side", RunAtLoad=True, KeepAlive=True, ProgramArguments=looping(log, "side"))),
+        ("main.plist", plist("test.main", RunAtLoad=True, KeepAlive=True, ThrottleInterval=0,
+                             ProgramArguments=sh(f"[ -e {log} ] || sleep 0.5; {script}"))),
+    ])
+    assert m.exit_status() == status, m.log()[-3000:]
+    assert "side term" in log.read_text(), "the other jobs were stopped in order"
+    assert m.log().count("(test.main) started pid") == 1, "its KeepAlive does not restart it"
+
+
+@needs_pidns
+def test_signals_without_a_meaning_reach_neither_the_manager_nor_the_jobs(init, workdir):
+    log = workdir / "usr.log"
+    m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=sh(
+        f"trap 'echo usr1 >> {log}' USR1; trap 'echo quit >> {log}' QUIT; while :; do sleep 0.05; done")))])
+    m.wait(lambda: (m.info("test.j") or {}).get("pid"), 10, "the job to run")
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGALRM):
+        m.signal(sig)  # default action; PID 1 without a handler: not delivered
+    m.signal(signal.SIGHUP)  # handled: a rescan, after the signals above
+    wait_for(lambda: "SIGHUP: rescanning" in m.log(), 10, what="the rescan")
+    assert m.ready() and m.proc.poll() is None
+    assert not log.exists(), "no signal was forwarded to the job"
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0
+
+
+# -- a real daemon that speaks sd_notify: dbus-daemon (Debian builds it with systemd) --
+
+def test_dbus_daemon_is_ready_for_kickstart_w(manager, workdir):
+    dbus = shutil.which("dbus-daemon")
+    if dbus is None:
+        pytest.skip("dbus-daemon is not installed (scripts/install-test-programs installs it)")
+    bus = workdir / "bus"
+    manager.write("dbus.plist", plist("test.dbus", StandardErrorPath=str(workdir / "dbus.log"), ProgramArguments=[
+        dbus, "--session", "--nofork", "--nopidfile", f"--address=unix:path={bus}"]))
+    manager.wait_loaded("test.dbus")
+    cp = manager.ctl("kickstart", "-w", "--timeout", "20", "test.dbus")
+    assert cp.returncode == 0
+    info = manager.info("test.dbus")
+    assert info["ready"] is True and info["pid"], info
+    assert "ready = yes" in manager.ctl("print", "test.dbus").stdout
+
+
+def test_kickstart_w_times_out_on_a_job_that_never_says_ready(manager):
+    manager.write("mute.plist", plist("test.mute", ProgramArguments=["/bin/sleep", "60"]))
+    manager.wait_loaded("test.mute")
+    cp = manager.ctl("kickstart", "-w", "--timeout", "0.5", "test.mute", check=False)
+    assert cp.returncode == 60, cp.stderr
+    assert "timed out after 0.5 s waiting for test.mute to send READY=1" in cp.stderr
+    assert "ready = no" in manager.ctl("print", "test.mute").stdout
