@@ -41,7 +41,9 @@ log = logging.getLogger("pylaunchd")
 
 PR_SET_CHILD_SUBREAPER = 36
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPWR)
-EXIT_KILLED = 3  # a shutdown had to SIGKILL a job that did not exit within its ExitTimeOut
+# As PID 1: a shutdown had to SIGKILL a job that did not exit within its
+# ExitTimeOut. Not as PID 1, the manager exits 0 then, as it always has.
+EXIT_KILLED = 3
 
 
 def become_subreaper() -> bool:
