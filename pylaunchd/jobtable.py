@@ -80,7 +80,7 @@ class JobTable:
         self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load once removed
         self.closing = False  # the manager is shutting down: nothing loads any more
         self.on_empty: Callable[[], None] = lambda: None  # the last job was removed while closing
-        self.on_sockets_changed: Callable[[], None] = lambda: None
+        self.on_sockets_changed: Callable[[str, list | None], None] = lambda label, groups: None
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
 
     def find(self, label: str) -> JobRuntime | None:
@@ -210,7 +210,7 @@ class JobTable:
         summary = job.socket_summary()
         log.info("(%s) %s%s", spec.label, f"loaded from {path}" if path else "submitted",
                  f"; sockets {summary}" if summary else "")
-        self.on_sockets_changed()
+        self.on_sockets_changed(spec.label, groups)
         if self._pending is not None:
             self._pending.append(job)
         else:
@@ -251,11 +251,11 @@ class JobTable:
             del self.pids[pid]
         if self.closing and not self.jobs:
             self.on_empty()
-        self.on_sockets_changed()
+        self.on_sockets_changed(label, None)
         path = job.spec.path
         if path is not None and self.by_path.get(path) == label and not os.path.exists(path):
             del self.by_path[path]
-        self.facts.disarm(label)
+        self.facts.disarm(job)
         log.info("(%s) unloaded", label)
         self.facts.job_loaded(label, False)
         deferred = self.deferred.pop(label, None)
@@ -288,7 +288,7 @@ class JobTable:
                 expanded.add(p)
         gone = {p for p in expanded if p in self.by_path and not os.path.exists(p)}
         present = sorted(p for p in expanded if os.path.isfile(p) and is_plist_name(p))
-        for p in present:  # a plist renamed within the watched directories keeps its job
+        for p in present if gone else ():  # a plist renamed within the watched directories keeps its job
             label = label_from_file(p)
             for old in list(gone):
                 if self.by_path.get(old) == label:

@@ -74,7 +74,7 @@ class Manager:
         self.facts = FactHub(jobs, self.paths, self.network)
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
-        self.table.on_sockets_changed = self._sockets_changed
+        self.table.on_sockets_changed = self.environment.job_sockets
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
                                       clock=self.clock, observer=self.observer)
 
@@ -82,10 +82,8 @@ class Manager:
         table = self.table
         return JobContext(clock=self.clock, loop=self.loop, job_env=self.environment.job_env,
                           child_spawned=table.child_spawned, active_changed=self.facts.job_active,
-                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts)
-
-    def _sockets_changed(self) -> None:
-        self.environment.update_exported(job.groups for job in self.table.jobs.values())
+                          removed=table.removed, sockets_changed=self.environment.job_sockets,
+                          file_facts=file_facts)
 
     async def run(self, control_server_factory: ControlServerFactory) -> int:
         self._wire()
