@@ -30,7 +30,8 @@ from .facts import FactHub
 from .joblog import JobLog, log_path
 from .plist import PlistError, is_plist_name
 from .runtime import JobContext, JobRuntime
-from .sockets import SocketError, create_groups
+from .boot import Early
+from .sockets import SocketError, close_group, create_groups
 from .spec import JobSpec, SpecError, label_from_file, load_spec, validate
 
 log = logging.getLogger("pylaunchd")
@@ -82,6 +83,20 @@ class JobTable:
         self.on_empty: Callable[[], None] = lambda: None  # the last job was removed while closing
         self.on_sockets_changed: Callable[[str, list | None], None] = lambda label, groups: None
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
+        self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
+
+    def adopt(self, early: dict[str, Early]) -> None:
+        """Take over the specs and sockets that boot.py made before the loop
+        ran: loads of these paths use them instead of reading and binding
+        again. Call :meth:`forget_early` after the first scan."""
+        self._early = dict(early)
+
+    def forget_early(self) -> None:
+        """Close the sockets of boot that no load took (their plist changed or went)."""
+        early, self._early = self._early, {}
+        for e in early.values():
+            for g in e.groups:
+                close_group(g)
 
     def find(self, label: str) -> JobRuntime | None:
         return self.jobs.get(label)
@@ -146,8 +161,10 @@ class JobTable:
             log.error("%s: not loaded: %s", path, problem)
             return LoadResult(path, None, Outcome.BAD_PERMISSIONS,
                               f"{path}: Path had bad ownership/permissions: {problem}")
+        early = self._early.get(path)
         try:
-            spec = self.domain.admit(load_spec(path))
+            spec = early.spec if early is not None and early.still_current(path) \
+                else self.domain.admit(load_spec(path))
         except (PlistError, SpecError) as e:
             log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
             return LoadResult(path, None, Outcome.INVALID, str(e))
@@ -197,7 +214,7 @@ class JobTable:
         the batch, if one is open). *path* is None for a submitted job."""
         where = path or spec.label
         try:
-            groups = create_groups(spec.sockets)
+            groups = self._sockets_for(spec, path)
         except SocketError as e:
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}")
@@ -216,6 +233,20 @@ class JobTable:
         else:
             self._start(job)
         return LoadResult(path, spec.label, Outcome.LOADED)
+
+    def _sockets_for(self, spec: JobSpec, path: str | None) -> list:
+        """The job's socket groups: those boot bound for this plist where the
+        definition is the same, the others created now (raises SocketError)."""
+        early = self._early.pop(path, None) if path is not None else None
+        bound = {g.name: g for g in early.groups} if early is not None else {}
+        groups: list = []
+        try:
+            groups = create_groups(spec.sockets, bound)
+            return groups
+        finally:
+            for g in bound.values():
+                if all(g is not kept for kept in groups):
+                    close_group(g)
 
     def _start(self, job: JobRuntime) -> None:
         job.load(self.facts.arm(job, job.spec))

@@ -26,6 +26,7 @@ import os
 import signal
 from typing import Awaitable, Callable
 
+from .boot import Early
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -43,9 +44,10 @@ ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 
 
 class Manager:
-    def __init__(self, domain: Domain, clock: Clock | None = None):
+    def __init__(self, domain: Domain, clock: Clock | None = None, early: dict[str, Early] | None = None):
         self.domain = domain
         self.clock = clock
+        self.early = early or {}  # the sockets boot.py bound before the loop (path -> Early)
         self.overrides = Overrides(domain.state_dir)
         self.environment = DomainEnvironment()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +100,10 @@ class Manager:
         self.watcher.start()
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
                  self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        self.table.adopt(self.early)
+        self.early = {}
         self.table.reconcile(self.watcher.scan())
+        self.table.forget_early()
         log.info("%d job(s) loaded", len(self.table.jobs))
         self.started.set()
         await self._stopped.wait()
