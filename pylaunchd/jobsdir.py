@@ -124,7 +124,9 @@ class JobsDirWatcher:
         elif event_type in ("created", "deleted", "moved") and job_src:
             self._grace.add(src)
             self._coalescer.add(src)
-        elif event_type in ("opened", "modified") and job_src:
+        elif event_type == "opened" and job_src:
+            self._grace.discard(src)  # perhaps a writer: then its close tells when the file is whole
+        elif event_type == "modified" and job_src:
             self._grace.discard(src)  # a writer: its close tells when the file is whole
             self._coalescer.add(src)
         elif event_type != "opened" and src not in self.dirs:

@@ -126,6 +126,12 @@ class JobTable:
         path = os.path.abspath(path)
         spec = self._read(path, force)
         if isinstance(spec, LoadResult):
+            if spec.outcome is Outcome.BAD_PERMISSIONS and from_dir and path in self.by_path:
+                # Loaded the moment it was written, then given to another user
+                # or made writable by others: it must not stay loaded.
+                label = self.by_path.pop(path)
+                log.warning("(%s) %s is no longer safe to load: unloading", label, path)
+                self.unload(label)
             return spec
         refused = self._admissible(spec, path, force, enable)
         if refused is not None:
