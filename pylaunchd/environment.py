@@ -19,9 +19,13 @@ log = logging.getLogger("pylaunchd")
 
 
 class DomainEnvironment:
+    """Cost: a job's sockets changing costs only that job's exports (most
+    jobs have none), never a walk over every job of the domain."""
+
     def __init__(self) -> None:
-        self.exported: dict[str, str] = {}  # SecureSocketWithKey variables
+        self.exported: dict[str, str] = {}  # SecureSocketWithKey variables, merged
         self.user: dict[str, str] = {}  # pylaunchctl setenv
+        self._by_job: dict[str, dict[str, str]] = {}  # label -> its exported variables
 
     def job_env(self) -> dict[str, str]:
         """What the domain adds to a new process's environment (a fresh dict)."""
@@ -33,13 +37,19 @@ class DomainEnvironment:
     def unsetenv(self, key: str) -> None:
         self.user.pop(key, None)
 
-    def update_exported(self, groups: Iterable[list[SocketGroup]]) -> None:
-        """Recompute the exported variables from every loaded job's socket groups."""
-        exported: dict[str, str] = {}
-        for g in groups:
-            exported.update(exported_environment(g))
-        if exported != self.exported:
-            for k in sorted(set(exported) | set(self.exported)):
-                if exported.get(k) != self.exported.get(k):
-                    log.info("domain environment: %s=%s", k, exported.get(k, "(unset)"))
-            self.exported = exported
+    def job_sockets(self, label: str, groups: Iterable[SocketGroup] | None) -> None:
+        """Job *label* now has these socket groups (None: it is gone)."""
+        exports = exported_environment(list(groups or ()))
+        if exports == self._by_job.get(label, {}):
+            return
+        if exports:
+            self._by_job[label] = exports
+        else:
+            self._by_job.pop(label, None)
+        merged: dict[str, str] = {}
+        for job_exports in self._by_job.values():
+            merged.update(job_exports)
+        for k in sorted(set(merged) | set(self.exported)):
+            if merged.get(k) != self.exported.get(k):
+                log.info("domain environment: %s=%s", k, merged.get(k, "(unset)"))
+        self.exported = merged

@@ -32,15 +32,43 @@ def file_facts(spec: JobSpec) -> dict[Fact, bool]:
 
 
 class FactHub:
+    """Cost: every push goes only to the jobs that read that fact (an index
+    kept at arm and disarm), so loading, starting or removing one job among
+    thousands costs its dependents, not a walk over the table."""
+
     def __init__(self, jobs: Mapping[str, JobRuntime], paths: PathTriggers, network: NetworkMonitor):
         self.jobs = jobs
         self.paths = paths
         self.network = network
+        self._loaded_readers: dict[str, dict[str, JobRuntime]] = {}  # other label -> label -> reader
+        self._active_readers: dict[str, dict[str, JobRuntime]] = {}
+        self._network_readers: dict[str, JobRuntime] = {}
+        self._mount_readers: dict[str, JobRuntime] = {}
+
+    def _index(self, job: JobRuntime, spec: JobSpec | None) -> None:
+        """Who reads what: *job* reads the facts of *spec* (None: nothing any more)."""
+        label = job.label
+        for readers in (*self._loaded_readers.values(), *self._active_readers.values()):
+            readers.pop(label, None)
+        self._network_readers.pop(label, None)
+        self._mount_readers.pop(label, None)
+        if spec is None:
+            return
+        ka = spec.keep_alive
+        for other, _ in ka.other_job_enabled:
+            self._loaded_readers.setdefault(other, {})[label] = job
+        for other, _ in ka.other_job_active:
+            self._active_readers.setdefault(other, {})[label] = job
+        if ka.network_state is not None:
+            self._network_readers[label] = job
+        if spec.start_on_mount:
+            self._mount_readers[label] = job
 
     def arm(self, job: JobRuntime, spec: JobSpec) -> dict[Fact, bool]:
         """Watch what *spec*'s launch events and conditions depend on; the
         facts it reads, as they are now."""
         label = spec.label
+        self._index(job, spec)
         self.paths.unwatch(label)
         if spec.watch_paths:
             self.paths.watch(label, spec.watch_paths, WATCH_PATHS,
@@ -63,27 +91,24 @@ class FactHub:
             facts[NETWORK] = self.network.up
         return facts
 
-    def disarm(self, label: str) -> None:
-        self.paths.unwatch(label)
+    def disarm(self, job: JobRuntime) -> None:
+        self._index(job, None)
+        self.paths.unwatch(job.label)
 
     def job_loaded(self, label: str, loaded: bool) -> None:
         """Another job was loaded or unloaded (OtherJobEnabled)."""
-        for job in list(self.jobs.values()):
-            if any(other == label for other, _ in job.spec.keep_alive.other_job_enabled):
-                job.condition(Fact.loaded(label), loaded)
+        for job in list(self._loaded_readers.get(label, {}).values()):
+            job.condition(Fact.loaded(label), loaded)
 
     def job_active(self, label: str, active: bool) -> None:
         """Another job's main process started or is gone (OtherJobActive)."""
-        for job in list(self.jobs.values()):
-            if any(other == label for other, _ in job.spec.keep_alive.other_job_active):
-                job.condition(Fact.active(label), active)
+        for job in list(self._active_readers.get(label, {}).values()):
+            job.condition(Fact.active(label), active)
 
     def network_changed(self, up: bool) -> None:
-        for job in list(self.jobs.values()):
-            if job.spec.keep_alive.network_state is not None:
-                job.condition(NETWORK, up)
+        for job in list(self._network_readers.values()):
+            job.condition(NETWORK, up)
 
     def mounted(self, points: list[str]) -> None:
-        for job in list(self.jobs.values()):
-            if job.spec.start_on_mount:
-                job.trigger(f"StartOnMount {points[0]}")
+        for job in list(self._mount_readers.values()):
+            job.trigger(f"StartOnMount {points[0]}")

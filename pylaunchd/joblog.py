@@ -75,11 +75,17 @@ class JobLog:
             self._remember(self._partial.decode("utf-8", "replace"))
             self._partial = b""
 
-    def event(self, message: str) -> None:
-        """Something the manager did or saw for this job."""
+    def event(self, message: str, create: bool = True) -> None:
+        """Something the manager did or saw for this job. With ``create``
+        false the line goes to the file only if the file is already there:
+        a job that never ran nor logged gets no file just to be told it was
+        unloaded (10,000 of them would cost seconds at shutdown)."""
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pylaunchd] {message}"
+        if not create and self._file is None and not os.path.exists(self.path):
+            self._remember(line)
+            return
         if self._partial:  # keep the job's half line apart from ours
             self.output(b"\n")
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pylaunchd] {message}"
         try:
             self._open().write(line.encode() + b"\n")
             self._rotate_if_needed()

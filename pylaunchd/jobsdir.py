@@ -1,10 +1,23 @@
 """Watching job directories with watchdog (inotify) and reporting changed paths.
 
-Events arrive on watchdog's thread; they are handed to the event loop and
-coalesced for a short quiet period, so an editor's save (write a temporary
-file, rename it over the plist) reaches the manager as one change of the plist:
-a reload, never an unload followed by a load. A directory that does not exist
-yet is watched for through its nearest existing ancestor.
+Events arrive on watchdog's thread and are handed to the event loop. A plist
+is reported the moment it is complete, so that its socket listens within
+milliseconds of the save, and never while it is half written:
+
+* written and closed (``IN_CLOSE_WRITE``), or renamed into its name (an
+  editor's temporary file, ``brew services``): at once;
+* created without being opened for writing (a symlink, a hard link, a file
+  moved in from another directory), deleted, or renamed away: after
+  :data:`GRACE` (2 ms) — a name that is opened for writing meanwhile waits
+  for its close instead, so vim's save (the plist renamed to a backup, then
+  written anew) is one change of a plist that exists: a reload, never an
+  unload followed by a load;
+* anything else (a directory appearing or going): coalesced for
+  :data:`QUIET_PERIOD`, which is also the safety net behind the two above.
+
+A directory that does not exist yet is watched for through its nearest
+existing ancestor. watchdog itself holds a rename to outside the watched
+directories for 0.5 s while it waits for the other half of the move.
 """
 
 from __future__ import annotations
@@ -23,11 +36,11 @@ log = logging.getLogger("pylaunchd")
 
 QUIET_PERIOD = 0.15  # seconds without events before a batch is handed over
 MAX_DELAY = 0.5  # a steady stream of events is still handed over this often
+GRACE = 0.002  # a created, deleted or renamed-away name: wait this long for a writer
 
-# Every event but those of reading: the manager opening a plist to load it must
-# not look like a change of it. "closed" (after a write) is kept: an in-place
-# save may end with it.
-_FORWARDED = frozenset({"created", "deleted", "moved", "modified", "closed", "attrib"})
+# "opened" tells a writer from a link or a move; "closed" is a write's end
+# (IN_CLOSE_WRITE: the manager's own reads of plists send no "closed").
+_FORWARDED = frozenset({"created", "deleted", "moved", "modified", "closed", "attrib", "opened"})
 
 
 class JobsDirWatcher:
@@ -46,7 +59,9 @@ class JobsDirWatcher:
         self.loop = loop
         self.on_change = on_change
         self.observer = observer or SharedObserver.for_loop(loop)
-        self._coalescer = Coalescer(clock or LoopClock(loop), QUIET_PERIOD, MAX_DELAY, self._flush)
+        clock = clock or LoopClock(loop)
+        self._coalescer = Coalescer(clock, QUIET_PERIOD, MAX_DELAY, self._flush)
+        self._grace = Coalescer(clock, GRACE, GRACE, self._deliver)
         self._watches: dict[str, Watch] = {}  # watched directory -> watch
         self._present: dict[str, bool] = {}
         self._started = False
@@ -60,6 +75,7 @@ class JobsDirWatcher:
 
     def stop(self) -> None:
         self._coalescer.cancel()
+        self._grace.cancel()
         if not self._started:
             return
         self._started = False
@@ -97,12 +113,37 @@ class JobsDirWatcher:
         return changed
 
     def _event(self, event_type: str, src: str, dest: str) -> None:
-        """On the loop: one event from watchdog."""
+        """On the loop: one event from watchdog (see the module docstring)."""
         if not self._started:
             return
-        self._coalescer.add(src)
-        if dest:
-            self._coalescer.add(dest)
+        job_src, job_dest = self._is_job_file(src), self._is_job_file(dest)
+        if event_type == "closed" and job_src:
+            self._deliver([src])
+        elif event_type == "moved" and job_dest:
+            self._deliver([src, dest] if job_src else [dest])  # both: a rename that keeps its job
+        elif event_type in ("created", "deleted", "moved") and job_src:
+            self._grace.add(src)
+            self._coalescer.add(src)
+        elif event_type == "opened" and job_src:
+            self._grace.discard(src)  # perhaps a writer: then its close tells when the file is whole
+        elif event_type == "modified" and job_src:
+            self._grace.discard(src)  # a writer: its close tells when the file is whole
+            self._coalescer.add(src)
+        elif event_type != "opened" and src not in self.dirs:
+            self._coalescer.add(src)
+            if dest:
+                self._coalescer.add(dest)
+
+    def _is_job_file(self, path: str) -> bool:
+        return bool(path) and is_plist_name(path) and os.path.dirname(path) in self.dirs
+
+    def _deliver(self, paths: list[str]) -> None:
+        """Report these plist paths now; the slower batches need not again."""
+        for p in paths:
+            self._grace.discard(p)
+            self._coalescer.discard(p)
+        if self._started and paths:
+            self.on_change(set(paths))
 
     def _flush(self, pending: list[str]) -> None:
         if not self._started:

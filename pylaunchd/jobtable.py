@@ -30,7 +30,8 @@ from .facts import FactHub
 from .joblog import JobLog, log_path
 from .plist import PlistError, is_plist_name
 from .runtime import JobContext, JobRuntime
-from .sockets import SocketError, create_groups
+from .boot import Early
+from .sockets import SocketError, close_group, create_groups
 from .spec import JobSpec, SpecError, label_from_file, load_spec, validate
 
 log = logging.getLogger("pylaunchd")
@@ -80,9 +81,23 @@ class JobTable:
         self.deferred: dict[str, tuple[str, bool]] = {}  # label -> (path, force): load once removed
         self.closing = False  # the manager is shutting down: nothing loads any more
         self.on_empty: Callable[[], None] = lambda: None  # the last job was removed while closing
-        self.on_sockets_changed: Callable[[], None] = lambda: None
+        self.on_sockets_changed: Callable[[str, list | None], None] = lambda label, groups: None
         self.on_removed: Callable[[JobRuntime], None] = lambda job: None  # a job is gone
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
+        self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
+
+    def adopt(self, early: dict[str, Early]) -> None:
+        """Take over the specs and sockets that boot.py made before the loop
+        ran: loads of these paths use them instead of reading and binding
+        again. Call :meth:`forget_early` after the first scan."""
+        self._early = dict(early)
+
+    def forget_early(self) -> None:
+        """Close the sockets of boot that no load took (their plist changed or went)."""
+        early, self._early = self._early, {}
+        for e in early.values():
+            for g in e.groups:
+                close_group(g)
 
     def find(self, label: str) -> JobRuntime | None:
         return self.jobs.get(label)
@@ -112,6 +127,12 @@ class JobTable:
         path = os.path.abspath(path)
         spec = self._read(path, force)
         if isinstance(spec, LoadResult):
+            if spec.outcome is Outcome.BAD_PERMISSIONS and from_dir and path in self.by_path:
+                # Loaded the moment it was written, then given to another user
+                # or made writable by others: it must not stay loaded.
+                label = self.by_path.pop(path)
+                log.warning("(%s) %s is no longer safe to load: unloading", label, path)
+                self.unload(label)
             return spec
         refused = self._admissible(spec, path, force, enable)
         if refused is not None:
@@ -147,8 +168,10 @@ class JobTable:
             log.error("%s: not loaded: %s", path, problem)
             return LoadResult(path, None, Outcome.BAD_PERMISSIONS,
                               f"{path}: Path had bad ownership/permissions: {problem}")
+        early = self._early.get(path)
         try:
-            spec = self.domain.admit(load_spec(path))
+            spec = early.spec if early is not None and early.still_current(path) \
+                else self.domain.admit(load_spec(path))
         except (PlistError, SpecError) as e:
             log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
             return LoadResult(path, None, Outcome.INVALID, str(e))
@@ -198,7 +221,7 @@ class JobTable:
         the batch, if one is open). *path* is None for a submitted job."""
         where = path or spec.label
         try:
-            groups = create_groups(spec.sockets)
+            groups = self._sockets_for(spec, path)
         except SocketError as e:
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}")
@@ -211,12 +234,26 @@ class JobTable:
         summary = job.socket_summary()
         log.info("(%s) %s%s", spec.label, f"loaded from {path}" if path else "submitted",
                  f"; sockets {summary}" if summary else "")
-        self.on_sockets_changed()
+        self.on_sockets_changed(spec.label, groups)
         if self._pending is not None:
             self._pending.append(job)
         else:
             self._start(job)
         return LoadResult(path, spec.label, Outcome.LOADED)
+
+    def _sockets_for(self, spec: JobSpec, path: str | None) -> list:
+        """The job's socket groups: those boot bound for this plist where the
+        definition is the same, the others created now (raises SocketError)."""
+        early = self._early.pop(path, None) if path is not None else None
+        bound = {g.name: g for g in early.groups} if early is not None else {}
+        groups: list = []
+        try:
+            groups = create_groups(spec.sockets, bound)
+            return groups
+        finally:
+            for g in bound.values():
+                if all(g is not kept for kept in groups):
+                    close_group(g)
 
     def _start(self, job: JobRuntime) -> None:
         job.load(self.facts.arm(job, job.spec))
@@ -253,11 +290,11 @@ class JobTable:
         self.on_removed(job)
         if self.closing and not self.jobs:
             self.on_empty()
-        self.on_sockets_changed()
+        self.on_sockets_changed(label, None)
         path = job.spec.path
         if path is not None and self.by_path.get(path) == label and not os.path.exists(path):
             del self.by_path[path]
-        self.facts.disarm(label)
+        self.facts.disarm(job)
         log.info("(%s) unloaded", label)
         self.facts.job_loaded(label, False)
         deferred = self.deferred.pop(label, None)
@@ -290,7 +327,7 @@ class JobTable:
                 expanded.add(p)
         gone = {p for p in expanded if p in self.by_path and not os.path.exists(p)}
         present = sorted(p for p in expanded if os.path.isfile(p) and is_plist_name(p))
-        for p in present:  # a plist renamed within the watched directories keeps its job
+        for p in present if gone else ():  # a plist renamed within the watched directories keeps its job
             label = label_from_file(p)
             for old in list(gone):
                 if self.by_path.get(old) == label:

@@ -30,6 +30,7 @@ import os
 import signal
 from typing import Awaitable, Callable
 
+from .boot import Early
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -51,9 +52,11 @@ ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 
 
 class Manager:
-    def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None):
+    def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None,
+                 early: dict[str, Early] | None = None):
         self.domain = domain
         self.clock = clock
+        self.early = early or {}  # the sockets boot.py bound before the loop (path -> Early)
         self.exit_with = exit_with  # --exit-with: that job's exit ends the manager, with its status
         self.exit_status: int | None = None  # that status, once it exited
         self.killed: list[str] = []  # the jobs a shutdown had to SIGKILL
@@ -90,7 +93,7 @@ class Manager:
         self.facts = FactHub(jobs, self.paths, self.network)
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
-        self.table.on_sockets_changed = self._sockets_changed
+        self.table.on_sockets_changed = self.environment.job_sockets
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
@@ -100,7 +103,7 @@ class Manager:
         table = self.table
         return JobContext(clock=self.clock, loop=self.loop, job_env=self._job_env,
                           child_spawned=table.child_spawned, active_changed=self._job_active,
-                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts,
+                          removed=table.removed, sockets_changed=self.environment.job_sockets, file_facts=file_facts,
                           close_groups=self._close_groups)
 
     def _job_env(self) -> dict[str, str]:
@@ -134,8 +137,6 @@ class Manager:
                 self.killed.append(job.label)
         self._wave_done.set()
 
-    def _sockets_changed(self) -> None:
-        self.environment.update_exported(job.groups for job in self.table.jobs.values())
 
     async def run(self, control_server_factory: ControlServerFactory) -> int:
         self._wire()
@@ -152,7 +153,10 @@ class Manager:
         self.watcher.start()
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
                  self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        self.table.adopt(self.early)
+        self.early = {}
         self.table.reconcile(self.watcher.scan())
+        self.table.forget_early()
         log.info("%d job(s) loaded", len(self.table.jobs))
         self.started.set()
         await self._stopped.wait()

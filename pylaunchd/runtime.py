@@ -55,10 +55,17 @@ class JobContext:
     child_spawned: Callable[[int, "JobRuntime"], None]  # reap this pid for this job
     active_changed: Callable[[str, bool], None]  # the job's main process started / is gone
     removed: Callable[["JobRuntime"], None]  # nothing of the job runs any more; it is closed
-    sockets_changed: Callable[[], None]  # the job's sockets (and so exported variables) changed
+    sockets_changed: Callable[[str, list[SocketGroup] | None], None]  # a job's sockets are these now (None: gone)
     file_facts: Callable[[JobSpec], Mapping[Fact, bool]]  # the job's path facts, as they are now
     # who closes the sockets of a removed job (the manager, in a shutdown: after the last job)
     close_groups: Callable[[list[SocketGroup]], None] | None = None
+
+
+def _pending(fd: int) -> bool:
+    """Whether *fd* is readable now (a connection waits to be accepted)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class JobRuntime:
@@ -249,8 +256,9 @@ class JobRuntime:
         name, bound = flat[index]
         # The listening socket is blocking (as handed to jobs, and the flag is
         # shared by every copy): make sure a connection is really pending so
-        # that accept() cannot block the loop.
-        if not select.select([bound.sock], [], [], 0)[0]:
+        # that accept() cannot block the loop. poll(), not select(): with
+        # thousands of jobs the fd is past select's 1024.
+        if not _pending(bound.sock.fileno()):
             return
         try:
             conn, addr = bound.sock.accept()
@@ -348,7 +356,7 @@ class JobRuntime:
             return False
         if self.groups:
             log.info("(%s) sockets now %s", spec.label, self.socket_summary())
-        self.ctx.sockets_changed()
+        self.ctx.sockets_changed(self.label, self.groups)
         return True
 
     def _remove(self) -> None:
@@ -368,7 +376,7 @@ class JobRuntime:
         for rfd in list(self.pipes):
             self._job_output(rfd)  # what is left in the pipe
             self._close_pipe(rfd)
-        self.log.event("unloaded")
+        self.log.event("unloaded", create=False)
         self.log.close()
         self.ctx.removed(self)
 

@@ -9,6 +9,7 @@ and systemd hand them over; the manager only polls them for readability.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import stat
@@ -31,6 +32,7 @@ _FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6", socket.AF_UNIX
 _TYPE_NAMES = {v: k for k, v in _TYPES.items()}
 
 
+@functools.cache
 def max_backlog() -> int:
     """The system's maximum listen backlog (net.core.somaxconn)."""
     try:

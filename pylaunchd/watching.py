@@ -72,6 +72,15 @@ class Coalescer:
             self._timer.cancel()
         self._timer = self.clock.call_at(min(now + self.quiet, self._first + self.max_delay), self._fire)
 
+    def discard(self, item: object) -> None:
+        """Take *item* out of the batch in progress (every time it was added);
+        an emptied batch is not flushed."""
+        if item not in self._batch:
+            return
+        self._batch = [i for i in self._batch if i != item]
+        if not self._batch:
+            self.cancel()
+
     def cancel(self) -> None:
         """Drop the batch in progress; no flush follows."""
         if self._timer is not None:

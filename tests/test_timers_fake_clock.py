@@ -9,6 +9,7 @@ test_triggers_integration.py and test_core_integration.py.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import signal
@@ -124,3 +125,39 @@ def test_start_interval_runs_the_job_every_interval(tmp_path):
         assert job.machine.runs == 2
 
     run_in_process(tmp_path, body)
+
+
+def test_a_per_connection_job_whose_socket_is_past_fd_1024_is_served(tmp_path):
+    """With thousands of jobs a listening socket's fd is past select()'s
+    limit of 1024: accepting must still work (it once raised in a loop that
+    kept a core busy and never served the client)."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        import pytest
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) for _ in range(1100)]
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+
+    async def body(h):
+        job = h.load("test.highfd", ProgramArguments=["/bin/echo", "served"], inetdCompatibility={"Wait": False},
+                     Sockets={"L": {"SockNodeName": "127.0.0.1", "SockServiceName": str(number)}})
+        assert job.flat_sockets()[0][1].fileno() > 1024
+        reader, writer = await asyncio.open_connection("127.0.0.1", number)
+        line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert line == b"served\n" and job.machine.runs == 1
+        await h.settle(job)
+
+    try:
+        run_in_process(tmp_path, body)
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -115,7 +115,7 @@ def test_an_item_added_during_flush_starts_the_next_batch():
 
 
 def test_the_watchers_keep_their_quiet_periods():
-    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY) == (0.15, 0.5)
+    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY, jobsdir.GRACE) == (0.15, 0.5, 0.002)
     assert (triggers.QUIET_PERIOD, triggers.MAX_DELAY) == (0.1, 0.5)
 
 
@@ -130,11 +130,13 @@ def test_the_watchers_time_their_batches_with_the_given_clock(tmp_path):
         w.start()
         try:
             plist = os.path.join(str(tmp_path), "x.plist")
-            w._event("moved", os.path.join(str(tmp_path), ".x.plist.tmp"), plist)
-            clock.advance(0.149)
+            w._event("created", plist, "")  # a link or a move from elsewhere: no writer follows
+            clock.advance(jobsdir.GRACE * 0.9)
             assert changes == []
-            clock.advance(0.001)
+            clock.advance(jobsdir.GRACE * 0.2)
             assert changes == [{plist}]
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{plist}], "the slower batch does not report it again"
         finally:
             w.stop()
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
@@ -142,8 +144,8 @@ def test_the_watchers_time_their_batches_with_the_given_clock(tmp_path):
 
 def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
     """vim's save: the plist is renamed to a backup, then written anew. In
-    between it is missing; coalesced, the manager sees one change of a plist
-    that exists (a reload), never a removal and a load. Real inotify, fake
+    between it is missing; the manager sees one change of a plist that
+    exists (a reload), never a removal and a load. Real inotify, fake
     clock: a sentinel file, written last, shows that every earlier event has
     reached the coalescer (one watchdog queue), and only then time moves."""
     async def main():
@@ -169,9 +171,12 @@ def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
             os.unlink(plist + "~")
             (tmp_path / "sentinel").write_text("")
             await asyncio.wait_for(seen.wait(), TIMEOUT)
-            assert changes == []  # nothing before the quiet period, however long the events took
-            clock.advance(jobsdir.QUIET_PERIOD)
+            # Reported once the new file was closed, without waiting for any
+            # period: one change of a plist that exists; no removal before it
+            # (the backup rename waited GRACE, and the writer's open cancelled it).
             assert changes == [{plist}] and os.path.exists(plist)
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{plist}]
         finally:
             w.stop()
     asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))

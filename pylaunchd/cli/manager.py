@@ -2,9 +2,9 @@
 ``python -m pylaunchd.cli.manager`` (in scripts and unit files written before
 the rename) still starts the manager."""
 
-from .pylaunchd import main, run, serve
+from .pylaunchd import main, serve
 
-__all__ = ["main", "run", "serve"]
+__all__ = ["main", "serve"]
 
 if __name__ == "__main__":
     main()

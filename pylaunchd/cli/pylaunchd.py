@@ -1,44 +1,66 @@
-"""``pylaunchd``: the manager, in the foreground, logging to stderr."""
+"""``pylaunchd``: the manager, in the foreground, logging to stderr.
+
+The path from exec to the first listening socket is kept light: a command
+line of the manager's own options is read here without typer, the job
+directories' sockets are bound (:mod:`pylaunchd.boot`), and only then are the
+event loop, the file watcher and the control server imported. ``--help``, a
+usage error or anything unusual goes to the typer command, which documents
+the options and says what is wrong.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
-from typing import List, Optional
-
-import typer
+from typing import Any, List, Optional
 
 from ..control.protocol import ControlError
 from ..domain import Domain, default_control_socket, default_jobs_dirs, default_state_dir
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# option -> (keyword, kind): what the quick reader below understands.
+_OPTIONS = {"--user": ("user", bool), "--system": ("system", bool), "--jobs-dir": ("jobs_dir", list),
+            "--control-socket": ("control_socket", str), "--state-dir": ("state_dir", str),
+            "--log-level": ("log_level", str), "--exit-with": ("exit_with", str)}
 
 
-@app.command()
-def run(
-    user: bool = typer.Option(False, "--user", help="Per-user domain (LaunchAgents). Default for non-root."),
-    system: bool = typer.Option(False, "--system", help="System domain (LaunchDaemons). Default for root."),
-    jobs_dir: Optional[List[str]] = typer.Option(
-        None, "--jobs-dir", help="Directory of job plists to load and watch (repeatable)."),
-    control_socket: Optional[str] = typer.Option(
-        None, "--control-socket", help="Control socket path (default: PYLAUNCHD_CONTROL_SOCKET, or the domain's)."),
-    state_dir: Optional[str] = typer.Option(None, "--state-dir", help="Where enabled/disabled overrides are kept."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    exit_with: Optional[str] = typer.Option(
-        None, "--exit-with", metavar="LABEL",
-        help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
-             "as a container's main process ends the container."),
-) -> None:
-    """Run the job manager: create every job's sockets, start jobs on demand,
-    keep them alive, and reload the job directories when they change."""
-    if user and system:
-        raise typer.BadParameter("--user and --system exclude each other")
+def quick_options(argv: list[str]) -> dict[str, Any] | None:
+    """The options of an ordinary command line, or None for anything else
+    (help, an unknown option, a missing value, a usage error): typer then
+    takes the command line and says what is wrong."""
+    out: dict[str, Any] = {"user": False, "system": False, "jobs_dir": [], "control_socket": None,
+                           "state_dir": None, "log_level": "info", "exit_with": None}
+    i = 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        if name not in _OPTIONS:
+            return None
+        key, kind = _OPTIONS[name]
+        i += 1
+        if kind is bool:
+            if eq:
+                return None
+            out[key] = True
+            continue
+        if not eq:
+            if i >= len(argv):
+                return None
+            value, i = argv[i], i + 1
+        if kind is list:
+            out[key].append(value)
+        else:
+            out[key] = value
+    if (out["user"] and out["system"]) or out["log_level"].lower() not in LOG_LEVELS:
+        return None
+    return out
+
+
+def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | None, state_dir: str | None,
+          log_level: str, exit_with: str | None = None) -> int:
+    """Run the manager with these (valid) options; its exit status."""
     is_system = system or (not user and os.geteuid() == 0)
-    level = getattr(logging, log_level.upper(), None)
-    if not isinstance(level, int):
-        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    level = getattr(logging, log_level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s pylaunchd[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
@@ -48,14 +70,12 @@ def run(
         control_socket=os.path.abspath(control_socket or default_control_socket(is_system)),
         state_dir=os.path.abspath(os.path.expanduser(state_dir or default_state_dir(is_system))),
     )
-    raise typer.Exit(serve(domain, exit_with))
+    return serve(domain, exit_with)
 
 
 def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
-    # Imported here so that --help stays quick.
+    from ..boot import bind_early
     from ..control.listener import lock_control_socket
-    from ..control.server import start_control_server
-    from ..manager import Manager
 
     log = logging.getLogger("pylaunchd")
     try:
@@ -65,7 +85,13 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
         return 1
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
-        manager = Manager(domain, exit_with=exit_with)
+        early = bind_early(domain)  # every socket listens from here on: clients queue
+        import asyncio
+
+        from ..control.server import start_control_server
+        from ..manager import Manager
+
+        manager = Manager(domain, exit_with=exit_with, early=early)
         return asyncio.run(manager.run(start_control_server))
     except (ControlError, OSError) as e:
         log.error("%s", e)
@@ -79,8 +105,45 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
         os.close(lock_fd)
 
 
+def typer_app():
+    """The documented command line (help, usage errors), built on demand."""
+    import typer
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
+
+    @app.command()
+    def run(
+        user: bool = typer.Option(False, "--user", help="Per-user domain (LaunchAgents). Default for non-root."),
+        system: bool = typer.Option(False, "--system", help="System domain (LaunchDaemons). Default for root."),
+        jobs_dir: Optional[List[str]] = typer.Option(
+            None, "--jobs-dir", help="Directory of job plists to load and watch (repeatable)."),
+        control_socket: Optional[str] = typer.Option(
+            None, "--control-socket", help="Control socket path (default: PYLAUNCHD_CONTROL_SOCKET, or the domain's)."),
+        state_dir: Optional[str] = typer.Option(None, "--state-dir", help="Where enabled/disabled overrides are kept."),
+        log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+        exit_with: Optional[str] = typer.Option(
+            None, "--exit-with", metavar="LABEL",
+            help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
+                 "as a container's main process ends the container."),
+    ) -> None:
+        """Run the job manager: create every job's sockets, start jobs on demand,
+        keep them alive, and reload the job directories when they change."""
+        if user and system:
+            raise typer.BadParameter("--user and --system exclude each other")
+        if log_level.lower() not in LOG_LEVELS:
+            raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+        raise typer.Exit(start(user, system, jobs_dir or [], control_socket, state_dir, log_level, exit_with))
+
+    return app
+
+
 def main() -> None:
-    app()
+    options = quick_options(sys.argv[1:])
+    if options is None:
+        typer_app()()
+    else:
+        sys.exit(start(**options))
 
 
 if __name__ == "__main__":
