@@ -161,7 +161,7 @@ def _program(kind: str, name: str, opts: dict, ctx: dict, environ: dict, base_en
             value = opts.get(key, default)
             return None if value is None else _expand(value, _c, environ, where, _n)
 
-        label = prefix + (ex("process_name", "%(program_name)s") or name)
+        label = prefix + (name if fcgi else ex("process_name", "%(program_name)s") or name)
         plist = {"Label": label, **_process_keys(opts, ex, base_env, where, notes)}
         if fcgi:
             _fcgi(opts, ex, plist, where, notes, count)
