@@ -213,6 +213,8 @@ def _timer(unit: Unit, service: Unit, plist: dict, notes: list[str], name: str) 
         span = timespan(last(unit, "Timer", key) or "")
         if span:
             plist["StartInterval"] = max(1, round(span))
+            if plist["StartInterval"] < plist.get("ThrottleInterval", 10):  # launchd's default throttle
+                plist["ThrottleInterval"] = plist["StartInterval"]
             notes.append(f"{name}: {key}={last(unit, 'Timer', key)}: as StartInterval (every "
                          f"{plist['StartInterval']} s from load, not from the last run)")
     for key in ("OnBootSec", "OnStartupSec", "OnActiveSec"):

@@ -171,9 +171,10 @@ def _lifecycle(unit: Unit, keys: dict, note) -> None:
     if why:
         note("Restart", why)
     rsec = _seconds(last(unit, "Service", "RestartSec"))
-    if rsec is not None and keep is not None:
-        keys["ThrottleInterval"] = max(1, round(rsec))
-        note("RestartSec", "as ThrottleInterval: launchd counts it from the previous start, not from the exit")
+    if keep is not None:  # systemd's RestartSec defaults to 100 ms; launchd's throttle is whole seconds
+        keys["ThrottleInterval"] = max(1, round(rsec or 0))
+        if rsec is not None:
+            note("RestartSec", "as ThrottleInterval: launchd counts it from the previous start, not from the exit")
     stop = _seconds(last(unit, "Service", "TimeoutStopSec") or last(unit, "Service", "TimeoutSec"))
     if stop is not None:
         keys["ExitTimeOut"] = 0 if stop == float("inf") else max(1, round(stop))
