@@ -66,6 +66,9 @@ def service_keys(unit: Unit, name: str, read: Reader, notes: list[str]) -> dict:
             continue
         if SANDBOX.match(key):
             note(key, "sandboxing has no launchd equivalent: dropped, the job runs unconfined")
+        elif key in ("RuntimeDirectory", "StateDirectory", "CacheDirectory", "LogsDirectory",
+                     "ConfigurationDirectory"):
+            note(key, "launchd creates no directory: create it before the job runs")
         elif key.startswith("Exec"):
             note(key, f"launchd runs one command: {key} is dropped (run it yourself, or wrap ExecStart in a script)")
         else:
