@@ -271,3 +271,14 @@ def test_print_without_output_dir_and_errors(workdir):
     cp = pylaunchctl("import", str(bad), check=False)
     assert cp.returncode == 1 and "no ExecStart=" in cp.stderr
     assert pylaunchctl("import", str(workdir / "missing.service"), check=False).returncode == 2
+
+
+def test_two_files_giving_one_label_are_refused_not_overwritten(workdir):
+    (workdir / "a").mkdir()
+    (workdir / "b").mkdir()
+    for d in ("a", "b"):
+        (workdir / d / "web.service").write_text(f"[Service]\nExecStart=/bin/{d}\n")
+    cp = pylaunchctl("import", "-o", str(workdir / "out"), str(workdir / "a" / "web.service"),
+                     str(workdir / "b" / "web.service"), check=False)
+    assert cp.returncode == 1 and "one label, two jobs" in cp.stderr
+    assert plistlib.loads((workdir / "out" / "web.plist").read_bytes())["ProgramArguments"] == ["/bin/a"]

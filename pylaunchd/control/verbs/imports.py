@@ -70,7 +70,13 @@ class Import(Verb):
         batch = convert(paths, _read, glob.glob, prefix, source, dict(os.environ), socket.gethostname())
         errors = list(batch.errors)
         jobs = []
+        seen: dict[str, list[str]] = {}
         for job in batch.jobs:
+            if job.label in seen:
+                errors.append(f"{job.label}: made from {', '.join(job.sources)} and from {', '.join(seen[job.label])}: "
+                              f"one label, two jobs; the second is skipped (use --prefix, or import them apart)")
+                continue
+            seen[job.label] = job.sources
             try:
                 validate(job.plist, f"{job.label}.plist")
             except SpecError as e:
