@@ -142,7 +142,6 @@ class Manager:
         self._wire()
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
         pid1.become_subreaper()
-        server = await control_server_factory(self)
         self._open_notify()
         for sig in pid1.SHUTDOWN_SIGNALS:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
@@ -158,6 +157,9 @@ class Manager:
         self.table.reconcile(self.watcher.scan())
         self.table.forget_early()
         log.info("%d job(s) loaded", len(self.table.jobs))
+        # The jobs run before the control server is even imported: its
+        # socket, bound by the caller, queues pylaunchctl's requests meanwhile.
+        server = await control_server_factory(self)
         self.started.set()
         await self._stopped.wait()
         await self._shutdown()

@@ -75,7 +75,7 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
 
 def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
     from ..boot import bind_early
-    from ..control.listener import lock_control_socket
+    from ..control.listener import bind_control_socket, lock_control_socket
 
     log = logging.getLogger("pylaunchd")
     try:
@@ -85,14 +85,18 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
         return 1
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
+        control = bind_control_socket(domain.control_socket, public=domain.system)
         early = bind_early(domain)  # every socket listens from here on: clients queue
         import asyncio
 
-        from ..control.server import start_control_server
         from ..manager import Manager
 
+        async def control_server(manager):
+            from ..control.server import start_control_server  # the verbs: after the jobs started
+            return await start_control_server(manager, control)
+
         manager = Manager(domain, exit_with=exit_with, early=early)
-        return asyncio.run(manager.run(start_control_server))
+        return asyncio.run(manager.run(control_server))
     except (ControlError, OSError) as e:
         log.error("%s", e)
         return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,11 @@ class RequestTooLarge(Exception):
         self.size = size
 
 
-async def start_control_server(manager: Manager) -> asyncio.AbstractServer:
+async def start_control_server(manager: Manager, sock: socket.socket | None = None) -> asyncio.AbstractServer:
+    """Serve the control socket (*sock*: already bound, else bound now)."""
     service = ControlService(manager)
-    sock = bind_control_socket(service.control_socket, public=service.system)
+    if sock is None:
+        sock = bind_control_socket(service.control_socket, public=service.system)
     served = {name: cls() for name, cls in REQUESTS.items()}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
