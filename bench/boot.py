@@ -210,6 +210,11 @@ class Runner:
     def launch(self) -> None:
         raise NotImplementedError
 
+    def popen(self, argv: list[str], env: dict | None = None) -> None:
+        with open(self.dir / "manager.log", "ab") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         env=env)
+
     def stop(self) -> None:
         terminate(self.proc, 20)
 
@@ -221,21 +226,35 @@ class Runner:
         return log_tail(self.dir / "manager.log")
 
 
-def namespace_missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (unshare --pid of a new PID namespace)"
-    if shutil.which("unshare") is None:
-        return "unshare (util-linux) not found"
-    return None
+class InNamespace(Runner):
+    """A runner whose init runs as PID 1 of a new PID namespace (UNSHARE)."""
 
-
-class Pylaunchd(Runner):
-    name = "pylaunchd"
-    mode = "fd"
+    program = ""  # the init, looked up on PATH, and its Debian package
+    package = ""
 
     @classmethod
     def missing(cls) -> str | None:
-        return namespace_missing()
+        if os.geteuid() != 0:
+            return "needs root (unshare --pid of a new PID namespace)"
+        if shutil.which("unshare") is None:
+            return "unshare (util-linux) not found"
+        if cls.program and shutil.which(cls.program) is None:
+            return f"{cls.program} not found (Debian package {cls.package})"
+        return None
+
+    def init_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        self.popen(UNSHARE + self.init_argv())
+
+    def stop(self) -> None:
+        stop_namespace(self.proc, 20)
+
+
+class Pylaunchd(InNamespace):
+    name = "pylaunchd"
+    mode = "fd"
 
     def prepare(self) -> None:
         jobs = self.dir / "jobs"
@@ -247,17 +266,13 @@ class Pylaunchd(Runner):
                      "StandardErrorPath": str(self.logs / f"{svc['name']}.log")}
             (jobs / f"{label}.plist").write_bytes(plistlib.dumps(plist))
 
-    def launch(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        argv = UNSHARE + [sys.executable, "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
-                          "--control-socket", str(self.dir / "control.sock"),
-                          "--state-dir", str(self.dir / "state")]
-        with open(self.dir / "manager.log", "ab") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         env=env)
+    def init_argv(self) -> list[str]:
+        return [sys.executable, "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
+                "--control-socket", str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
-    def stop(self) -> None:
-        stop_namespace(self.proc, 20)
+    def launch(self) -> None:
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        self.popen(UNSHARE + self.init_argv(), env=dict(os.environ, PYTHONPATH=path))
 
     @classmethod
     def version(cls) -> str:
@@ -320,10 +335,7 @@ class Supervisord(Runner):
         (d / "supervisord.conf").write_text("\n".join(lines))
 
     def launch(self) -> None:
-        with open(self.dir / "manager.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
-                                          str(self.dir / "supervisord.conf")],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self.popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.dir / "supervisord.conf")])
 
     def stop(self) -> None:
         # Its programs first, by PID: supervisord stops them one priority at a time, 17 s for 60 here.
@@ -341,37 +353,26 @@ class Supervisord(Runner):
         return f"supervisord {version('supervisor')}"
 
 
-class Tini(Runner):
+class Tini(InNamespace):
     name = "tini"
-
-    @classmethod
-    def missing(cls) -> str | None:
-        return namespace_missing() or (None if shutil.which("tini") else "tini not found (Debian package tini)")
+    program = package = "tini"
 
     def prepare(self) -> None:
         lines = ["#!/bin/sh", "# every service at once; each retries its dependencies"]
         lines += [f"{shlex.join(self.argv(svc))} >/dev/null 2>>{self.logs}/{svc['name']}.log &" for svc in self.dag]
         (self.dir / "boot.sh").write_text("\n".join(lines + ["wait", ""]))
 
-    def launch(self) -> None:
-        with open(self.dir / "manager.log", "ab") as log:
-            self.proc = subprocess.Popen(UNSHARE + [shutil.which("tini"), "--", "/bin/sh", str(self.dir / "boot.sh")],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        stop_namespace(self.proc, 10)
+    def init_argv(self) -> list[str]:
+        return [shutil.which("tini"), "--", "/bin/sh", str(self.dir / "boot.sh")]
 
     @classmethod
     def version(cls) -> str:
         return f"{deb_version('tini')} (PID 1, a shell script starting all)"
 
 
-class S6(Runner):
+class S6(InNamespace):
     name = "s6"
-
-    @classmethod
-    def missing(cls) -> str | None:
-        return namespace_missing() or (None if shutil.which("s6-svscan") else "s6-svscan not found (Debian package s6)")
+    program, package = "s6-svscan", "s6"
 
     def prepare(self) -> None:
         for svc in self.dag:
@@ -381,13 +382,8 @@ class S6(Runner):
             run.write_text(f"#!/bin/sh\nexec {shlex.join(self.argv(svc))} >/dev/null 2>>{self.logs}/{svc['name']}.log\n")
             run.chmod(0o755)
 
-    def launch(self) -> None:
-        with open(self.dir / "manager.log", "ab") as log:
-            self.proc = subprocess.Popen(UNSHARE + [shutil.which("s6-svscan"), str(self.dir / "scan")],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        stop_namespace(self.proc, 10)
+    def init_argv(self) -> list[str]:
+        return [shutil.which("s6-svscan"), str(self.dir / "scan")]
 
     @classmethod
     def version(cls) -> str:
