@@ -237,3 +237,23 @@ def idle_cost(pid: int, seconds: float) -> dict:
     return {"window_s": round(wall, 2), "cpu_pct": 100 * (cpu1 - cpu0) / wall,
             "wakeups": cs1 - cs0, "wakeups_per_min": (cs1 - cs0) * 60 / wall,
             "threads": len(os.listdir(f"/proc/{pid}/task"))}
+
+
+def time_until(predicate, t0: float, timeout: float, interval: float = 0.0005) -> float | None:
+    """Seconds from *t0* (time.monotonic) until *predicate()* is true; None after *timeout*."""
+    deadline = t0 + timeout
+    while True:
+        if predicate():
+            return time.monotonic() - t0
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def distribution(samples_s: list) -> dict:
+    """p50/p90/max in ms of the samples that ended, and how many did not."""
+    done = [x * 1000 for x in samples_s if x is not None]
+    out = {"n": len(samples_s), "failed": len(samples_s) - len(done), "samples_ms": done}
+    if done:
+        out.update(p50_ms=percentile(done, 50), p90_ms=percentile(done, 90), max_ms=max(done))
+    return out

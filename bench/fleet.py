@@ -265,3 +265,34 @@ service {service.name}
             return f"xinetd {out[0]}" if out else "xinetd"
         except (OSError, subprocess.TimeoutExpired):
             return "xinetd"
+
+
+class CircusFleet(Fleet):
+    """circus: it binds every ``[socket:]`` before it starts watchers, but it has no
+    on-demand start: each service is a socket and a watcher that is not started
+    (``autostart = false``), so the socket is held and nothing answers it."""
+
+    name = "circus"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.circusd = shutil.which("circusd") or str(Path(sys.executable).with_name("circusd"))
+        if not os.access(self.circusd, os.X_OK):
+            raise BenchError("circusd not found: pip install -e '.[bench]'")
+        self.conf = root / "circus.ini"
+
+    def write_jobs(self, services: list[Service]) -> None:
+        parts = [f"[circus]\nendpoint = ipc://{self.root}/circus-ctl.sock\n"
+                 f"pubsub_endpoint = ipc://{self.root}/circus-pub.sock\nstatsd = false\ncheck_delay = 1\n"]
+        for s in services:
+            if s.port:
+                parts.append(f"[socket:{s.name}]\nhost = {HOST}\nport = {s.port}\n\n"
+                             f"[watcher:{s.name}]\ncmd = {CAT}\nuse_sockets = true\nautostart = false\n")
+        self.conf.write_text("\n".join(parts))
+
+    def start(self) -> float:
+        return self.popen([self.circusd, str(self.conf)])
+
+    def version(self) -> str:
+        cp = subprocess.run([self.circusd, "--version"], capture_output=True, text=True, timeout=30)
+        return f"circus {cp.stdout.strip()}"
