@@ -35,6 +35,15 @@ CAT = shutil.which("cat") or "/bin/cat"
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
 
 
+def xinetd_version() -> str:
+    try:
+        cp = subprocess.run([XINETD, "-version"], capture_output=True, text=True, timeout=10)
+        out = (cp.stdout + cp.stderr).strip().splitlines()  # e.g. "2.3.15.3 libwrap loadavg"
+        return f"xinetd {out[0]}" if out else "xinetd"
+    except (OSError, subprocess.TimeoutExpired):
+        return "xinetd"
+
+
 def raise_nofile() -> int:
     """Soft RLIMIT_NOFILE up to the hard limit (the managers inherit it); returns it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -259,12 +268,7 @@ service {service.name}
         os.kill(self.proc.pid, 1)
 
     def version(self) -> str:
-        try:
-            cp = subprocess.run([XINETD, "-version"], capture_output=True, text=True, timeout=10)
-            out = (cp.stdout + cp.stderr).strip().splitlines()
-            return f"xinetd {out[0]}" if out else "xinetd"
-        except (OSError, subprocess.TimeoutExpired):
-            return "xinetd"
+        return xinetd_version()
 
 
 class CircusFleet(Fleet):
