@@ -426,6 +426,7 @@ def run(args) -> dict:
                     "min_ms": min(data) * 1000,
                     "max_ms": max(data) * 1000,
                     "n": len(data),
+                    "samples_ms": [x * 1000 for x in data],
                     **managers[m].summary(job),
                 }
             a, b = row["pylaunchd"], row["systemd-socket-activate"]

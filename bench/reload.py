@@ -37,8 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, add_repo_option, distribution, machine, run_and_report, time_until,  # noqa: E402
-                      use_repo)
+from benchlib import add_repo_option, distribution, machine, run_and_report, time_until, use_repo  # noqa: E402
 from fleet import (PylaunchdFleet, Service, XinetdFleet, alloc_ports, connect, listening_ports,  # noqa: E402
                    make_services, raise_nofile)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""N on-demand jobs: pylaunchd against xinetd, for N in 100 ... 10,000.
+"""N on-demand jobs: pylaunchd against xinetd (and circus), for N in 100 ... 10,000.
 
 For every N and manager, in the same run: N services (bench/fleet.py: one
 socket each, ``/bin/cat`` per connection) in a fresh temporary directory,
@@ -20,7 +20,9 @@ then
 TCP ports on 127.0.0.1 (distinct free ports, all bound at once and released
 just before the manager starts); for pylaunchd the last 1 % of the jobs
 (``--unix-share``) are on unix sockets, so that their removal is checked:
-xinetd has no unix sockets and gets N TCP ports. A bring-up that does not end
+xinetd has no unix sockets and gets N TCP ports. circus (a further peer, up
+to ``--circus-max`` jobs) binds a ``[socket:]`` per job before anything runs,
+but cannot start a process on a connection: its watchers are not started. A bring-up that does not end
 within ``--bringup-timeout`` is reported as "did not finish in T s" and the
 rest is still measured. Every process is stopped by PID and every temporary
 directory removed, also on SIGTERM.
@@ -41,10 +43,10 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, add_repo_option, idle_cost, machine, pss_mib, run_and_report,  # noqa: E402
                       use_repo, wait_for)
-from fleet import PylaunchdFleet, XinetdFleet, connect, make_services, raise_nofile, sample  # noqa: E402
+from fleet import CircusFleet, PylaunchdFleet, XinetdFleet, connect, make_services, raise_nofile, sample  # noqa: E402
 
 SIZES = (100, 300, 1000, 3000, 10000)
-MANAGERS = ("pylaunchd", "xinetd")
+MANAGERS = ("pylaunchd", "xinetd", "circus")
 
 
 def bring_up(fleet, services, timeout: float) -> dict:
@@ -93,7 +95,7 @@ def one(name: str, n: int, args, notes: list[str]) -> dict:
             fleet = PylaunchdFleet(root, args.repo)
             unix = max(1, round(n * args.unix_share)) if args.unix_share > 0 else 0
         else:
-            fleet = XinetdFleet(root)
+            fleet = XinetdFleet(root) if name == "xinetd" else CircusFleet(root)
             unix = 0
         services = make_services(n, root, unix=unix)
         fleet.write_jobs(services)
@@ -109,8 +111,8 @@ def one(name: str, n: int, args, notes: list[str]) -> dict:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def ratios(rows: dict) -> dict:
-    a, b = rows.get("pylaunchd", {}), rows.get("xinetd", {})
+def ratios(rows: dict, peer: str = "xinetd") -> dict:
+    a, b = rows.get("pylaunchd", {}), rows.get(peer, {})
     out = {}
     for key, get in (("bringup", lambda r: r.get("bringup_s")), ("pss", lambda r: r.get("pss_mib")),
                      ("sigterm_exit", lambda r: (r.get("sigterm") or {}).get("exit_s"))):
@@ -131,10 +133,15 @@ def run(args) -> dict:
             continue
         if n + 100 > limit:
             notes.append(f"{n} jobs: RLIMIT_NOFILE is {limit}; some managers may run short of descriptors")
-        rows = {name: one(name, n, args, notes) for name in MANAGERS if name in args.managers}
+        names = [m for m in MANAGERS if m in args.managers and (m != "circus" or n <= args.circus_max)]
+        if "circus" in args.managers and n > args.circus_max:
+            notes.append(f"circus, {n} jobs: not run (--circus-max {args.circus_max})")
+        rows = {name: one(name, n, args, notes) for name in names}
         rows["ratios"] = ratios(rows)
+        if "circus" in rows:
+            rows["ratios_circus"] = ratios(rows, "circus")
         results[str(n)] = rows
-    for cls, extra in ((PylaunchdFleet, (args.repo,)), (XinetdFleet, ())):
+    for cls, extra in ((PylaunchdFleet, (args.repo,)), (XinetdFleet, ()), (CircusFleet, ())):
         root = Path(tempfile.mkdtemp(prefix="plbench-scale-v-", dir="/tmp"))
         try:
             f = cls(root, *extra)
@@ -192,6 +199,8 @@ def parse(argv=None):
     p.add_argument("--unix-share", type=float, default=0.01,
                    help="share of pylaunchd's jobs on unix sockets (default 0.01, at least 1 job)")
     p.add_argument("--managers", type=lambda s: s.split(","), default=list(MANAGERS))
+    p.add_argument("--circus-max", type=int, default=1000,
+                   help="largest N circus is run with (default 1000: it has no on-demand start anyway)")
     p.add_argument("--max-seconds", type=float, default=600, help="no new size after this (default 600)")
     p.add_argument("--json", action="store_true")
     add_repo_option(p)

@@ -61,7 +61,6 @@ import plistlib
 import pwd
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
