@@ -142,10 +142,10 @@ class Fleet(Peer):
 
     def popen(self, argv, env=None) -> float:
         with open(self.log, "ab") as log:
-            t0 = time.monotonic()
+            self.t_exec = time.monotonic()
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          env=env)
-        return t0
+        return self.t_exec
 
     def wait_listening(self, services: list[Service], timeout: float, interval: float = 0.005) -> float:
         """Poll until every socket of *services* listens; the monotonic time it was seen."""

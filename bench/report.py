@@ -41,9 +41,9 @@ def scale_md(rep: dict) -> list[str]:
             rows.append([f"{int(n):,}", name, bring, f(r.get("per_job_ms")), ratio(r.get("bringup_s"), base),
                          f(r.get("pss_mib"), ".1f"), f(idle.get("cpu_pct")), f(idle.get("wakeups_per_min"), ".1f"),
                          f"{exit_s} (status {term.get('status', '-')})", r.get("socket_files_left", "-"),
-                         r.get("listed", "-")])
+                         r.get("listed", "-") if not r.get("listed_s") else f"{r['listed']} at {r['listed_s']:.2f} s"])
     out = table(["jobs", "manager", "bring-up s", "ms per job", "bring-up / xinetd", "PSS MiB", "idle CPU %",
-                 "wakeups/min", "SIGTERM -> exit s", "unix socket files left", "`list` count"], rows)
+                 "wakeups/min", "SIGTERM -> exit s", "unix socket files left", "`list` shows all, from exec"], rows)
     return out + ["", f"Idle windows: 60 s at 10,000 jobs, else 5 s (or `--idle-seconds`); bring-up bounded by "
                       f"{rep['bringup_timeout_s']:g} s. " + " ".join(rep.get("notes", []))]
 
