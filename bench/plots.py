@@ -14,19 +14,30 @@ def _plt():
     return plt
 
 
+def matplotlib_ticker():
+    import matplotlib.ticker
+
+    return matplotlib.ticker
+
+
 def cost_per_job(scale: dict, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for name, style in (("pylaunchd", "o-"), ("xinetd", "s-"), ("circus", "^--")):
+    bound_ms = scale["bringup_timeout_s"] * 1000
+    for name, style, color in (("pylaunchd", "o-", "C0"), ("xinetd", "s-", "C1"), ("circus", "^--", "C2")):
         pts = [(int(n), by[name]["per_job_ms"]) for n, by in scale["results"].items()
                if by.get(name, {}).get("per_job_ms")]
-        dnf = [int(n) for n, by in scale["results"].items() if name in by and by[name].get("bringup_s") is None]
+        dnf = [int(n) for n, by in scale["results"].items()
+               if name in by and by[name].get("bringup_s") is None and "error" not in by[name]]
         if pts:
-            ax.plot(*zip(*pts), style, label=name)
-        for n in dnf:
-            ax.annotate(f"{name}: did not finish", (n, ax.get_ylim()[1] if pts else 1), fontsize=7)
+            ax.plot(*zip(*pts), style, color=color, label=name)
+        for n in dnf:  # a lower bound: the bring-up took longer than the bound
+            ax.plot([n], [bound_ms / n], "^", color=color, mfc="none", ms=9)
+            ax.annotate(f"{name}: did not finish\nin {bound_ms / 1000:g} s (at least this)", (n, bound_ms / n),
+                        textcoords="offset points", xytext=(-110, 8), fontsize=7, color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib_ticker().ScalarFormatter())
     ax.set_xlabel("on-demand jobs")
     ax.set_ylabel("bring-up / jobs (ms per job)")
     ax.set_title("Cost per job: exec of the manager -> every socket listening")

@@ -99,6 +99,9 @@ def spawn_md(rep: dict) -> list[str]:
 def list_md(reps: list[dict]) -> list[str]:
     rows = []
     for rep in reps:
+        if "error" in rep:
+            rows.append([f"{rep['jobs']:,}" if rep.get("jobs") else "-", "`pylaunchctl list`", rep["error"], "-", "-"])
+            continue
         for cmd, r in rep["results"].items():
             rows.append([f"{rep['jobs']:,}", f"`{cmd}`", f(r["p50_ms"], ".1f"), f(r["p90_ms"], ".1f"),
                          f"{r['ratio_to_python_start']:.2f}x"])
@@ -119,10 +122,11 @@ def markdown(run: dict, plots: list[str]) -> str:
            f"Machine: {m['cpus']} CPUs ({m['cpu'] or m['arch']}), Linux {m['kernel']} {m['arch']}, "
            f"Python {m['python']}. Tree measured: `{run['repo']}` ({run['commit']}). Command: `{run['command']}`, "
            f"{run['wall_s']:.0f} s in all. Peers: {'; '.join(run['versions'])}.", ""]
+    out += ["#### Issue 13's goals in this run", ""] + goals_md(run["results"]) + [""]
     for key, title, fn in SECTIONS:
         out += [f"#### {title}", ""]
         res = run["results"].get(key)
-        if isinstance(res, dict) and "error" in res and len(res) <= 2:
+        if isinstance(res, dict) and "error" in res and "results" not in res:
             out += [f"Did not finish: {res['error']}", ""]
         elif res is None:
             out += ["Not run.", ""]
@@ -141,3 +145,89 @@ def write_doc(doc: Path, block: str) -> None:
         head, _, rest = text.partition("\n")
         text = f"{head}\n\n## One run, one report (`bench/run_all.py`)\n\n{block}\n{rest}"
     doc.write_text(text)
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, (dict, list)):
+            return None
+        try:
+            d = d[k]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return d
+
+
+def _verdict(value, ok) -> str:
+    return "-" if value is None else ("met" if ok(value) else "**not met**")
+
+
+def _scale_goals(sc: dict) -> list[list[str]]:
+    big, one_k = _get(sc, "results", "10000") or {}, _get(sc, "results", "1000") or {}
+    pl, xi = big.get("pylaunchd") or {}, big.get("xinetd") or {}
+    loading = " (still loading)" if pl and pl.get("bringup_s") is None else ""
+    term, xterm = pl.get("sigterm") or {}, xi.get("sigterm") or {}
+    bring = pl.get("bringup_s")
+    rows = [["10,000 jobs: bring-up", "<= 2.5 s", f(bring, ".2f") + " s" if bring else pl.get("note", "-"),
+             f(xi.get("bringup_s"), ".2f") + " s", _verdict(bring if pl else None, lambda v: v <= 2.5) if bring
+             else ("**not met**" if pl else "-")],
+            ["10,000 jobs: PSS", "<= 100 MiB", f(pl.get("pss_mib"), ".1f") + loading, f(xi.get("pss_mib"), ".1f"),
+             "unknown" if loading else _verdict(pl.get("pss_mib"), lambda v: v <= 100)],
+            ["10,000 jobs: idle CPU", "0.00 %", f(_get(pl, "idle", "cpu_pct")) + loading, f(_get(xi, "idle", "cpu_pct")),
+             _verdict(_get(pl, "idle", "cpu_pct"), lambda v: v < 0.005)],
+            ["10,000 jobs: wakeups per minute idle", "<= 1", f(_get(pl, "idle", "wakeups_per_min"), ".1f"),
+             f(_get(xi, "idle", "wakeups_per_min"), ".1f"), _verdict(_get(pl, "idle", "wakeups_per_min"), lambda v: v <= 1)],
+            ["10,000 jobs: SIGTERM -> exit 0", "<= 2 s", f"{f(term.get('exit_s'), '.2f')} s, status {term.get('status', '-')}"
+             if term.get("exit_s") is not None else term.get("note", "-"), f(xterm.get("exit_s"), ".2f") + " s",
+             _verdict(term or None, lambda t: t.get("exit_s") is not None and t["exit_s"] <= 2 and t["status"] == 0)],
+            ["10,000 jobs: socket files removed", "all", pl.get("socket_files_left", "-") + " left" if pl else "-", "n/a",
+             _verdict(pl.get("socket_files_left"), lambda v: v.startswith("0/"))]]
+    a, b = _get(one_k, "pylaunchd", "bringup_s"), _get(one_k, "xinetd", "bringup_s")
+    rows.append(["1,000 jobs: bring-up", "<= 2x xinetd", ratio(a, b), f(b, ".2f") + " s",
+                 _verdict(a / b if a and b else None, lambda v: v <= 2)])
+    costs = [(int(n), _get(by, "pylaunchd", "per_job_ms")) for n, by in (sc.get("results") or {}).items()]
+    costs = [c for c in costs if c[1]]
+    if len(costs) >= 2:
+        rows.append([f"cost per job, {costs[-1][0]:,} / {costs[0][0]:,} jobs", "flat (about 1x)",
+                     f"{costs[-1][1] / costs[0][1]:.2f}x" + ("" if costs[-1][0] >= 10000 else " (10,000 did not finish)"),
+                     "-", "see the plot"])
+    return rows
+
+
+def goals_md(results: dict) -> list[str]:
+    """Issue 13's goals against this run: the figure, the peer's, and whether it is met."""
+    rows = _scale_goals(results.get("scale") or {})
+    rl = _get(results, "reload", "results") or {}
+    for case, label in (("new (rename)", "new plist (editor save) -> accepts, p50"),
+                        ("port change", "changed plist -> new port accepts, p50"), ("delete", "plist deleted -> refused, p50")):
+        a = _get(rl, case, "pylaunchd", "p50_ms")
+        rows.append([label, "<= 5 ms", f(a) + " ms", f(_get(rl, case, "xinetd", "p50_ms")) + " ms (SIGHUP)",
+                     _verdict(a, lambda v: v <= 5)])
+    c = _get(results, "reload", "log_checks") or {}
+    if c:
+        rows.append(["editor save -> reloads", "exactly 1", f"{c['reload_lines']} for {c['expected_reloads']}", "n/a",
+                     _verdict(c["reload_lines"], lambda v: v == c["expected_reloads"])])
+    st = _get(results, "startup", "results") or {}
+    a, b = _get(st, "pylaunchd", "median_ms"), _get(st, "xinetd", "median_ms")
+    rows.append(["exec -> 60 sockets listening, median", "<= 100 ms", f(a, ".1f") + " ms", f(b, ".1f") + " ms",
+                 _verdict(a, lambda v: v <= 100)])
+    a, b = _get(st, "pylaunchd", "refused_median"), _get(st, "xinetd", "refused_median")
+    rows.append(["refused connections during start-up", "<= xinetd's", f(a, ".0f"), f(b, ".0f"),
+                 _verdict(a if b is not None else None, lambda v: v <= b)])
+    for r in _get(results, "activation", "results") or []:
+        if r["job"] == "tiny":
+            rows.append(["cold LISTEN_FDS activation, tiny C job, p50", "<= 1.2x systemd-socket-activate",
+                         f"{r['ratio_p50']:.2f}x", f(r["systemd-socket-activate"]["p50_ms"]) + " ms",
+                         _verdict(r["ratio_p50"], lambda v: v <= 1.2)])
+    for mode, label in (("sequential", "1 client"), ("concurrent", "8 clients")):
+        q = _get(results, "spawn_throughput", "results", mode, "ratios") or {}
+        best = min((v["conns_per_s"] for v in q.values()), default=None)
+        rows.append([f"inetd spawns/s, {label}", ">= 1.0x the best peer", f(best) + "x" if best else "-", "-",
+                     _verdict(best, lambda v: v >= 1.0)])
+    big = [r for r in results.get("list_latency") or [] if r.get("jobs") == 10000]
+    if big:
+        a = _get(big[0], "results", "pylaunchctl list", "p50_ms")
+        rows.append(["`pylaunchctl list`, 10,000 jobs", "<= 300 ms", f(a, ".0f") + " ms" if a else big[0].get("error", "-"),
+                     f(_get(big[0], "results", "python -c pass", "p50_ms"), ".0f") + " ms (`python -c pass`)" if a else "-",
+                     _verdict(a, lambda v: v <= 300) if a else "**not met**"])
+    return table(["goal (issue 13)", "target", "pylaunchd", "peer, same run", "verdict"], rows)

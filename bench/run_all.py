@@ -64,9 +64,10 @@ def run_one(script: list[str], repo: Path, bound: float) -> dict:
     """One benchmark as a process; its JSON report, or {"error": ...}."""
     argv = [sys.executable, str(HERE / script[0]), *script[1:], "--json", "--repo", str(repo)]
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, _ = proc.communicate(timeout=bound)
+        out, err = proc.communicate(timeout=bound)
+        sys.stderr.write(err)
     except subprocess.TimeoutExpired:
         terminate(proc, 30)
         return {"error": f"did not finish in {bound:.0f} s", "wall_s": bound}
@@ -77,7 +78,8 @@ def run_one(script: list[str], repo: Path, bound: float) -> dict:
     try:
         report = json.loads(out)
     except json.JSONDecodeError:
-        return {"error": f"exit {proc.returncode}, no report (see stderr above)", "wall_s": wall}
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        return {"error": f"failed (exit {proc.returncode}): {last}", "wall_s": wall}
     report["wall_s_total"] = wall
     return report
 
@@ -107,10 +109,13 @@ def main(argv=None) -> int:
     p.add_argument("--no-write", action="store_true", help="print the Markdown instead of writing the doc")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--json-out", type=Path, help="also keep every report, as JSON, in this file")
+    p.add_argument("--from-json", type=Path, help="run nothing: write the report of a --json-out file again")
     p.add_argument("--budget", type=float, default=None, help="s for the whole run (default 870, quick 170)")
     add_repo_option(p)
     args = p.parse_args(argv)
     repo = use_repo(args.repo)
+    if args.from_json:
+        return publish(json.loads(args.from_json.read_text()), args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally of run_one stops the benchmark
     plan = QUICK if args.quick else FULL
     budget = args.budget or (170 if args.quick else 870)
@@ -119,16 +124,19 @@ def main(argv=None) -> int:
     for key, script, bound in plan:
         left = budget - (time.monotonic() - t_start)
         if left < 5:
-            results.setdefault(key, {"error": f"not run: the {budget:.0f} s budget was spent"})
+            skipped = {"error": f"not run: the {budget:.0f} s budget was spent"}
+            if key == "list_latency":
+                results.setdefault(key, []).append(skipped)
+            else:
+                results.setdefault(key, skipped)
             continue
         print(f"run_all: {' '.join(script)} (at most {min(bound, left):.0f} s)", file=sys.stderr, flush=True)
         report = run_one(script, repo, min(bound, left))
+        report.setdefault("jobs", int(script[script.index("--jobs") + 1]) if "--jobs" in script else None)
         if key == "list_latency":
             results.setdefault(key, []).append(report)
         else:
             results[key] = report
-    results["list_latency"] = [r for r in results.get("list_latency", []) if "error" not in r] or \
-        (results.get("list_latency") or [{"error": "not run"}])[0]
     command = "python bench/run_all.py" + (" --quick" if args.quick else "") + \
         ("" if repo == REPO else f" --repo {repo}")
     run = {"machine": machine(), "repo": str(repo), "commit": commit_of(repo), "command": command,
@@ -136,6 +144,12 @@ def main(argv=None) -> int:
            "cannot": CANNOT}
     if args.json_out:
         args.json_out.write_text(json.dumps(run, indent=1))
+    return publish(run, args)
+
+
+def publish(run: dict, args) -> int:
+    """The plots and the Markdown block of *run*, into the doc (or on stdout with --no-write)."""
+    results = run["results"]
     try:
         from plots import make_all
 
