@@ -74,13 +74,13 @@ def alloc_ports(n: int) -> list[int]:
 
 
 def make_services(n: int, sock_dir: Path, unix: int = 0, prefix: str = "svc") -> list[Service]:
-    """*n* services: the last *unix* of them on unix sockets in *sock_dir*, the others on free ports."""
+    """*n* services: *unix* of them, spread evenly, on unix sockets in *sock_dir*, the others
+    on free ports (spread, so that a manager that loads only part still has some)."""
     unix = min(unix, n)
-    ports = alloc_ports(n - unix)
-    services = [Service(f"{prefix}{i:05d}", port=p) for i, p in enumerate(ports)]
-    services += [Service(f"{prefix}{i:05d}", path=str(sock_dir / f"{prefix}{i:05d}.sock"))
-                 for i in range(n - unix, n)]
-    return services
+    on_unix = {n - 1 - (k * n) // unix for k in range(unix)} if unix else set()
+    ports = iter(alloc_ports(n - len(on_unix)))
+    return [Service(f"{prefix}{i:05d}", path=str(sock_dir / f"{prefix}{i:05d}.sock")) if i in on_unix
+            else Service(f"{prefix}{i:05d}", port=next(ports)) for i in range(n)]
 
 
 def listening_ports() -> set[int]:

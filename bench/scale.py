@@ -16,11 +16,12 @@ then
               all threads) over a window with nothing happening: 60 s for
               N >= 10,000, 5 s otherwise (``--idle-seconds`` sets both);
 ``SIGTERM``   to exit, and the exit status (SIGKILL after ``--term-timeout``);
-``files``     pylaunchd only: are the unix socket files removed at exit.
+``files``     pylaunchd only: of the unix socket files there before SIGTERM,
+              how many are left after the exit.
 
 TCP ports on 127.0.0.1 (distinct free ports, all bound at once and released
-just before the manager starts); for pylaunchd the last 1 % of the jobs
-(``--unix-share``) are on unix sockets, so that their removal is checked:
+just before the manager starts); for pylaunchd 1 % of the jobs, spread over
+the list (``--unix-share``), are on unix sockets, so that their removal is checked:
 xinetd has no unix sockets and gets N TCP ports. circus (a further peer, up
 to ``--circus-max`` jobs) binds a ``[socket:]`` per job before anything runs,
 but cannot start a process on a connection: its watchers are not started. A bring-up that does not end
@@ -96,11 +97,13 @@ def measure(fleet, services, args, n: int) -> dict:
     row["pss_mib"] = pss_mib(fleet.pid)
     window = args.idle_seconds if args.idle_seconds is not None else (60 if n >= 10000 else 5)
     row["idle"] = idle_cost(fleet.pid, window)
-    row["sigterm"] = fleet.sigterm(args.term_timeout)
     files = [s.path for s in services if s.path]
+    made = [p for p in files if os.path.lexists(p)]  # a bring-up that did not finish made fewer
+    row["sigterm"] = fleet.sigterm(args.term_timeout)
     if files:
-        left = [p for p in files if os.path.lexists(p)]
-        row["socket_files_left"] = f"{len(left)}/{len(files)}"
+        left = [p for p in made if os.path.lexists(p)]
+        row.update(socket_files_left=f"{len(left)}/{len(made)}", socket_files_made=len(made),
+                   socket_files_expected=len(files))
     return row
 
 
