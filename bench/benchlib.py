@@ -166,10 +166,21 @@ def use_repo(repo) -> Path:
 
 
 def repo_env(repo, **extra) -> dict:
-    """The environment of a manager or pylaunchctl started from *repo*."""
+    """The environment of a manager or pylaunchctl started from *repo*. PYTHONSAFEPATH
+    (3.11's -P): without it ``python -m pylaunchd`` puts the current directory before
+    PYTHONPATH, and a run from another checkout would measure that checkout."""
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    env["PYTHONSAFEPATH"] = "1"
     return env
+
+
+def imported_from(repo) -> str:
+    """The tree a manager started with repo_env(*repo*) imports pylaunchd from."""
+    cp = subprocess.run([sys.executable, "-c", "import os, pylaunchd; print(os.path.dirname(os.path.dirname("
+                         "os.path.abspath(pylaunchd.__file__))))"], env=repo_env(repo), capture_output=True,
+                        text=True, timeout=30)
+    return cp.stdout.strip() or f"(import failed: {cp.stderr.strip()[-200:]})"
 
 
 def pylaunchd_argv(jobs_dir, control, state_dir, log_level: str = "info") -> list[str]:

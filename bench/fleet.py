@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import (HOST, BenchError, Peer, pylaunchctl_argv, pylaunchd_argv, repo_env, terminate,
+from benchlib import (HOST, BenchError, Peer, imported_from, pylaunchctl_argv, pylaunchd_argv, repo_env, terminate,
                       timed_sigterm)
 
 CAT = shutil.which("cat") or "/bin/cat"
@@ -216,10 +216,7 @@ class PylaunchdFleet(Fleet):
             return sum(text in line for line in f)
 
     def version(self) -> str:
-        cp = subprocess.run([sys.executable, "-c", "import pylaunchd, os; print(os.path.dirname("
-                             "os.path.dirname(pylaunchd.__file__)))"], env=self.env, capture_output=True,
-                            text=True, timeout=30)
-        return f"pylaunchd from {cp.stdout.strip()}"
+        return f"pylaunchd from {imported_from(self.repo)}"
 
 
 class XinetdFleet(Fleet):

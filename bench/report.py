@@ -191,7 +191,8 @@ def _scale_goals(sc: dict) -> list[list[str]]:
     costs = [c for c in costs if c[1]]
     if len(costs) >= 2:
         rows.append([f"cost per job, {costs[-1][0]:,} / {costs[0][0]:,} jobs", "flat (about 1x)",
-                     f"{costs[-1][1] / costs[0][1]:.2f}x" + ("" if costs[-1][0] >= 10000 else " (10,000 did not finish)"),
+                     f"{costs[-1][1] / costs[0][1]:.2f}x" + (" (10,000 did not finish)" if _get(sc, "results", "10000")
+                                                             and costs[-1][0] < 10000 else ""),
                      "-", "see the plot"])
     return rows
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import REPO, add_repo_option, machine, terminate, use_repo  # noqa: E402
+from benchlib import REPO, add_repo_option, imported_from, machine, terminate, use_repo  # noqa: E402
 from report import markdown, write_doc  # noqa: E402
 
 # (key, script and arguments, bound in s)
@@ -114,6 +114,9 @@ def main(argv=None) -> int:
     add_repo_option(p)
     args = p.parse_args(argv)
     repo = use_repo(args.repo)
+    if Path(imported_from(repo)) != repo:
+        raise SystemExit(f"run_all: a manager started for {repo} would import pylaunchd from "
+                         f"{imported_from(repo)}: not measuring the wrong tree")
     if args.from_json:
         return publish(json.loads(args.from_json.read_text()), args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally of run_one stops the benchmark
