@@ -63,15 +63,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import HOST, BenchError, free_port, percentile, proc_children, run_and_report, wait_for  # noqa: E402
+from benchlib import REPO as DEFAULT_REPO  # noqa: E402
+from benchlib import (HOST, BenchError, add_repo_option, free_port, percentile, proc_children,  # noqa: E402
+                      repo_env, run_and_report, use_repo, wait_for)
 
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 CAT = shutil.which("cat") or "/bin/cat"
-REPO = Path(__file__).resolve().parent.parent
-try:
-    import pylaunchd  # noqa: F401
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, str(REPO))
+REPO = DEFAULT_REPO  # the tree measured: --repo (main() sets it before anything imports pylaunchd)
 
 TINY_C = r"""
 /* A LISTEN_FDS job: accept one connection on fd 3, write a line, exit. */
@@ -189,8 +187,7 @@ class Pylaunchd:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         try:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+            env = repo_env(REPO)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
@@ -429,6 +426,7 @@ def run(args) -> dict:
                     "min_ms": min(data) * 1000,
                     "max_ms": max(data) * 1000,
                     "n": len(data),
+                    "samples_ms": [x * 1000 for x in data],
                     **managers[m].summary(job),
                 }
             a, b = row["pylaunchd"], row["systemd-socket-activate"]
@@ -500,7 +498,10 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=float, default=20, help="ms to wait before each connection (default 20)")
     p.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_repo_option(p)
     args = p.parse_args(argv)
+    global REPO
+    REPO = use_repo(args.repo)
     if args.runs < 1:
         p.error("--runs must be at least 1")
     report = run_and_report(run, args, render, "activation")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
@@ -64,3 +68,203 @@ def run_and_report(run, args, render, what: str):
         return None
     print(json.dumps(report, indent=2) if args.json else render(report))
     return report
+
+
+# ---------------------------------------------------------------------------
+# processes we started: stopped by PID, never by name
+
+
+def log_tail(path, n: int = 3000) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def terminate(proc, grace: float = 10) -> None:
+    """Stop a process we started (by its PID) and any child it left behind."""
+    if proc is None:
+        return
+    children = proc_children(proc.pid)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for child in children:  # per-connection processes still running, if any
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def timed_sigterm(proc, timeout: float) -> dict:
+    """SIGTERM *proc* and time its exit; SIGKILL after *timeout* s (said in the result)."""
+    t0 = time.perf_counter()
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        status = proc.wait(timeout=timeout)
+        return {"exit_s": time.perf_counter() - t0, "status": status, "killed": False}
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return {"exit_s": None, "status": proc.returncode, "killed": True,
+                "note": f"not done after {timeout:g} s, killed"}
+
+
+class Peer:
+    """What every manager under test has: one process and the port it serves."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.proc = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def idle(self) -> bool:
+        return not proc_children(self.proc.pid)
+
+    def stop(self) -> None:
+        terminate(self.proc)
+
+    def wait_ready(self, log, what: str, check, timeout: float = 10, interval: float = 0.002):
+        """Wait until *check()* is truthy; BenchError with its log if the process dies first."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{log_tail(log)}")
+            return check()
+        return wait_for(ready, timeout, what, interval)
+
+
+# ---------------------------------------------------------------------------
+# which pylaunchd tree is measured (--repo)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def add_repo_option(parser) -> None:
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="the pylaunchd tree to measure: first on PYTHONPATH of the manager and "
+                             "pylaunchctl started (default: this checkout)")
+
+
+def use_repo(repo) -> Path:
+    """Make *repo*'s pylaunchd the one imported here too (the control client); returns it resolved."""
+    repo = Path(repo).resolve()
+    if not (repo / "pylaunchd" / "__init__.py").is_file():
+        raise SystemExit(f"--repo {repo}: no pylaunchd/ package there")
+    if sys.path[0] != str(repo):
+        sys.path.insert(0, str(repo))
+    return repo
+
+
+def repo_env(repo, **extra) -> dict:
+    """The environment of a manager or pylaunchctl started from *repo*. PYTHONSAFEPATH
+    (3.11's -P): without it ``python -m pylaunchd`` puts the current directory before
+    PYTHONPATH, and a run from another checkout would measure that checkout."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    env["PYTHONSAFEPATH"] = "1"
+    return env
+
+
+def imported_from(repo) -> str:
+    """The tree a manager started with repo_env(*repo*) imports pylaunchd from."""
+    cp = subprocess.run([sys.executable, "-c", "import os, pylaunchd; print(os.path.dirname(os.path.dirname("
+                         "os.path.abspath(pylaunchd.__file__))))"], env=repo_env(repo), capture_output=True,
+                        text=True, timeout=30)
+    return cp.stdout.strip() or f"(import failed: {cp.stderr.strip()[-200:]})"
+
+
+def pylaunchd_argv(jobs_dir, control, state_dir, log_level: str = "info") -> list[str]:
+    return [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(jobs_dir), "--control-socket", str(control),
+            "--state-dir", str(state_dir), "--log-level", log_level]
+
+
+def pylaunchctl_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pylaunchd.cli.launchctl", *args]
+
+
+def machine() -> dict:
+    """The machine a report was measured on."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu": model, "kernel": platform.release(), "arch": platform.machine(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+# ---------------------------------------------------------------------------
+# what a process costs: memory, CPU, wakeups
+
+
+def pss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of *pid*, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of every thread of *pid*."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:  # the thread ended meanwhile
+            pass
+    return total
+
+
+def idle_cost(pid: int, seconds: float) -> dict:
+    """CPU % and wakeups (context switches, all threads) of *pid* over *seconds* of doing nothing."""
+    cpu0, cs0, t0 = cpu_seconds(pid), context_switches(pid), time.monotonic()
+    time.sleep(seconds)
+    cpu1, cs1, wall = cpu_seconds(pid), context_switches(pid), time.monotonic() - t0
+    return {"window_s": round(wall, 2), "cpu_pct": 100 * (cpu1 - cpu0) / wall,
+            "wakeups": cs1 - cs0, "wakeups_per_min": (cs1 - cs0) * 60 / wall,
+            "threads": len(os.listdir(f"/proc/{pid}/task"))}
+
+
+def time_until(predicate, t0: float, timeout: float, interval: float = 0.0005) -> float | None:
+    """Seconds from *t0* (time.monotonic) until *predicate()* is true; None after *timeout*."""
+    deadline = t0 + timeout
+    while True:
+        if predicate():
+            return time.monotonic() - t0
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def distribution(samples_s: list) -> dict:
+    """p50/p90/max in ms of the samples that ended, and how many did not."""
+    done = [x * 1000 for x in samples_s if x is not None]
+    out = {"n": len(samples_s), "failed": len(samples_s) - len(done), "samples_ms": done}
+    if done:
+        out.update(p50_ms=percentile(done, 50), p90_ms=percentile(done, 90), max_ms=max(done))
+    return out

@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import BenchError, proc_children, run_and_report  # noqa: E402
-from spawn_throughput import log_tail, terminate  # noqa: E402
+from benchlib import log_tail, terminate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = Path(__file__).resolve().parent / "boot_service.py"

@@ -7,7 +7,7 @@ jobs (half of them with a socket on 127.0.0.1), then runs `pylaunchctl list`
 times `python -c pass` with the same interpreter, the floor any Python CLI
 pays, so the figure can be read as a ratio on a noisy machine.
 
-    python3 bench/list_latency.py [--jobs 1000] [--runs 30] [--json]
+    python3 bench/list_latency.py [--jobs 1000] [--runs 30] [--repo PATH] [--json]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pylaunchd.control.protocol import ControlError, request  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import add_repo_option, repo_env, use_repo  # noqa: E402
 
 
 def timed(cmd, env, runs):
@@ -40,12 +40,15 @@ def timed(cmd, env, runs):
     return {"p50_ms": round(statistics.median(samples), 1), "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1)}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
+    add_repo_option(ap)
+    a = ap.parse_args(argv)
+    repo = use_repo(a.repo)
+    from pylaunchd.control.protocol import ControlError, request
     root = tempfile.mkdtemp(prefix="pl-bench-", dir="/tmp")
     jobs = os.path.join(root, "jobs")
     os.mkdir(jobs)
@@ -59,7 +62,7 @@ def main() -> int:
     log = open(os.path.join(root, "manager.log"), "wb")
     proc = subprocess.Popen([sys.executable, "-m", "pylaunchd", "--jobs-dir", jobs,
                              "--control-socket", sock, "--state-dir", os.path.join(root, "state"),
-                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=repo_env(repo))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -71,7 +74,7 @@ def main() -> int:
             time.sleep(0.1)
         else:
             raise SystemExit("the manager did not load every job in time")
-        env = dict(os.environ, PYLAUNCHD_CONTROL_SOCKET=sock)
+        env = repo_env(repo, PYLAUNCHD_CONTROL_SOCKET=sock)
         ctl = [sys.executable, "-m", "pylaunchd.cli.launchctl"]
         script = shutil.which("pylaunchctl")
         results = {

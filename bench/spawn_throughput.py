@@ -61,7 +61,6 @@ import plistlib
 import pwd
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -71,16 +70,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import HOST, BenchError, free_port, percentile, proc_children, run_and_report, wait_for  # noqa: E402
+from benchlib import REPO as DEFAULT_REPO  # noqa: E402
+from benchlib import (HOST, BenchError, add_repo_option, free_port, percentile, proc_children,  # noqa: E402
+                      Peer, log_tail, repo_env, run_and_report, terminate, use_repo, wait_for)
+from fleet import listening_ports, xinetd_version  # noqa: E402
 
 CAT = shutil.which("cat") or "/bin/cat"
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
-REPO = Path(__file__).resolve().parent.parent
-try:
-    import pylaunchd  # noqa: F401
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, str(REPO))
+REPO = DEFAULT_REPO  # the tree measured: --repo (main() sets it before anything imports pylaunchd)
 
 MANAGERS = ("pylaunchd", "xinetd", "systemd-socket-activate")
 PEERS = MANAGERS[1:]
@@ -89,45 +87,6 @@ MODES = ("sequential", "concurrent")
 
 # ---------------------------------------------------------------------------
 # small helpers
-
-
-def listening(port: int) -> bool:
-    """Is something listening on 127.0.0.1:port (or the wildcard)? Reads /proc/net/tcp
-    so that no connection is made (a connection would start a process)."""
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            addr, p = fields[1].split(":")
-            if int(p, 16) == port and fields[3] == "0A" and addr in ("0100007F", "00000000"):
-                return True
-    return False
-
-
-def log_tail(path: Path, n: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
-
-
-def terminate(proc: subprocess.Popen | None, grace: float = 10) -> None:
-    """Stop a process we started (by its PID) and any child it left behind."""
-    if proc is None:
-        return
-    children = proc_children(proc.pid)
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-    for child in children:  # per-connection processes still running, if any
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def exchange(port: int, payload: bytes, timeout: float) -> tuple[float, str | None]:
@@ -157,34 +116,6 @@ def exchange(port: int, payload: bytes, timeout: float) -> tuple[float, str | No
 
 # ---------------------------------------------------------------------------
 # the managers: start() binds and waits until ready, .port, .pid, idle(), stop()
-
-
-class Peer:
-    """What every manager under test has: one process and the port it serves."""
-
-    name = ""
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def idle(self) -> bool:
-        return not proc_children(self.proc.pid)
-
-    def stop(self) -> None:
-        terminate(self.proc)
-
-    def wait_ready(self, log: Path, what: str, check, timeout: float = 10, interval: float = 0.002):
-        """Wait until *check()* is truthy; BenchError with its log if the process dies first."""
-        def ready():
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{log_tail(log)}")
-            return check()
-        return wait_for(ready, timeout, what, interval)
 
 
 class Pylaunchd(Peer):
@@ -223,8 +154,7 @@ class Pylaunchd(Peer):
             return None
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env = repo_env(REPO)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
@@ -306,7 +236,7 @@ service plbench
              "-filelog", str(self.log)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        self.wait_ready(self.log, f"xinetd to listen on {HOST}:{self.port}", lambda: listening(self.port))
+        self.wait_ready(self.log, f"xinetd to listen on {HOST}:{self.port}", lambda: self.port in listening_ports())
 
     def summary(self) -> dict:
         # FAIL lines of the service (e.g. "FAIL: plbench connections per second from=..."),
@@ -316,12 +246,7 @@ service plbench
         return {"logged_failures": len(failures), "failure_sample": failures[:3]}
 
     def version(self) -> str:
-        try:
-            cp = subprocess.run([XINETD, "-version"], capture_output=True, text=True, timeout=10)
-            out = (cp.stdout + cp.stderr).strip().splitlines()  # e.g. "2.3.15.3 libwrap loadavg"
-            return f"xinetd {out[0]}" if out else "xinetd"
-        except (OSError, subprocess.TimeoutExpired):
-            return "xinetd"
+        return xinetd_version()
 
 
 class SystemdSocketActivate(Peer):
@@ -340,7 +265,7 @@ class SystemdSocketActivate(Peer):
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
 
         self.wait_ready(self.log, f"{SSA} to listen on {HOST}:{self.port}",
-                        lambda: listening(self.port) and b"Listening on" in self.log.read_bytes())
+                        lambda: self.port in listening_ports() and b"Listening on" in self.log.read_bytes())
 
     def summary(self) -> dict:
         died = [line for line in log_tail(self.log, 10**7).splitlines()
@@ -605,7 +530,10 @@ def main(argv=None) -> int:
                    help="wall-clock bound: no new round (or connection) after it (default 100)")
     p.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_repo_option(p)
     args = p.parse_args(argv)
+    global REPO
+    REPO = use_repo(args.repo)
     for opt in ("sequential", "clients", "per_client", "rounds"):
         if getattr(args, opt) < 1:
             p.error(f"--{opt.replace('_', '-')} must be at least 1")
