@@ -23,8 +23,8 @@ from ..jobtypes import Phase
 from ..plist import plists_in
 from .errors import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
                      EXIT_NO_SUCH_PROCESS, EXIT_USAGE, EXIT_WRONG_SESSION, ControlError)
-from .status import (Blame, DomainStatus, Inetd, JobStatus, JobSummary, KeepAlive, LastExit, LogTail, ManagerInfo,
-                     PathResult, SocketStatus)
+from .status import (Blame, DomainStatus, Inetd, JobStatus, JobSummary, KeepAlive, LastExit, LoadErrorStatus,
+                     LogTail, ManagerInfo, PathResult, SocketStatus)
 
 if TYPE_CHECKING:
     from ..manager import Manager
@@ -56,9 +56,15 @@ class ControlService:
     def _find(self, label: str) -> JobRuntime:
         job = self._table.find(label)
         if job is None:
-            raise ControlError(f'Could not find service "{label}" in domain {self._manager.domain.name}',
+            error = self._table.errors.for_label(label)
+            why = f": not loaded: {LoadErrorStatus(**vars(error)).text}" if error else ""
+            raise ControlError(f'Could not find service "{label}" in domain {self._manager.domain.name}{why}',
                                EXIT_NO_SERVICE)
         return job
+
+    def load_errors(self) -> list[LoadErrorStatus]:
+        """Every watched plist that did not load, and why, by path."""
+        return [LoadErrorStatus(**vars(e)) for e in self._table.errors.all()]
 
     # ------------------------------------------------------------ statuses
 
@@ -120,7 +126,8 @@ class ControlService:
     def domain_status(self) -> DomainStatus:
         d = self._manager.domain
         return DomainStatus(d.name, d.job_type, os.getpid(), os.getuid(), d.jobs_dirs, d.control_socket,
-                            d.state_dir, self.environment(), self.overrides(), self.summaries())
+                            d.state_dir, self.environment(), self.overrides(), self.summaries(),
+                            self.load_errors())
 
     @property
     def domain_name(self) -> str:
