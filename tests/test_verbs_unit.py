@@ -53,7 +53,7 @@ def test_shared_requests_are_declared():
 
 def test_read_only_requests_are_the_ones_anyone_may_send_to_the_system_domain():
     assert {n for n, c in REQUESTS.items() if c.read_only} == {
-        "list", "print", "domain", "print-disabled", "blame", "getenv", "manager"}
+        "list", "print", "domain", "print-disabled", "blame", "getenv", "manager", "errors"}
     assert not REQUESTS["log"].read_only, "a job's output may hold secrets"
 
 
