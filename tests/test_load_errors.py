@@ -109,3 +109,26 @@ def test_a_duplicate_label_is_reported_at_once_and_loads_when_the_winner_goes(ma
                               what="the other plist loaded")
     assert info["environment"].get("WHICH") == "b"
     assert not errors(manager)
+
+
+def test_a_symlinked_plist_follows_its_target(manager, workdir):
+    dotfiles = workdir / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "agent.plist"
+    target.write_bytes(__import__("plistlib").dumps(sleeper("com.example.linked", EnvironmentVariables={"V": "1"})))
+    os.chmod(target, 0o644)
+    link = manager.jobs_dir / "com.example.linked.plist"
+    link.symlink_to(target)
+    info = manager.wait_loaded("com.example.linked")
+    assert info["environment"]["V"] == "1" and info["path"] == str(link)
+    # An editor's save of the target (a temporary file renamed over it), then a plain write.
+    tmp = dotfiles / ".agent.plist.swp"
+    tmp.write_bytes(__import__("plistlib").dumps(sleeper("com.example.linked", EnvironmentVariables={"V": "2"})))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
+    manager.wait_state("com.example.linked", lambda i: i["environment"].get("V") == "2", what="reload by rename")
+    target.write_bytes(__import__("plistlib").dumps(sleeper("com.example.linked", EnvironmentVariables={"V": "3"})))
+    manager.wait_state("com.example.linked", lambda i: i["environment"].get("V") == "3", what="reload by write")
+    os.chmod(target, 0o666)  # the target's mode is what the domain checks
+    manager.wait(lambda: by_path(manager, link), 10, "the unsafe target to be refused")
+    manager.wait_unloaded("com.example.linked")
