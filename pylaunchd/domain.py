@@ -83,6 +83,23 @@ class Domain:
         """Only the system domain's manager, running as root, changes identity."""
         return self.system and os.geteuid() == 0
 
+    def watches(self, path: str) -> bool:
+        """*path* (absolute) is a plist of one of the domain's jobs directories."""
+        return os.path.dirname(path) in self.jobs_dirs
+
+    def foreign_agent(self, path: str) -> str | None:
+        """Why the system domain refuses a plist of a user's agent directory
+        (``~/Library/LaunchAgents``, ``~/.config/pylaunchd/LaunchAgents``,
+        ``/Library/LaunchAgents``), as launchd keeps agents out of the system
+        domain: that user's manager loads it, and a second copy here would
+        fight it for its sockets. None when the path is fine."""
+        d = os.path.dirname(path)
+        if not self.system or d in self.jobs_dirs or not d.endswith(("/Library/LaunchAgents",
+                                                                      "/pylaunchd/LaunchAgents")):
+            return None
+        return (f"{d} holds per-user agents: load it into the user's domain (run pylaunchctl as that user, "
+                f"or pylaunchctl --user as root), or copy it to a LaunchDaemons directory; -F loads it here anyway")
+
     def admit(self, spec: JobSpec) -> JobSpec:
         """The job as this domain will run it: in an unprivileged domain the
         keys that would change the job's user or root are dropped, each with a

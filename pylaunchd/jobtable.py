@@ -138,7 +138,14 @@ class JobTable:
         of a loaded plist is a reload rather than an error, and a failure is
         recorded in :attr:`errors` until the file loads or goes."""
         path = os.path.abspath(path)
-        result = self._load(path, force, from_dir, enable)
+        foreign = None if from_dir or force else self.domain.foreign_agent(path)
+        if foreign:
+            return LoadResult(path, None, Outcome.EXCLUDED, f"{path}: Service cannot load in requested session: "
+                              f"{foreign}")
+        # A load of a plist of a watched directory (brew services: copy, then
+        # bootstrap) means what the watcher does: whether the watcher took
+        # the file first must not change the answer.
+        result = self._load(path, force, from_dir or self.domain.watches(path), enable)
         if result.outcome in ERRORS and from_dir:
             label = result.label or label_from_file(path)
             self.errors.record(LoadError(path, label, result.outcome.value, result.key_path,
