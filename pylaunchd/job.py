@@ -48,6 +48,9 @@ WAITING, THROTTLED, RUNNING, STOPPING, REMOVED = (Phase.WAITING, Phase.THROTTLED
 # Per-connection instances (inetdCompatibility Wait false) running at once;
 # past it the job stops accepting and connections wait in the kernel queue.
 MAX_INSTANCES = 128
+# launchd's LaunchOnlyOnce: once run, never again in this manager's life
+# (a changed plist is a new definition, and loads afresh).
+ONCE_RAN = "LaunchOnlyOnce: it has run once and does not run again (unload and load it to run it again)"
 
 _ALL = frozenset(Phase)
 _SAME = {p: frozenset({p}) for p in Phase}
@@ -287,7 +290,8 @@ class JobMachine:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self._undone()
+        if self.finished:
+            return [Log("info", ONCE_RAN)]
         self.demanded = True
         return self._want_start("kickstart by user", now)
 
@@ -300,7 +304,8 @@ class JobMachine:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self._undone()
+        if self.finished:
+            return [Log("info", ONCE_RAN)]
         self.demanded = True
         if self.phase in (RUNNING, STOPPING):
             if not kill:
@@ -413,11 +418,6 @@ class JobMachine:
         self.want, self._restart = Want.KEYS, ("", False)
         self.last_spawn = None
         return [SwapSockets()] + self._load(now)
-
-    def _undone(self) -> None:
-        """A start by hand lifts LaunchOnlyOnce's "never again"."""
-        if self.want is Want.DONE:
-            self.want = Want.KEYS
 
     def _want_start(self, reason: str, now: float, stdio: int | None = None, force: bool = False) -> list[Action]:
         if self.want in (Want.GONE, Want.DONE) or self.phase is REMOVED:

@@ -746,6 +746,17 @@ def test_launch_only_once_never_runs_again():
     assert j.socket_readable(0, "Listeners", 61) == []
 
 
+def test_launch_only_once_is_not_lifted_by_start_or_kickstart():
+    """Issue 11: as launchd, a job that ran once does not run again in the
+    manager's life; start and kickstart used to lift it."""
+    j = job(RunAtLoad=True, LaunchOnlyOnce=True)
+    running(j, 100, 0, j.load(0))
+    j.exited(100, CLEAN, 30)
+    for acts in (j.start(40), j.kickstart(41), j.kickstart(42, kill=True), j.trigger("WatchPaths /x", 43)):
+        assert spawns(acts) == [] and j.finished and j.state == WAITING
+    assert any("does not run again" in m for m in messages(j.start(44)))
+
+
 # ---------------------------------------------------------------------------
 # Exit statuses
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..jobtable import LoadResult, Outcome
+from ..job import ONCE_RAN
 from ..jobtypes import Phase
 from ..plist import plists_in
 from .errors import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
@@ -199,7 +200,7 @@ class ControlService:
         self._table.unload(label)
 
     def start(self, label: str) -> JobSummary:
-        self._find(label).start()
+        self._once(label).start()
         return self.summary(label)
 
     def stop(self, label: str) -> JobSummary:
@@ -207,9 +208,16 @@ class ControlService:
         return self.summary(label)
 
     def kickstart(self, label: str, kill: bool = False) -> JobSummary:
-        job = self._find(label)
+        job = self._once(label)
         job.kickstart(kill=kill)
         return _summary(job)
+
+    def _once(self, label: str) -> JobRuntime:
+        """The job, unless LaunchOnlyOnce keeps it from running again (5)."""
+        job = self._find(label)
+        if job.machine.finished:
+            raise ControlError(f"{label}: {ONCE_RAN}", EXIT_IO)
+        return job
 
     def signal(self, label: str, signum: int) -> list[int]:
         """Send *signum* to the job's processes; their PIDs (3 if none runs)."""
