@@ -296,7 +296,7 @@ class JobMachine:
         if self.finished:
             return [Log("info", ONCE_RAN)]
         self.demanded = True
-        return self._want_start("kickstart by user", now)
+        return self._want_start("start by user", now)
 
     @_event
     def kickstart(self, now: float, kill: bool = False) -> list[Action]:

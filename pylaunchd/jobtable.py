@@ -260,6 +260,7 @@ class JobTable:
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}", "Sockets")
         job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
+        job.log.event(f"loaded from {where}" if path else "submitted", create=False)
         for w in spec.warnings:
             job.log.event(f"warning: {w}")
         self.jobs[spec.label] = job

@@ -711,7 +711,7 @@ def test_inetd_wait_true_run_at_load_gets_the_first_socket_on_stdio():
 def test_start_of_an_idle_job_spawns_it():
     j = job(Sockets=LISTENERS)
     j.load(0)
-    assert j.start(1) == [IgnoreSockets(), Spawn("kickstart by user")]
+    assert j.start(1) == [IgnoreSockets(), Spawn("start by user")]  # issue 11: it was "kickstart by user"
 
 
 def test_start_while_running_is_a_no_op_and_leaves_no_pending_start():

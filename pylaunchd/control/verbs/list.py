@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..client import parse_service, print_json
+from ..client import is_domain, parse_domain, parse_service, print_json
 from ..status import DomainStatus, JobStatus, JobSummary
 from ..verb import Arg, Verb
 
@@ -63,7 +63,8 @@ class List(Verb):
 
     One line per job, tab-separated: the PID, or - when it does not run; the
     last exit status: the exit code, or minus the signal that killed it (0 if
-    it never exited); the label. With a LABEL, the job as launchctl's
+    it never exited); the label. With a domain (system, user/UID, gui/UID),
+    the jobs of that domain's manager. With a LABEL, the job as launchctl's
     dictionary, whose LastExitStatus is the raw wait status (256 = exit 1).
     Plists of the jobs directories that did not load follow on stderr, one
     line each ("not loaded: PATH: why"; see errors), so that stdout stays
@@ -78,9 +79,12 @@ class List(Verb):
     sends = ("list", "print", "domain")  # print: list LABEL's details; domain: the jobs and load errors
     args = {"label": Arg(str, help="only this job's summary")}
 
-    def run(self, label: Optional[str] = typer.Argument(None, help="Only this job."),
+    def run(self, label: Optional[str] = typer.Argument(None, help="Only this job, or a domain's jobs."),
             as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs."),
             ) -> None:
+        domain = None
+        if label and is_domain(label):  # list user/0: that domain's jobs
+            domain, label = parse_domain(label), None
         if label:
             domain, label = parse_service(label)
             if as_json:
@@ -89,9 +93,9 @@ class List(Verb):
                 print(format_list_label(JobStatus.from_json(self.client.call("print", domain, label=label))))
             return
         if as_json:
-            print_json(self.client.call("list"))
+            print_json(self.client.call("list", domain))
             return
-        info = DomainStatus.from_json(self.client.call("domain"))
+        info = DomainStatus.from_json(self.client.call("domain", domain))
         print(format_jobs(info.services))
         for e in info.load_errors:
             print(f"not loaded: {e.text}", file=sys.stderr)
