@@ -50,7 +50,7 @@ def build_app(client: Client | None = None) -> typer.Typer:
         client.user = user
 
     for name, cls in VERBS.items():
-        app.command(name, help=cls.doc())(cls(client).run)
+        app.command(name, help=cls.doc(), short_help=cls.summary())(cls(client).run)  # whole, never cut
     return app
 
 

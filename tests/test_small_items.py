@@ -1,0 +1,53 @@
+"""Issue 11's smaller items, each as the user meets it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import PYTHON
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_both_commands_have_version():
+    from pylaunchd import __version__
+    assert run("pylaunchd", "--version").stdout.strip() == f"pylaunchd {__version__}"
+    assert run("pylaunchd.cli.launchctl", "--version").stdout.strip() == f"pylaunchctl {__version__}"
+
+
+def test_help_summaries_are_whole():
+    from pylaunchd.control.verb import VERBS
+    out = run("pylaunchd.cli.launchctl", "help").stdout
+    listing = out[out.index("Commands:"):]
+    assert "..." not in listing and "…" not in listing
+    flat = " ".join(listing.split())
+    for cls in VERBS.values():
+        assert " ".join(cls.summary().split()) in flat, cls.cli_name
+
+
+def test_refusals_name_root_once(workdir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the socket is root's, the caller uid 65534")
+    workdir.chmod(0o755)
+    path = workdir / "c.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        s.listen()
+        os.chmod(path, 0o600)
+        code = ("from pylaunchd.control.protocol import request, ControlError\n"
+                f"try: request({str(path)!r}, 'list')\n"
+                "except ControlError as e: print(e)\n")
+        cp = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                             "-c", code], capture_output=True, text=True, timeout=30,
+                            env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).parent.parent)})
+    if "No module named" in cp.stderr:
+        pytest.skip(cp.stderr)
+    assert "only root may drive that manager" in cp.stdout, cp
+    assert "uid 0) or root" not in cp.stdout
+
