@@ -51,3 +51,16 @@ def test_refusals_name_root_once(workdir):
     assert "only root may drive that manager" in cp.stdout, cp
     assert "uid 0) or root" not in cp.stdout
 
+
+
+def test_the_job_log_has_the_load_and_each_per_connection_run(manager):
+    from conftest import connect_and_talk, plist
+    manager.write("echo.plist", plist("test.perconn", ProgramArguments=["/bin/cat"],
+                                      inetdCompatibility={"Wait": False},
+                                      Sockets={"L": {"SockNodeName": "127.0.0.1", "SockServiceName": "0"}}))
+    port = manager.wait_loaded("test.perconn")["sockets"][0]["address"]["port"]
+    assert connect_and_talk(port, b"one\n") == b"one\n"
+    assert connect_and_talk(port, b"two\n") == b"two\n"
+    text = manager.wait(lambda: (lambda t: t if t.count("connection from 127.0.0.1") >= 2 else None)(
+        manager.ctl("log", "test.perconn").stdout), 10, "two per-connection runs in the job log")
+    assert "loaded from " in text.splitlines()[0]
