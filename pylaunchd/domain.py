@@ -61,6 +61,20 @@ def default_state_dir(system: bool) -> str:
     return os.path.join(_xdg("XDG_STATE_HOME", "~/.local/state"), "pylaunchd")
 
 
+def _already(key: str, value: str) -> bool:
+    """The manager already runs as this UserName or GroupName (or in this root)."""
+    import grp
+    import pwd
+    try:
+        if key == "UserName":
+            return pwd.getpwnam(value).pw_uid == os.geteuid()
+        if key == "GroupName":
+            return grp.getgrnam(value).gr_gid == os.getegid()
+    except KeyError:
+        return False
+    return os.path.realpath(value) == "/"
+
+
 @dataclass
 class Domain:
     system: bool
@@ -112,6 +126,8 @@ class Domain:
                           ("RootDirectory", "root_directory")):
             if getattr(spec, attr) is not None:
                 dropped[attr] = None
+                if _already(key, getattr(spec, attr)):
+                    continue  # UserName root under root's own manager: the job runs so anyway
                 warnings.append(Problem(WARNING, key, "refused: only the system domain's manager running as "
                                         f"root changes a job's user or root; the job runs as uid {os.geteuid()}"))
         if not dropped:

@@ -166,7 +166,9 @@ class JobTable:
             return spec
         refused = self._admissible(spec, path, force, enable)
         if refused is not None:
-            return refused
+            return refused  # disabled or kept out: its keys' warnings would only be noise
+        for w in spec.warnings:
+            log.warning("(%s) %s: %s", spec.label, path, w)
         old_label = self.by_path.get(path)
         if old_label is not None and old_label != spec.label:
             log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
@@ -209,8 +211,6 @@ class JobTable:
         except (PlistError, SpecError) as e:
             log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
             return LoadResult(path, None, Outcome.INVALID, str(e), getattr(e, "key_path", ""))
-        for w in spec.warnings:
-            log.warning("(%s) %s: %s", spec.label, path, w)
         return spec
 
     def _loaded_from(self, spec: JobSpec, path: str) -> bool:

@@ -64,3 +64,29 @@ def test_the_job_log_has_the_load_and_each_per_connection_run(manager):
     text = manager.wait(lambda: (lambda t: t if t.count("connection from 127.0.0.1") >= 2 else None)(
         manager.ctl("log", "test.perconn").stdout), 10, "two per-connection runs in the job log")
     assert "loaded from " in text.splitlines()[0]
+
+
+def test_plists_launchd_reads(manager_factory):
+    """Issue 11 (real plists): what CoreFoundation's parser reads loads; a
+    disabled job is skipped without a screen of key warnings; UserName of
+    the manager's own user is a no-op, not a refusal; POSIXSpawnType is
+    ProcessType; keys launchd knows are not unknown."""
+    import pwd
+    manager = manager_factory(extra_args=("--user",))  # unprivileged: a UserName other than ours is refused
+    path = manager.jobs_dir / "com.example.commented.plist"
+    path.write_text("<!-- made by hand -->\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+                    "<!-- run it with --verbose -- if needed -->"
+                    "<key>Label</key><string>com.example.commented</string>"
+                    "<key>ProgramArguments</key><array><string>/bin/true</string></array>"
+                    f"<key>UserName</key><string>{pwd.getpwuid(os.geteuid()).pw_name}</string>"
+                    "<key>POSIXSpawnType</key><string>Interactive</string>"
+                    "<key>JetsamProperties</key><dict/>"
+                    "</dict></plist>")
+    os.chmod(path, 0o644)
+    info = manager.wait_loaded("com.example.commented")
+    assert not any("unknown key" in w or "UserName" in w for w in info["warnings"]), info["warnings"]
+    from conftest import plist
+    manager.write("off.plist", plist("com.example.off", ProgramArguments=["/bin/true"], Disabled=True,
+                                     Frobnicate=1, Bogus=2))
+    manager.wait(lambda: "com.example.off" in manager.log() and "disabled" in manager.log(), 10, "the skip")
+    assert "Frobnicate" not in manager.log()
