@@ -90,3 +90,21 @@ def test_plists_launchd_reads(manager_factory):
                                      Frobnicate=1, Bogus=2))
     manager.wait(lambda: "com.example.off" in manager.log() and "disabled" in manager.log(), 10, "the skip")
     assert "Frobnicate" not in manager.log()
+
+
+def test_an_unknown_service_name_loads_the_job_without_that_socket_and_lint_says_so(manager, workdir):
+    from conftest import plist
+    job = plist("com.example.svc", ProgramArguments=["/bin/sleep", "60"], Sockets={
+        "Known": {"SockNodeName": "127.0.0.1", "SockServiceName": "0"},
+        "Odd": {"SockNodeName": "127.0.0.1", "SockServiceName": "no-such-service-here"}})
+    path = manager.write("svc.plist", job)
+    info = manager.wait_loaded("com.example.svc")
+    assert [s["name"] for s in info["sockets"]] == ["Known"]
+    assert "'no-such-service-here' is not a service of /etc/services" in manager.log()
+    lint = manager.ctl("lint", str(path), check=False)
+    assert "Sockets.Odd.SockServiceName" in lint.stdout + lint.stderr
+    other = workdir / "lw.plist"
+    other.write_bytes(__import__("plistlib").dumps(plist("com.example.lw", ProgramArguments=["/bin/true"],
+                                                         LimitLoadToSessionType="LoginWindow", RunAtLoad=True)))
+    lint = manager.ctl("lint", str(other), check=False)
+    assert "no pylaunchd domain loads this job" in lint.stdout + lint.stderr
