@@ -47,7 +47,7 @@ def read_plist(path: str) -> Any:
                 raise
             return plistlib.loads(lenient)  # what CoreFoundation's parser reads, as launchd does
     except xml.parsers.expat.ExpatError as e:
-        raise PlistError(path, f"malformed XML property list: {e}") from None
+        raise PlistError(path, f"malformed XML property list: {e}{_why(str(e))}") from None
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
@@ -64,6 +64,26 @@ def _lenient_xml(data: bytes) -> bytes | None:
         return None
     cleaned = re.sub(rb"<!--.*?-->", b"", body, flags=re.S).lstrip()
     return None if cleaned == body else cleaned
+
+
+# expat's words, and what they usually mean in a hand-written plist.
+_EXPAT_HINTS = (
+    ("invalid token", "a character XML does not allow there: an unescaped & or < in a value (write &amp; "
+                      "and &lt;), or text outside the tags"),
+    ("mismatched tag", "a closing tag that does not match the open one: a missing or misspelled </string>, "
+                       "</array> or </dict>"),
+    ("no element found", "the file ends before the plist does: cut short, or still being written"),
+    ("unclosed token", "the file ends inside a tag: cut short, or still being written"),
+    ("junk after document element", "something after </plist>"),
+    ("undefined entity", "an & that starts no known entity: write &amp;"),
+)
+
+
+def _why(message: str) -> str:
+    for words, hint in _EXPAT_HINTS:
+        if words in message:
+            return f" ({hint})"
+    return ""
 
 
 def is_plist_name(path: str) -> bool:

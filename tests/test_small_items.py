@@ -108,3 +108,27 @@ def test_an_unknown_service_name_loads_the_job_without_that_socket_and_lint_says
                                                          LimitLoadToSessionType="LoginWindow", RunAtLoad=True)))
     lint = manager.ctl("lint", str(other), check=False)
     assert "no pylaunchd domain loads this job" in lint.stdout + lint.stderr
+
+
+def test_a_broken_plist_says_why_in_words(tmp_path):
+    from pylaunchd.plist import PlistError, read_plist
+    for body, words in (("<dict><key>Label</key><string>a & b</string></dict>", "unescaped &"),
+                        ("<dict><key>Label</key><string>a</dict>", "missing or misspelled"),
+                        ("<dict><key>Label</key>", "ends before the plist does")):
+        p = tmp_path / "x.plist"
+        p.write_text(f'<?xml version="1.0"?><plist version="1.0">{body}' + ("</plist>" if "&" in body else ""))
+        with pytest.raises(PlistError) as e:
+            read_plist(str(p))
+        assert words in str(e.value), e.value
+
+
+def test_lint_warns_of_a_privileged_port_given_by_name_for_a_user(tmp_path):
+    import plistlib
+
+    from conftest import plist
+    from pylaunchd.lint import lint_file
+    p = tmp_path / "ssh.plist"
+    p.write_bytes(plistlib.dumps(plist("ssh", ProgramArguments=["/bin/true"],
+                                       Sockets={"L": {"SockServiceName": "ssh"}})))
+    found = [f.message for f in lint_file(str(p), as_uid=1000)]
+    assert any("port 22 (ssh) needs root" in m for m in found), found
