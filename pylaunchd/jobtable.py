@@ -15,7 +15,12 @@ launchctl's exit status. It guarantees:
 * a plist that fails to load leaves the loaded version, if any, running;
   a watched plist that fails is recorded (:mod:`pylaunchd.loaderrors`) until
   it loads or goes, and a plist refused because its label was loaded from
-  another file loads when that file goes.
+  another file loads when that file goes;
+* a plist loaded with ``load -F`` stays forced: the watcher's loads of it
+  (a pending event, a later edit) do not undo the override.
+
+Size: the table's loading rules (deferred loads, renames, duplicates, load
+errors, forced paths) share its maps; split, each half would reach into them.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ class JobTable:
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
         self.errors = LoadErrors()  # the watched plists that did not load, and why
+        self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
 
     def adopt(self, early: dict[str, Early]) -> None:
         """Take over the specs and sockets that boot.py made before the loop
@@ -138,6 +144,7 @@ class JobTable:
         of a loaded plist is a reload rather than an error, and a failure is
         recorded in :attr:`errors` until the file loads or goes."""
         path = os.path.abspath(path)
+        force = force or (from_dir and path in self.forced)
         foreign = None if from_dir or force else self.domain.foreign_agent(path)
         if foreign:
             return LoadResult(path, None, Outcome.EXCLUDED, f"{path}: Service cannot load in requested session: "
@@ -152,6 +159,8 @@ class JobTable:
                                          strip_path(path, result.message), result.other_path))
         elif result.outcome not in ERRORS:
             self.errors.clear(path)
+        if force and result.ok:
+            self.forced.add(path)
         return result
 
     def _load(self, path: str, force: bool, from_dir: bool, enable: bool) -> LoadResult:
@@ -307,6 +316,7 @@ class JobTable:
         if label is None:
             return LoadResult(path, None, Outcome.NO_LABEL,
                               f"{path}: cannot read its Label and no job was loaded from it")
+        self.forced.discard(path)
         if disable:
             self.overrides.set_disabled(label, True)
         if label not in self.jobs:
@@ -377,6 +387,7 @@ class JobTable:
                     self.by_path[p] = label
                     log.info("(%s) plist moved from %s to %s", label, old, p)
         for p in sorted(gone):
+            self.forced.discard(p)
             label = self.by_path.pop(p)
             log.info("(%s) %s was removed: unloading", label, p)
             self.unload(label)

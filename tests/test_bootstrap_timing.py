@@ -76,3 +76,22 @@ def test_the_system_domain_refuses_a_users_agent(manager, workdir):
     assert manager.info("com.example.agent") is None
     manager.ctl("load", "-F", str(path))  # -F: the caller insists
     assert manager.info("com.example.agent") is not None
+
+
+def test_load_f_of_a_watched_plist_is_not_undone_by_the_watchers_next_event(tmp_path):
+    """A group-writable plist loaded with -F stayed loaded only if the
+    watcher's pending event for the chmod came first: it unloaded the job
+    again ("no longer safe to load"). The override now sticks to the path."""
+    async def body(h):
+        path = h.root / "jobs" / "gw.plist"
+        _write(path, "test.gw")
+        path.chmod(0o666)
+        assert not h.manager.table.load(str(path), from_dir=True).ok
+        assert h.manager.table.load(str(path), force=True).ok
+        h.manager.table.reconcile({str(path)})  # the watcher's event for the chmod, arriving late
+        assert h.manager.table.find("test.gw") is not None and not h.manager.table.errors.all()
+        h.manager.table.unload_path(str(path))  # an unload ends the override
+        await h.until(lambda: h.manager.table.find("test.gw") is None, "the unload")
+        assert not h.manager.table.load(str(path), from_dir=True).ok
+
+    run_in_process(tmp_path, body)
