@@ -41,7 +41,9 @@ class Load(Verb):
     A plist of a watched jobs directory is loaded as the watcher loads it:
     already loaded from that same file is a success (its new version, if
     any, is taken), so copying a plist in and loading it at once, as brew
-    services does, gives one answer whether the watcher was first or not.
+    services does, gives one answer whether the watcher was first or not;
+    one loaded with -F stays forced (the watcher does not undo it) until it
+    is unloaded or removed.
     """
 
     name = "load"
