@@ -61,6 +61,20 @@ def default_state_dir(system: bool) -> str:
     return os.path.join(_xdg("XDG_STATE_HOME", "~/.local/state"), "pylaunchd")
 
 
+def _already(key: str, value: str) -> bool:
+    """The manager already runs as this UserName or GroupName (or in this root)."""
+    import grp
+    import pwd
+    try:
+        if key == "UserName":
+            return pwd.getpwnam(value).pw_uid == os.geteuid()
+        if key == "GroupName":
+            return grp.getgrnam(value).gr_gid == os.getegid()
+    except KeyError:
+        return False
+    return os.path.realpath(value) == "/"
+
+
 @dataclass
 class Domain:
     system: bool
@@ -83,6 +97,23 @@ class Domain:
         """Only the system domain's manager, running as root, changes identity."""
         return self.system and os.geteuid() == 0
 
+    def watches(self, path: str) -> bool:
+        """*path* (absolute) is a plist of one of the domain's jobs directories."""
+        return os.path.dirname(path) in self.jobs_dirs
+
+    def foreign_agent(self, path: str) -> str | None:
+        """Why the system domain refuses a plist of a user's agent directory
+        (``~/Library/LaunchAgents``, ``~/.config/pylaunchd/LaunchAgents``,
+        ``/Library/LaunchAgents``), as launchd keeps agents out of the system
+        domain: that user's manager loads it, and a second copy here would
+        fight it for its sockets. None when the path is fine."""
+        d = os.path.dirname(path)
+        if not self.system or d in self.jobs_dirs or not d.endswith(("/Library/LaunchAgents",
+                                                                      "/pylaunchd/LaunchAgents")):
+            return None
+        return (f"{d} holds per-user agents: load it into the user's domain (run pylaunchctl as that user, "
+                f"or pylaunchctl --user as root), or copy it to a LaunchDaemons directory; -F loads it here anyway")
+
     def admit(self, spec: JobSpec) -> JobSpec:
         """The job as this domain will run it: in an unprivileged domain the
         keys that would change the job's user or root are dropped, each with a
@@ -95,6 +126,8 @@ class Domain:
                           ("RootDirectory", "root_directory")):
             if getattr(spec, attr) is not None:
                 dropped[attr] = None
+                if _already(key, getattr(spec, attr)):
+                    continue  # UserName root under root's own manager: the job runs so anyway
                 warnings.append(Problem(WARNING, key, "refused: only the system domain's manager running as "
                                         f"root changes a job's user or root; the job runs as uid {os.geteuid()}"))
         if not dropped:

@@ -48,6 +48,10 @@ WAITING, THROTTLED, RUNNING, STOPPING, REMOVED = (Phase.WAITING, Phase.THROTTLED
 # Per-connection instances (inetdCompatibility Wait false) running at once;
 # past it the job stops accepting and connections wait in the kernel queue.
 MAX_INSTANCES = 128
+CRASH_LOOP = 5  # failures in a row, each soon after its start, before the manager says so (then at 8, 16, ...)
+# launchd's LaunchOnlyOnce: once run, never again in this manager's life
+# (a changed plist is a new definition, and loads afresh).
+ONCE_RAN = "LaunchOnlyOnce: it has run once and does not run again (unload and load it to run it again)"
 
 _ALL = frozenset(Phase)
 _SAME = {p: frozenset({p}) for p in Phase}
@@ -119,6 +123,8 @@ class JobMachine:
     runs: int = 0
     last_exit: ExitStatus | None = None
     last_spawn: float | None = None
+    last_ran: float | None = None  # how long the last main process ran
+    quick_failures: int = 0  # failed exits in a row, each within ThrottleInterval of its start
     last_trigger: str | None = None
     throttled_until: float | None = None
     # Whether the last socket action given was WatchSockets (a mirror of what
@@ -240,7 +246,7 @@ class JobMachine:
         self.pid = None
         self.last_exit = exit
         self.phase = WAITING
-        acts: list[Action] = [CancelTimer(Timer.KILL), keepalive.exit_log(exit, ran)]
+        acts: list[Action] = [CancelTimer(Timer.KILL), keepalive.exit_log(exit, ran)] + self._crash_loop(exit, ran)
         if not self.spec.abandon_process_group:
             acts.append(KillGroup(pid, signal.SIGTERM))
         if self.want is Want.GONE:
@@ -287,9 +293,10 @@ class JobMachine:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self._undone()
+        if self.finished:
+            return [Log("info", ONCE_RAN)]
         self.demanded = True
-        return self._want_start("kickstart by user", now)
+        return self._want_start("start by user", now)
 
     @_event
     def kickstart(self, now: float, kill: bool = False) -> list[Action]:
@@ -300,7 +307,8 @@ class JobMachine:
             return []
         if self.spec.inetd_nowait:
             return [Log("info", "per-connection (inetd Wait false) job: it starts on each connection")]
-        self._undone()
+        if self.finished:
+            return [Log("info", ONCE_RAN)]
         self.demanded = True
         if self.phase in (RUNNING, STOPPING):
             if not kill:
@@ -414,11 +422,6 @@ class JobMachine:
         self.last_spawn = None
         return [SwapSockets()] + self._load(now)
 
-    def _undone(self) -> None:
-        """A start by hand lifts LaunchOnlyOnce's "never again"."""
-        if self.want is Want.DONE:
-            self.want = Want.KEYS
-
     def _want_start(self, reason: str, now: float, stdio: int | None = None, force: bool = False) -> list[Action]:
         if self.want in (Want.GONE, Want.DONE) or self.phase is REMOVED:
             return []
@@ -430,15 +433,30 @@ class JobMachine:
             return []
         throttle = self.spec.throttle_interval
         if not force and self.last_spawn is not None and throttle > 0 and now - self.last_spawn < throttle:
-            ran = max(0, math.floor(now - self.last_spawn))
+            since = max(0, math.floor(now - self.last_spawn))
+            ran = since if self.last_ran is None else min(since, math.floor(self.last_ran))
             self.phase = THROTTLED
             self.throttled_until = self.last_spawn + throttle
             self._held = (reason, stdio)
             return self._ignore() + [
-                Log("warning", f"Service only ran for {ran} seconds. Pushing respawn out by {throttle - ran} seconds."),
+                Log("warning", f"Service only ran for {ran} seconds. Pushing respawn out by {throttle - since} seconds."),
                 SetTimer(Timer.THROTTLE, self.throttled_until),
             ]
         return self._spawn(reason, now, stdio)
+
+    def _crash_loop(self, exit: ExitStatus, ran: float) -> list[Action]:
+        """Note the run that just ended; say so plainly when a job keeps
+        failing at once (launchd retries it every ThrottleInterval forever)."""
+        self.last_ran = ran
+        quick = not exit.clean and ran < max(self.spec.throttle_interval, 1)
+        self.quick_failures = self.quick_failures + 1 if quick else 0
+        n = self.quick_failures
+        if n != CRASH_LOOP and (n < CRASH_LOOP or n & (n - 1)):  # at 5, then 8, 16, 32, ...: ever sparser
+            return []
+        return [Log("error", f"Failed {n} times in a row, each within {max(self.spec.throttle_interval, 1)} s of "
+                             f"starting (last: {exit.describe()}); it is started again every "
+                             f"{self.spec.throttle_interval} s (ThrottleInterval) while its keys ask for it. Its "
+                             f"output: pylaunchctl log {self.label}; pylaunchctl unload its plist to stop it")]
 
     def _spawn(self, reason: str, now: float, stdio: int | None) -> list[Action]:
         self.phase = RUNNING

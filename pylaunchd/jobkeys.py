@@ -18,6 +18,7 @@ SUPPORTED_KEYS = {
     "AbandonProcessGroup", "UserName", "GroupName", "InitGroups", "RootDirectory",
     "EnableGlobbing", "StartCalendarInterval", "WatchPaths", "QueueDirectories",
     "StartOnMount", "SoftResourceLimits", "HardResourceLimits", "ProcessType",
+    "POSIXSpawnType",  # launchd reads it exactly as ProcessType (which wins when both are given)
     "LowPriorityIO", "LowPriorityBackgroundIO", "LimitLoadToHosts", "LimitLoadFromHosts",
     "LimitLoadToSessionType",
     "WatchdogInterval",  # pylaunchd's own: systemd's WatchdogSec (docs/plist-keys.md)
@@ -44,7 +45,9 @@ IGNORED_KEYS = {
     "BundleProgram": "app bundles do not exist on Linux",
     "AssociatedBundleIdentifiers": "app bundles do not exist on Linux",
     "UserEnvironmentVariables": "private launchd key",
-    "POSIXSpawnType": "private launchd key",
+    "JetsamProperties": "memory-pressure (jetsam) limits do not exist on Linux; see SoftResourceLimits",
+    "MultipleInstances": "XPC service instances do not exist on Linux",
+    "BeginTransactionAtShutdown": "XPC transactions do not exist on Linux",
     "ServiceDescription": "no longer relevant; launchd asks that it be removed",
     "SHAuthorizationRight": "no longer relevant; launchd asks that it be removed",
 }

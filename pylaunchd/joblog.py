@@ -34,11 +34,15 @@ class JobLog:
         self.seq = 0
         self._partial = b""
         self._file = None
+        self._held: list[str] = []  # events kept from the file until it exists (create=False)
 
     def _open(self):
         if self._file is None:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)
+            held, self._held = self._held, []
+            if held:  # the file is made now after all: what was held back goes first
+                self._file.write("".join(f"{line}\n" for line in held).encode())
         return self._file
 
     def _rotate_if_needed(self) -> None:
@@ -83,6 +87,7 @@ class JobLog:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pylaunchd] {message}"
         if not create and self._file is None and not os.path.exists(self.path):
             self._remember(line)
+            self._held = (self._held + [line])[-MEMORY_LINES:]
             return
         if self._partial:  # keep the job's half line apart from ours
             self.output(b"\n")

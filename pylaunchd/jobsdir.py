@@ -15,8 +15,11 @@ milliseconds of the save, and never while it is half written:
 * anything else (a directory appearing or going): coalesced for
   :data:`QUIET_PERIOD`, which is also the safety net behind the two above.
 
-A directory that does not exist yet is watched for through its nearest
-existing ancestor. watchdog itself holds a rename to outside the watched
+A plist that is a symbolic link (a dotfiles set-up) is followed: the
+directory of its target is watched too, and a change of the target is
+reported as a change of the link (its ownership and mode are the target's,
+which the domain checks). A directory that does not exist yet is watched
+for through its nearest existing ancestor. watchdog itself holds a rename to outside the watched
 directories for 0.5 s while it waits for the other half of the move.
 """
 
@@ -64,6 +67,7 @@ class JobsDirWatcher:
         self._grace = Coalescer(clock, GRACE, GRACE, self._deliver)
         self._watches: dict[str, Watch] = {}  # watched directory -> watch
         self._present: dict[str, bool] = {}
+        self._links: dict[str, set[str]] = {}  # a link's target (real path) -> the plists linked to it
         self._started = False
 
     def start(self) -> None:
@@ -71,6 +75,7 @@ class JobsDirWatcher:
             return
         self._started = True
         self.observer.acquire()
+        self._follow(self.scan())
         self._rewatch()
 
     def stop(self) -> None:
@@ -101,6 +106,7 @@ class JobsDirWatcher:
                 changed.add(d)
             self._present[d] = present
             wanted.add(d if present else nearest_existing(d))
+        wanted |= {os.path.dirname(t) for t in self._links if os.path.isdir(os.path.dirname(t))}
         for w in list(self._watches):
             if w not in wanted:
                 self.observer.unschedule(self._watches.pop(w))
@@ -116,6 +122,16 @@ class JobsDirWatcher:
         """On the loop: one event from watchdog (see the module docstring)."""
         if not self._started:
             return
+        linked = self._links.get(src, set()) | self._links.get(dest, set()) if self._links else set()
+        if linked and event_type != "opened":  # a link's target changed: the link's plist did
+            if event_type in ("closed", "moved"):
+                self._deliver(sorted(linked))
+            else:
+                for p in linked:
+                    self._coalescer.add(p)
+            return
+        if self._links and os.path.dirname(src) not in self.dirs and not self._is_ancestor(src):
+            return  # another file beside a link's target
         job_src, job_dest = self._is_job_file(src), self._is_job_file(dest)
         if event_type == "closed" and job_src:
             self._deliver([src])
@@ -134,6 +150,24 @@ class JobsDirWatcher:
             if dest:
                 self._coalescer.add(dest)
 
+    def _is_ancestor(self, path: str) -> bool:
+        """*path* is in a directory watched for a missing jobs directory."""
+        return any(not self._present.get(d, True) and os.path.dirname(path) == nearest_existing(d)
+                   for d in self.dirs)
+
+    def _follow(self, paths: Iterable[str]) -> bool:
+        """Note which of *paths* are links, and to what; True when the set of
+        target directories changed (they must be watched)."""
+        before = {os.path.dirname(t) for t in self._links}
+        for p in paths:
+            for target in [t for t, links in self._links.items() if p in links]:
+                self._links[target].discard(p)
+                if not self._links[target]:
+                    del self._links[target]
+            if os.path.islink(p):
+                self._links.setdefault(os.path.realpath(p), set()).add(p)
+        return {os.path.dirname(t) for t in self._links} != before
+
     def _is_job_file(self, path: str) -> bool:
         return bool(path) and is_plist_name(path) and os.path.dirname(path) in self.dirs
 
@@ -142,6 +176,8 @@ class JobsDirWatcher:
         for p in paths:
             self._grace.discard(p)
             self._coalescer.discard(p)
+        if self._follow(paths):
+            self._rewatch()
         if self._started and paths:
             self.on_change(set(paths))
 
@@ -153,5 +189,7 @@ class JobsDirWatcher:
         for d in changed_dirs:
             paths |= {p for p in self.scan() if os.path.dirname(p) == d}
             paths.add(os.path.join(d, ""))  # a directory marker: everything under it may be gone
+        if self._follow(p for p in paths if not p.endswith(os.sep)):
+            self._rewatch()
         if paths:
             self.on_change(paths)

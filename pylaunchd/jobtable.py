@@ -12,7 +12,15 @@ launchctl's exit status. It guarantees:
   plist renamed within the watched directories keeps its job;
 * a job reloaded while its previous instance is still being removed loads
   again once that instance is gone (a deferred load);
-* a plist that fails to load leaves the loaded version, if any, running.
+* a plist that fails to load leaves the loaded version, if any, running;
+  a watched plist that fails is recorded (:mod:`pylaunchd.loaderrors`) until
+  it loads or goes, and a plist refused because its label was loaded from
+  another file loads when that file goes;
+* a plist loaded with ``load -F`` stays forced: the watcher's loads of it
+  (a pending event, a later edit) do not undo the override.
+
+Size: the table's loading rules (deferred loads, renames, duplicates, load
+errors, forced paths) share its maps; split, each half would reach into them.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Callable
 from .domain import Domain, Overrides
 from .facts import FactHub
 from .joblog import JobLog, log_path
+from .loaderrors import LoadError, LoadErrors, strip_path
 from .plist import PlistError, is_plist_name
 from .runtime import JobContext, JobRuntime
 from .boot import Early
@@ -59,6 +68,8 @@ class LoadResult:
     label: str | None
     outcome: Outcome
     message: str = ""
+    key_path: str = ""  # where in the plist the failure is ("" for the whole file)
+    other_path: str | None = None  # IN_USE: the plist the label is loaded from
 
     @property
     def ok(self) -> bool:
@@ -66,6 +77,11 @@ class LoadResult:
 
 
 UnloadResult = LoadResult
+
+# The outcomes of a watched plist that are errors to show (the others are
+# loads, or the domain's choice: disabled, excluded).
+ERRORS = frozenset({Outcome.BAD_PERMISSIONS, Outcome.INVALID, Outcome.IN_USE, Outcome.SOCKET_ERROR,
+                    Outcome.NO_LABEL})
 
 
 class JobTable:
@@ -86,6 +102,8 @@ class JobTable:
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
         self._forced: set[str] = set()  # plists loaded with -F: their ownership and mode were waived
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
+        self.errors = LoadErrors()  # the watched plists that did not load, and why
+        self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
 
     def adopt(self, early: dict[str, Early]) -> None:
         """Take over the specs and sockets that boot.py made before the loop
@@ -124,8 +142,29 @@ class JobTable:
         """Load or reload the job in *path*: ``force`` is ``load -F`` (ownership,
         mode and Disabled are not checked), ``enable`` is ``load -w``;
         ``from_dir`` says the plist is in a watched directory, where a change
-        of a loaded plist is a reload rather than an error."""
+        of a loaded plist is a reload rather than an error, and a failure is
+        recorded in :attr:`errors` until the file loads or goes."""
         path = os.path.abspath(path)
+        force = force or (from_dir and path in self.forced)
+        foreign = None if from_dir or force else self.domain.foreign_agent(path)
+        if foreign:
+            return LoadResult(path, None, Outcome.EXCLUDED, f"{path}: Service cannot load in requested session: "
+                              f"{foreign}")
+        # A load of a plist of a watched directory (brew services: copy, then
+        # bootstrap) means what the watcher does: whether the watcher took
+        # the file first must not change the answer.
+        result = self._load(path, force, from_dir or self.domain.watches(path), enable)
+        if result.outcome in ERRORS and from_dir:
+            label = result.label or label_from_file(path)
+            self.errors.record(LoadError(path, label, result.outcome.value, result.key_path,
+                                         strip_path(path, result.message), result.other_path))
+        elif result.outcome not in ERRORS:
+            self.errors.clear(path)
+        if force and result.ok:
+            self.forced.add(path)
+        return result
+
+    def _load(self, path: str, force: bool, from_dir: bool, enable: bool) -> LoadResult:
         spec = self._read(path, force)
         if isinstance(spec, LoadResult):
             if spec.outcome is Outcome.BAD_PERMISSIONS and from_dir and path in self.by_path \
@@ -138,7 +177,9 @@ class JobTable:
             return spec
         refused = self._admissible(spec, path, force, enable)
         if refused is not None:
-            return refused
+            return refused  # disabled or kept out: its keys' warnings would only be noise
+        for w in spec.warnings:
+            log.warning("(%s) %s: %s", spec.label, path, w)
         old_label = self.by_path.get(path)
         if old_label is not None and old_label != spec.label:
             log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
@@ -150,8 +191,12 @@ class JobTable:
         if existing is None:
             return self._add(spec, path)
         if existing.spec.path != path and self.by_path.get(path) != spec.label:
+            other = existing.spec.path
+            if from_dir and path not in self.errors:
+                log.error("(%s) %s: not loaded: the label is already loaded from %s%s", spec.label, path,
+                          other or "a submitted job", "; it loads if that file goes" if other else "")
             return LoadResult(path, spec.label, Outcome.IN_USE,
-                              f"{path}: {spec.label} is already loaded from {existing.spec.path}")
+                              f"{path}: {spec.label} is already loaded from {other}", "Label", other)
         if existing.machine.removing:
             self.deferred[spec.label] = (path, force)
             log.info("(%s) will load again once its previous instance has exited", spec.label)
@@ -178,9 +223,7 @@ class JobTable:
                 else self.domain.admit(load_spec(path))
         except (PlistError, SpecError) as e:
             log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
-            return LoadResult(path, None, Outcome.INVALID, str(e))
-        for w in spec.warnings:
-            log.warning("(%s) %s: %s", spec.label, path, w)
+            return LoadResult(path, None, Outcome.INVALID, str(e), getattr(e, "key_path", ""))
         return spec
 
     def _loaded_from(self, spec: JobSpec, path: str) -> bool:
@@ -228,8 +271,9 @@ class JobTable:
             groups = self._sockets_for(spec, path)
         except SocketError as e:
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
-            return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}")
+            return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}", "Sockets")
         job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
+        job.log.event(f"loaded from {where}" if path else "submitted", create=False)
         for w in spec.warnings:
             job.log.event(f"warning: {w}")
         self.jobs[spec.label] = job
@@ -276,6 +320,7 @@ class JobTable:
         if label is None:
             return LoadResult(path, None, Outcome.NO_LABEL,
                               f"{path}: cannot read its Label and no job was loaded from it")
+        self.forced.discard(path)
         if disable:
             self.overrides.set_disabled(label, True)
         if label not in self.jobs:
@@ -306,6 +351,11 @@ class JobTable:
         deferred = self.deferred.pop(label, None)
         if deferred and not self.closing:
             self.load(deferred[0], force=deferred[1], from_dir=True)
+        elif not self.closing and (path is None or not os.path.exists(path) or label_from_file(path) != label):
+            for other in self.errors.waiting_for(label):  # a duplicate of the label whose file went
+                log.info("(%s) loading %s, which defines it too", label, other)
+                if self.load(other, from_dir=True).ok:
+                    break
 
     # -- children -----------------------------------------------------------
 
@@ -325,6 +375,7 @@ class JobTable:
         that directory)."""
         if self.closing:
             return
+        self.errors.prune()
         expanded: set[str] = set()
         for p in paths:
             if p.endswith(os.sep):
@@ -342,6 +393,7 @@ class JobTable:
                     self.by_path[p] = label
                     log.info("(%s) plist moved from %s to %s", label, old, p)
         for p in sorted(gone):
+            self.forced.discard(p)
             label = self.by_path.pop(p)
             log.info("(%s) %s was removed: unloading", label, p)
             self.unload(label)

@@ -80,7 +80,8 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
     stem = os.path.splitext(os.path.basename(path))[0]
     if stem != spec.label:
         add(NOTE, "Label", f'"{spec.label}" differs from the file name "{stem}.plist"; by convention they match')
-    for check_ in (_program_checks, _file_path_checks, _keep_alive_checks, _socket_checks, _trigger_checks):
+    for check_ in (_program_checks, _file_path_checks, _keep_alive_checks, _socket_checks, _trigger_checks,
+                   _domain_checks):
         check_(spec, uid, add)
     return out
 
@@ -128,12 +129,18 @@ def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
 
 
 def _socket_checks(spec: JobSpec, uid: int, add: Add) -> None:
-    if uid != 0:
-        for g in spec.sockets:
-            for s in g.sockets:
-                if s.service and s.service.isdigit() and 0 < int(s.service) < 1024:
-                    add(WARNING, f"Sockets.{g.name}.SockServiceName",
-                        f"port {s.service} needs root; a per-user manager cannot bind it")
+    for g in spec.sockets:
+        for s in g.sockets:
+            if not s.service or s.path:
+                continue
+            port = _port(s.service, s.type)
+            key = f"Sockets.{g.name}.SockServiceName"
+            if port is None:
+                add(WARNING, key, f'"{s.service}" is not a port number nor a service of /etc/services: the job '
+                                  f"loads without this socket (as launchd's does); give the port number")
+            elif uid != 0 and 0 < port < 1024:
+                named = "" if s.service.isdigit() else f" ({s.service})"
+                add(WARNING, key, f"port {port}{named} needs root; a per-user manager cannot bind it")
     for g in spec.sockets:
         for s in g.sockets:
             if s.path and not os.path.isdir(os.path.dirname(s.path) or "."):
@@ -141,11 +148,30 @@ def _socket_checks(spec: JobSpec, uid: int, add: Add) -> None:
                     f"the directory {os.path.dirname(s.path)} does not exist: the job will fail to load")
 
 
+def _port(service: str, sock_type: str | None) -> int | None:
+    """The port a SockServiceName stands for, or None if /etc/services lacks it."""
+    if service.isdigit():
+        return int(service)
+    import socket
+    try:
+        return socket.getservbyname(service, "udp" if sock_type == "dgram" else "tcp")
+    except OSError:
+        return None
+
+
 def _trigger_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if not (spec.run_at_load or spec.keep_alive.has_conditions or spec.sockets or spec.start_interval
             or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount):
         add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, timers or paths): "
                       "it runs only on pylaunchctl start")
+
+
+def _domain_checks(spec: JobSpec, uid: int, add: Add) -> None:
+    types = set(spec.limit_load_to_session_type)
+    if types and not types & {"System", "Aqua", "Background", "StandardIO"}:
+        add(WARNING, "LimitLoadToSessionType", f"{', '.join(sorted(types))}: no pylaunchd domain loads this job (the "
+                                               f"system domain is System; a per-user one Aqua, Background and "
+                                               f"StandardIO)")
 
 
 def summary(findings: list[Finding]) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import re
 import xml.parsers.expat
 from typing import Any
 
@@ -38,13 +39,51 @@ def read_plist(path: str) -> Any:
     if not data.strip():
         raise PlistError(path, "file is empty; expected a property list")
     try:
-        return plistlib.loads(data)
+        try:
+            return plistlib.loads(data)
+        except (xml.parsers.expat.ExpatError, plistlib.InvalidFileException):
+            lenient = _lenient_xml(data)
+            if lenient is None:
+                raise
+            return plistlib.loads(lenient)  # what CoreFoundation's parser reads, as launchd does
     except xml.parsers.expat.ExpatError as e:
-        raise PlistError(path, f"malformed XML property list: {e}") from None
+        raise PlistError(path, f"malformed XML property list: {e}{_why(str(e))}") from None
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
         raise PlistError(path, f"invalid property list: {e}") from None
+
+
+def _lenient_xml(data: bytes) -> bytes | None:
+    """An XML plist as CoreFoundation reads it, which expat does not: a
+    comment (or blank lines) before ``<?xml``, ``--`` inside a comment. The
+    comments are dropped (``<!--`` cannot occur in a plist's text unescaped).
+    None when that changes nothing, or it is not XML."""
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if not body.lstrip().startswith(b"<"):
+        return None
+    cleaned = re.sub(rb"<!--.*?-->", b"", body, flags=re.S).lstrip()
+    return None if cleaned == body else cleaned
+
+
+# expat's words, and what they usually mean in a hand-written plist.
+_EXPAT_HINTS = (
+    ("invalid token", "a character XML does not allow there: an unescaped & or < in a value (write &amp; "
+                      "and &lt;), or text outside the tags"),
+    ("mismatched tag", "a closing tag that does not match the open one: a missing or misspelled </string>, "
+                       "</array> or </dict>"),
+    ("no element found", "the file ends before the plist does: cut short, or still being written"),
+    ("unclosed token", "the file ends inside a tag: cut short, or still being written"),
+    ("junk after document element", "something after </plist>"),
+    ("undefined entity", "an & that starts no known entity: write &amp;"),
+)
+
+
+def _why(message: str) -> str:
+    for words, hint in _EXPAT_HINTS:
+        if words in message:
+            return f" ({hint})"
+    return ""
 
 
 def is_plist_name(path: str) -> bool:

@@ -27,12 +27,13 @@ def read_process_keys(r: Reader, keys: Keys) -> Fields:
             out[name] = r.string(key, keys[key])
     if "InitGroups" in keys:
         out["init_groups"] = r.boolean("InitGroups", keys["InitGroups"])
-    if "ProcessType" in keys:
-        value = r.string("ProcessType", keys["ProcessType"])
+    ptype = "ProcessType" if "ProcessType" in keys else "POSIXSpawnType"  # launchd reads both alike
+    if ptype in keys:
+        value = r.string(ptype, keys[ptype])
         match = {t.lower(): t for t in jobkeys.PROCESS_TYPES}.get(value.lower())
         if match is None:
-            r.warn("ProcessType", f'unknown value "{value}"; expected one of {", ".join(jobkeys.PROCESS_TYPES)}; '
-                                  f'ignored')
+            r.warn(ptype, f'unknown value "{value}"; expected one of {", ".join(jobkeys.PROCESS_TYPES)}; '
+                          f'ignored')
         else:
             out["process_type"] = match
     for key, name in (("LowPriorityIO", "low_priority_io"), ("LowPriorityBackgroundIO", "low_priority_background_io")):

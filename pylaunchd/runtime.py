@@ -285,6 +285,7 @@ class JobRuntime:
             log.error("(%s) %s", self.label, result.error)
         log.debug("(%s) connection from %s: started pid %d", self.label, addr, result.pid)
         peer = f"{addr[0]}:{addr[1]}" if inet else "a local peer"
+        self.log.event(f"started pid {result.pid} (socket {name}: connection from {peer})")
         self.execute(self.machine.instance_spawned(result.pid, self.now(),
                                                    f"socket {name}: connection from {peer}"))
 

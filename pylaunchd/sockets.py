@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import os
 import socket
 import stat
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 
 from .addresses import address_text
 from .jobspec import SocketGroupSpec, SocketSpec
+
+log = logging.getLogger("pylaunchd")
 
 
 class SocketError(Exception):
@@ -100,6 +103,11 @@ def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGro
     return made
 
 
+class UnknownService(SocketError):
+    """A SockServiceName that /etc/services lacks: launchd logs it and loads
+    the job without that socket, and so does pylaunchd."""
+
+
 def create_group(spec: SocketGroupSpec) -> SocketGroup:
     group = SocketGroup(spec)
     try:
@@ -107,8 +115,11 @@ def create_group(spec: SocketGroupSpec) -> SocketGroup:
             where = f"socket {spec.name!r}" + (f" [{i}]" if len(spec.sockets) > 1 else "")
             if s.is_unix:
                 group.sockets.append(_create_unix(s, where, spec.name))
-            else:
+                continue
+            try:
                 group.sockets.extend(_create_inet(s, where))
+            except UnknownService as e:
+                log.warning("%s", e)
     except BaseException:
         close_group(group)
         raise
@@ -151,6 +162,10 @@ def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
                                    _PROTOCOLS[s.protocol], flags)
     except socket.gaierror as e:
         what = f"{s.node or '*'}:{s.service}"
+        if e.errno == socket.EAI_SERVICE and s.service and not str(s.service).isdigit():
+            raise UnknownService(f"{where}: SockServiceName {s.service!r} is not a service of /etc/services: "
+                                 f"the job is loaded without this socket, as launchd does; give the port "
+                                 f"number") from None
         raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
     seen = set()
     unique = []

@@ -23,6 +23,7 @@ import os
 import pwd
 import resource
 import signal
+import sys
 from dataclasses import dataclass, field
 
 from .spec import JobSpec
@@ -86,6 +87,8 @@ def base_environment(label: str, inherited: dict[str, str] | None = None) -> dic
             env[key] = src[key]
     env["XPC_SERVICE_NAME"] = label
     env["PYLAUNCHD_LABEL"] = label
+    if sys.executable:  # the manager's own interpreter, which has pylaunchd whatever python3 PATH finds
+        env["PYLAUNCHD_PYTHON"] = sys.executable
     return env
 
 

@@ -59,3 +59,31 @@ def test_example_agents_serve_on_demand(manager_factory, workdir):
     assert unix_talk("/tmp/pylaunchd-example-echo.sock", b"hi\n") == b"hi\n"
     m.stop()
     assert not Path("/tmp/pylaunchd-example-echo.sock").exists()
+
+
+def test_the_python_example_runs_whatever_python3_is_on_path(manager_factory, workdir, monkeypatch):
+    """Issue 11: started by full path (the systemd unit, contrib/profile.sh),
+    with a python3 first on PATH that lacks pylaunchd, the example used to
+    fail with "No module named 'pylaunchd'" and respawn forever."""
+    import plistlib
+    import stat
+    import subprocess
+    import sys
+    fake = workdir / "bin"
+    fake.mkdir()
+    python3 = fake / "python3"
+    python3.write_text(f"#!/bin/sh\nexec {sys.base_prefix}/bin/python3 -I -S \"$@\"\n")  # no site-packages
+    python3.chmod(python3.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    assert subprocess.run([str(python3), "-c", "import pylaunchd"], capture_output=True).returncode != 0
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    m = manager_factory()
+    job = plistlib.loads((REPO / "LaunchAgents" / "com.example.hello-http.plist").read_bytes())
+    job["Sockets"]["Listeners"]["SockServiceName"] = "0"
+    m.write("hello.plist", job)
+    port = m.wait_loaded("com.example.hello-http")["sockets"][0]["address"]["port"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    assert resp.status == 200 and b"Hello from pylaunchd" in resp.read()
+    conn.close()
+    assert "No module named" not in m.log()

@@ -278,6 +278,35 @@ def test_custom_throttle_interval():
     assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 80)]
 
 
+def test_a_run_of_no_time_is_not_reported_as_a_second_when_the_next_start_comes_later():
+    j = job(Sockets=LISTENERS, ThrottleInterval=10)
+    j.load(0)
+    running(j, 100, 100, j.socket_readable(0, "Listeners", 100))
+    assert "Exited with code: 1 after 0.0 s" in messages(j.exited(100, FAILED, 100.01))
+    acts = j.socket_readable(0, "Listeners", 101.5)
+    assert "Service only ran for 0 seconds. Pushing respawn out by 9 seconds." in messages(acts)
+
+
+def test_a_job_failing_at_once_again_and_again_is_named_plainly_and_ever_more_rarely():
+    j = job(KeepAlive=True, ThrottleInterval=1)
+    j.load(0)
+    said = []
+    now = 0.0
+    for pid in range(100, 140):
+        if j.state == THROTTLED:
+            now = j.throttled_until
+            j.timer(Timer.THROTTLE, now)
+        j.spawned(pid, now)
+        now += 0.05
+        if any("times in a row" in m for m in messages(j.exited(pid, FAILED, now), "error")):
+            said.append(pid - 99)
+    assert said == [5, 8, 16, 32]
+    assert j.quick_failures == 40
+    j.spawned(200, now)
+    j.exited(200, CLEAN, now + 0.01)  # a clean exit ends the series
+    assert j.quick_failures == 0
+
+
 def test_throttle_interval_0_never_throttles():
     j = job(KeepAlive=True, ThrottleInterval=0)
     j.load(0)
@@ -306,7 +335,8 @@ def test_throttle_is_measured_from_the_previous_spawn_not_the_exit():
     assert spawns(acts) == []
     assert IgnoreSockets() in acts  # no more readable events while throttled
     assert of(acts, SetTimer) == [SetTimer(Timer.THROTTLE, 110)]  # spawn + 10, not exit + 10
-    assert "Service only ran for 8 seconds. Pushing respawn out by 2 seconds." in messages(acts)
+    # It ran 5 s (issue 11: the time since the spawn, 8 s, was reported as its run time).
+    assert "Service only ran for 5 seconds. Pushing respawn out by 2 seconds." in messages(acts)
     assert j.socket_readable(0, "Listeners", 109) == []
     assert j.timer(Timer.THROTTLE, 110) == [Spawn("socket Listeners readable")]
 
@@ -681,7 +711,7 @@ def test_inetd_wait_true_run_at_load_gets_the_first_socket_on_stdio():
 def test_start_of_an_idle_job_spawns_it():
     j = job(Sockets=LISTENERS)
     j.load(0)
-    assert j.start(1) == [IgnoreSockets(), Spawn("kickstart by user")]
+    assert j.start(1) == [IgnoreSockets(), Spawn("start by user")]  # issue 11: it was "kickstart by user"
 
 
 def test_start_while_running_is_a_no_op_and_leaves_no_pending_start():
@@ -744,6 +774,17 @@ def test_launch_only_once_never_runs_again():
     assert j.finished and not j.watching
     assert spawns(j.timer(Timer.INTERVAL, 60)) == []
     assert j.socket_readable(0, "Listeners", 61) == []
+
+
+def test_launch_only_once_is_not_lifted_by_start_or_kickstart():
+    """Issue 11: as launchd, a job that ran once does not run again in the
+    manager's life; start and kickstart used to lift it."""
+    j = job(RunAtLoad=True, LaunchOnlyOnce=True)
+    running(j, 100, 0, j.load(0))
+    j.exited(100, CLEAN, 30)
+    for acts in (j.start(40), j.kickstart(41), j.kickstart(42, kill=True), j.trigger("WatchPaths /x", 43)):
+        assert spawns(acts) == [] and j.finished and j.state == WAITING
+    assert any("does not run again" in m for m in messages(j.start(44)))
 
 
 # ---------------------------------------------------------------------------

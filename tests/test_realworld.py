@@ -30,7 +30,8 @@ def test_apple_sshd():
     assert s.executable == "/usr/libexec/sshd-keygen-wrapper" and s.argv == ("/usr/sbin/sshd", "-i")
     [sock] = s.sockets[0].sockets
     assert sock.service == "ssh" and sock.bonjour == ("ssh", "sftp-ssh")
-    assert set(s.ignored_keys) == {"SHAuthorizationRight", "POSIXSpawnType"}
+    # Issue 11: launchd reads POSIXSpawnType as ProcessType (it was ignored as private).
+    assert set(s.ignored_keys) == {"SHAuthorizationRight"} and s.process_type == "Interactive"
 
 
 def test_homebrew_services():

@@ -130,6 +130,10 @@ def test_keepalive_after_initial_demand(manager, workdir):
         manager.wait_state("test.demand", lambda i: i["runs"] >= 3, what="kept alive after the first demand")
 
 
+def domain_of(manager) -> str:
+    return __import__("json").loads(manager.ctl("version", "--json").stdout)["domain"]
+
+
 def test_launch_only_once(manager, workdir):
     log = workdir / "once.log"
     manager.write("o.plist", counter_job("test.once", log, RunAtLoad=True, LaunchOnlyOnce=True, KeepAlive=True,
@@ -137,6 +141,10 @@ def test_launch_only_once(manager, workdir):
     manager.wait_state("test.once", lambda i: i["runs"] == 1 and i["state"] == "waiting", what="one run")
     assert "Exited. Was only configured to run once." in manager.log()
     assert runs_in(log) == 1
+    for verb in (("start", "test.once"), ("kickstart", f"{domain_of(manager)}/test.once")):
+        cp = manager.ctl(*verb, check=False)  # issue 11: never again in this manager's life
+        assert cp.returncode == 5 and "does not run again" in cp.stderr, cp
+    assert manager.info("test.once")["runs"] == 1 and runs_in(log) == 1
 
 
 @root_only

@@ -21,12 +21,12 @@ from pylaunchd.control.verbs.load import report
 from pylaunchd.control.verbs.print import exit_meaning, format_domain, format_print
 
 # Every verb pylaunchctl has had, and every request the protocol has had.
-CLI_VERBS = ["load", "unload", "start", "stop", "remove", "list", "print", "lint", "bootstrap", "bootout", "enable",
+CLI_VERBS = ["load", "unload", "start", "stop", "remove", "list", "errors", "print", "lint", "bootstrap", "bootout", "enable",
              "disable", "print-disabled", "kickstart", "kill", "blame", "log", "submit", "setenv", "unsetenv",
              "getenv", "export", "limit", "import", "services", "error", "managerpid", "manageruid", "managername", "version", "help"]
 PROTOCOL = ["list", "print", "load", "unload", "remove", "start", "stop", "manager", "log", "kickstart", "kill",
             "enable", "disable", "print-disabled", "domain", "blame", "submit", "setenv", "unsetenv", "getenv",
-            "limit", "bootout"]
+            "limit", "bootout", "errors"]
 
 
 # ------------------------------------------------------------------ registry
@@ -53,7 +53,7 @@ def test_shared_requests_are_declared():
 
 def test_read_only_requests_are_the_ones_anyone_may_send_to_the_system_domain():
     assert {n for n, c in REQUESTS.items() if c.read_only} == {
-        "list", "print", "domain", "print-disabled", "blame", "getenv", "manager"}
+        "list", "print", "domain", "print-disabled", "blame", "getenv", "manager", "errors"}
     assert not REQUESTS["log"].read_only, "a job's output may hold secrets"
 
 

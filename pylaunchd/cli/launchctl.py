@@ -29,16 +29,28 @@ def build_app(client: Client | None = None) -> typer.Typer:
                       pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]}, help=HELP)
 
+    def version(value: bool) -> None:
+        if value:
+            from .. import __version__
+            print(f"pylaunchctl {__version__}")
+            raise typer.Exit(0)
+
     @app.callback()
     def main_options(
         control_socket: Optional[str] = typer.Option(
             None, "--control-socket", envvar="PYLAUNCHD_CONTROL_SOCKET",
             help="The manager's control socket (default: the caller's domain)."),
+        user: bool = typer.Option(
+            False, "--user", help="Talk to the caller's per-user manager (pylaunchd --user): as root, "
+                                  "instead of the system domain; for anyone else that is the default."),
+        _version: bool = typer.Option(False, "--version", is_eager=True, callback=version,
+                                      help="Print pylaunchctl's version and exit (version: the manager's)."),
     ) -> None:
         client.socket = control_socket
+        client.user = user
 
     for name, cls in VERBS.items():
-        app.command(name, help=cls.doc())(cls(client).run)
+        app.command(name, help=cls.doc(), short_help=cls.summary())(cls(client).run)  # whole, never cut
     return app
 
 

@@ -78,6 +78,8 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
     from ..control.listener import bind_control_socket, lock_control_socket
 
     log = logging.getLogger("pylaunchd")
+    socket_dir = os.path.dirname(domain.control_socket)
+    made_dir = not os.path.isdir(socket_dir)  # ours to remove at shutdown, once empty
     try:
         lock_fd = lock_control_socket(domain.control_socket)
     except (ControlError, OSError) as e:
@@ -107,6 +109,11 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
             except OSError:
                 pass
         os.close(lock_fd)
+        if made_dir:
+            try:
+                os.rmdir(socket_dir)
+            except OSError:
+                pass  # not empty: something else lives there
 
 
 def typer_app():
@@ -116,8 +123,16 @@ def typer_app():
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
 
+    def version(value: bool) -> None:
+        if value:
+            from .. import __version__
+            print(f"pylaunchd {__version__}")
+            raise typer.Exit(0)
+
     @app.command()
     def run(
+        _version: bool = typer.Option(False, "--version", is_eager=True, callback=version,
+                                      help="Print pylaunchd's version and exit."),
         user: bool = typer.Option(False, "--user", help="Per-user domain (LaunchAgents). Default for non-root."),
         system: bool = typer.Option(False, "--system", help="System domain (LaunchDaemons). Default for root."),
         jobs_dir: Optional[List[str]] = typer.Option(

@@ -64,8 +64,9 @@ class Client:
     PYLAUNCHD_CONTROL_SOCKET) names one explicitly; otherwise each target's
     domain says which."""
 
-    def __init__(self, socket: Optional[str] = None):
+    def __init__(self, socket: Optional[str] = None, user: bool = False):
         self.socket = socket
+        self.user = user  # --user: the caller's own domain is its per-user manager, even for root
 
     def socket_for(self, domain: Optional[str]) -> str:
         """The control socket of *domain* (None: the caller's own, root's
@@ -75,7 +76,7 @@ class Client:
         from ..domain import default_control_socket, user_control_socket
 
         if domain is None:
-            return default_control_socket(os.geteuid() == 0)
+            return default_control_socket(os.geteuid() == 0 and not self.user)
         if domain == "system":
             return default_control_socket(True)
         return user_control_socket(int(domain.split("/")[1]))

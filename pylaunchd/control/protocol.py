@@ -81,8 +81,9 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
                 f"pylaunchctl at it with --control-socket / PYLAUNCHD_CONTROL_SOCKET.",
                 EXIT_NO_MANAGER) from None
         except PermissionError:
-            raise ControlError(f"permission denied connecting to {socket_path}: only its owner "
-                               f"(uid {_owner(socket_path)}) or root may drive that manager",
+            owner = _owner(socket_path)
+            who = "root" if owner == "0" else f"its owner (uid {owner}) or root"
+            raise ControlError(f"permission denied connecting to {socket_path}: only {who} may drive that manager",
                                EXIT_PERMISSION) from None
         try:
             s.sendall(encode({"verb": verb, "args": args or {}}))

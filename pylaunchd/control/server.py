@@ -96,8 +96,8 @@ async def _answer(service: ControlService, served: dict[str, Verb],
         return _error(f"unknown request {name!r}", EXIT_USAGE)
     if not may_act(peer, os.getuid()) and not (service.system and verb.read_only):
         log.warning("refused %s from pid %d uid %d: not our user or root", name, peer.pid, peer.uid)
-        return _error(f"uid {peer.uid} may not use {service.domain_name}: only uid {os.getuid()} or root",
-                      EXIT_PERMISSION)
+        who = "root" if os.getuid() == 0 else f"uid {os.getuid()} or root"  # not "uid 0 or root"
+        return _error(f"uid {peer.uid} may not use {service.domain_name}: only {who}", EXIT_PERMISSION)
     try:
         return {"ok": True, "result": verb.execute(service, verb.validate(args))}
     except ControlError as e:

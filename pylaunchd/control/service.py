@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..jobtable import LoadResult, Outcome
+from ..job import ONCE_RAN
 from ..jobtypes import Phase
 from ..plist import plists_in
 from .errors import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EXIT_IO, EXIT_NO_SERVICE,
                      EXIT_NO_SUCH_PROCESS, EXIT_USAGE, EXIT_WRONG_SESSION, ControlError)
-from .status import (Blame, DomainStatus, Inetd, JobStatus, JobSummary, KeepAlive, LastExit, LogTail, ManagerInfo,
-                     PathResult, SocketStatus)
+from .status import (Blame, DomainStatus, Inetd, JobStatus, JobSummary, KeepAlive, LastExit, LoadErrorStatus,
+                     LogTail, ManagerInfo, PathResult, SocketStatus)
 
 if TYPE_CHECKING:
     from ..manager import Manager
@@ -56,9 +57,15 @@ class ControlService:
     def _find(self, label: str) -> JobRuntime:
         job = self._table.find(label)
         if job is None:
-            raise ControlError(f'Could not find service "{label}" in domain {self._manager.domain.name}',
+            error = self._table.errors.for_label(label)
+            why = f": not loaded: {LoadErrorStatus(**vars(error)).text}" if error else ""
+            raise ControlError(f'Could not find service "{label}" in domain {self._manager.domain.name}{why}',
                                EXIT_NO_SERVICE)
         return job
+
+    def load_errors(self) -> list[LoadErrorStatus]:
+        """Every watched plist that did not load, and why, by path."""
+        return [LoadErrorStatus(**vars(e)) for e in self._table.errors.all()]
 
     # ------------------------------------------------------------ statuses
 
@@ -120,7 +127,8 @@ class ControlService:
     def domain_status(self) -> DomainStatus:
         d = self._manager.domain
         return DomainStatus(d.name, d.job_type, os.getpid(), os.getuid(), d.jobs_dirs, d.control_socket,
-                            d.state_dir, self.environment(), self.overrides(), self.summaries())
+                            d.state_dir, self.environment(), self.overrides(), self.summaries(),
+                            self.load_errors())
 
     @property
     def domain_name(self) -> str:
@@ -192,7 +200,7 @@ class ControlService:
         self._table.unload(label)
 
     def start(self, label: str) -> JobSummary:
-        self._find(label).start()
+        self._once(label).start()
         return self.summary(label)
 
     def stop(self, label: str) -> JobSummary:
@@ -200,9 +208,16 @@ class ControlService:
         return self.summary(label)
 
     def kickstart(self, label: str, kill: bool = False) -> JobSummary:
-        job = self._find(label)
+        job = self._once(label)
         job.kickstart(kill=kill)
         return _summary(job)
+
+    def _once(self, label: str) -> JobRuntime:
+        """The job, unless LaunchOnlyOnce keeps it from running again (5)."""
+        job = self._find(label)
+        if job.machine.finished:
+            raise ControlError(f"{label}: {ONCE_RAN}", EXIT_IO)
+        return job
 
     def signal(self, label: str, signum: int) -> list[int]:
         """Send *signum* to the job's processes; their PIDs (3 if none runs)."""

@@ -170,6 +170,23 @@ class JobStatus(JobSummary):
         return cls(**d)
 
 
+class LoadErrorStatus(Record):
+    """A watched plist that did not load, and why (``errors``)."""
+
+    path: str
+    label: Optional[str]  # None when not even its Label could be read
+    reason: str  # invalid, bad permissions, in use, socket error, no label
+    key_path: str  # "" for the whole file
+    message: str
+    other_path: Optional[str] = None  # in use: the plist the label is loaded from
+
+    @property
+    def text(self) -> str:
+        """One line: ``PATH: KEY: MESSAGE``."""
+        where = f"{self.path}: {self.key_path}" if self.key_path and self.reason == "invalid" else self.path
+        return f"{where}: {self.message}"
+
+
 class DomainStatus(Record):
     """``print DOMAIN``: the domain, its manager and its jobs."""
 
@@ -183,11 +200,13 @@ class DomainStatus(Record):
     environment: dict
     disabled: dict  # label -> disabled?
     services: list  # of JobSummary
+    load_errors: list = []  # of LoadErrorStatus (issue 11: an older manager lacks them); never mutated
 
     @classmethod
     def from_json(cls, data: dict) -> "DomainStatus":
         d = {k: v for k, v in data.items() if k in cls._fields}
         d["services"] = [JobSummary.from_json(s) for s in d["services"]]
+        d["load_errors"] = [LoadErrorStatus.from_json(e) for e in d.get("load_errors", ())]
         return cls(**d)
 
 

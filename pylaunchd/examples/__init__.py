@@ -1,7 +1,8 @@
 """Small programs the example jobs in LaunchAgents/ and LaunchDaemons/ run.
 
 They ship inside the package (rather than beside the plists) so that the
-example plists can start them as ``python3 -m pylaunchd.examples.NAME`` from
-any working directory, with nothing but pylaunchd installed. Not part of the
-public API.
+example plists can start them as ``"$PYLAUNCHD_PYTHON" -m
+pylaunchd.examples.NAME`` from any working directory: ``PYLAUNCHD_PYTHON`` is
+the manager's own interpreter, which has pylaunchd whatever ``python3`` is
+first on PATH. Not part of the public API.
 """

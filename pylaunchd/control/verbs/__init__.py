@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("load", "startstop", "list", "print", "lint", "bootstrap", "enable", "kickstart", "blame", "log",
+MODULES = ("load", "startstop", "list", "errors", "print", "lint", "bootstrap", "enable", "kickstart", "blame", "log",
            "submit", "env", "limit", "imports", "services", "error", "managerinfo", "help")
 
 for _name in MODULES:

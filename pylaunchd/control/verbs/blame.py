@@ -17,7 +17,7 @@ class Blame(Verb):
 
     As launchctl blame; one of: run at load, socket NAME readable, a KeepAlive condition,
     StartInterval, StartCalendarInterval, WatchPaths PATH, QueueDirectories,
-    StartOnMount, kickstart by user, connection accepted; or that it has not
+    StartOnMount, start by user, kickstart by user, connection accepted; or that it has not
     started since it was loaded.
     """
 

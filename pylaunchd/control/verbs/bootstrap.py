@@ -22,7 +22,9 @@ class Bootstrap(Verb):
 
     As load, into the domain named: already loaded, disabled, invalid, each
     is an error with launchctl's status (5, 119, 109) and what to do, ended
-    by "Bootstrap failed: STATUS: MEANING".
+    by "Bootstrap failed: STATUS: MEANING". A plist of the domain's watched
+    jobs directories already loaded from that file is a success, not 5:
+    the watcher may have loaded it the moment it was written (see load).
     """
 
     cli_name = "bootstrap"

@@ -3,12 +3,13 @@ launchctl's old-style dictionary."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from ..client import parse_service, print_json
-from ..status import JobStatus, JobSummary
+from ..client import is_domain, parse_domain, parse_service, print_json
+from ..status import DomainStatus, JobStatus, JobSummary
 from ..verb import Arg, Verb
 
 if TYPE_CHECKING:
@@ -62,21 +63,28 @@ class List(Verb):
 
     One line per job, tab-separated: the PID, or - when it does not run; the
     last exit status: the exit code, or minus the signal that killed it (0 if
-    it never exited); the label. With a LABEL, the job as launchctl's
+    it never exited); the label. With a domain (system, user/UID, gui/UID),
+    the jobs of that domain's manager. With a LABEL, the job as launchctl's
     dictionary, whose LastExitStatus is the raw wait status (256 = exit 1).
-    --json: one object per job with label, pid (null when not running),
-    last_exit_status (null before the first exit), state (waiting, running,
-    throttled, stopping) and runs.
+    Plists of the jobs directories that did not load follow on stderr, one
+    line each ("not loaded: PATH: why"; see errors), so that stdout stays
+    the table scripts read. --json: one object per job with label, pid (null
+    when not running), last_exit_status (null before the first exit), state
+    (waiting, running, throttled, stopping) and runs; errors --json gives the
+    plists that did not load.
     """
 
     name = "list"
     read_only = True
-    sends = ("list", "print")  # print: the details list LABEL shows
+    sends = ("list", "print", "domain")  # print: list LABEL's details; domain: the jobs and load errors
     args = {"label": Arg(str, help="only this job's summary")}
 
-    def run(self, label: Optional[str] = typer.Argument(None, help="Only this job."),
+    def run(self, label: Optional[str] = typer.Argument(None, help="Only this job, or a domain's jobs."),
             as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs."),
             ) -> None:
+        domain = None
+        if label and is_domain(label):  # list user/0: that domain's jobs
+            domain, label = parse_domain(label), None
         if label:
             domain, label = parse_service(label)
             if as_json:
@@ -84,11 +92,13 @@ class List(Verb):
             else:
                 print(format_list_label(JobStatus.from_json(self.client.call("print", domain, label=label))))
             return
-        jobs = self.client.call("list")
         if as_json:
-            print_json(jobs)
-        else:
-            print(format_jobs([JobSummary.from_json(j) for j in jobs]))
+            print_json(self.client.call("list", domain))
+            return
+        info = DomainStatus.from_json(self.client.call("domain", domain))
+        print(format_jobs(info.services))
+        for e in info.load_errors:
+            print(f"not loaded: {e.text}", file=sys.stderr)
 
     def execute(self, service: ControlService, args: dict) -> object:
         if args["label"]:

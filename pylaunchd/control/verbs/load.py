@@ -36,7 +36,14 @@ class Load(Verb):
     without changing its override. A plist that fails is named on stderr, and
     the exit status is the first failure's: 5 already loaded, 109 an invalid
     plist, 119 disabled, 122 bad ownership or permissions, 134 excluded by
-    its LimitLoadTo* keys.
+    its LimitLoadTo* keys (or, in the system domain, a plist of a user's
+    LaunchAgents directory: load it into that user's domain; -F insists).
+    A plist of a watched jobs directory is loaded as the watcher loads it:
+    already loaded from that same file is a success (its new version, if
+    any, is taken), so copying a plist in and loading it at once, as brew
+    services does, gives one answer whether the watcher was first or not;
+    one loaded with -F stays forced (the watcher does not undo it) until it
+    is unloaded or removed.
     """
 
     name = "load"

@@ -137,6 +137,8 @@ def format_domain(info: DomainStatus) -> str:
         status = "-" if j.last_exit_status is None else j.last_exit_status
         out.append(f"\t\t{pid}\t{status}\t{j.label}\t({j.state})")
     out.append("\t}")
+    if info.load_errors:
+        out += ["\tload errors = {"] + [f"\t\t{e.text}" for e in info.load_errors] + ["\t}"]
     if info.disabled:
         out += ["\tdisabled services = {"]
         out += [f'\t\t"{k}" => {"disabled" if v else "enabled"}' for k, v in sorted(info.disabled.items())]
@@ -154,7 +156,8 @@ class Print(Verb):
     throttling, spawn errors, KeepAlive and launch properties, sockets (with
     the connections accepted and the times each started the job), warnings
     and ignored keys. A domain (system, user/UID, gui/UID): its manager,
-    jobs directories, environment, services and overrides. --json gives the
+    jobs directories, environment, services, the plists that did not load
+    (load errors, as errors shows them) and overrides. --json gives the
     same as one object; docs/pylaunchctl.md lists its fields.
     """
 
