@@ -100,7 +100,6 @@ class JobTable:
         self.on_sockets_changed: Callable[[str, list | None], None] = lambda label, groups: None
         self.on_removed: Callable[[JobRuntime], None] = lambda job: None  # a job is gone
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
-        self._forced: set[str] = set()  # plists loaded with -F: their ownership and mode were waived
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
         self.errors = LoadErrors()  # the watched plists that did not load, and why
         self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
@@ -167,8 +166,7 @@ class JobTable:
     def _load(self, path: str, force: bool, from_dir: bool, enable: bool) -> LoadResult:
         spec = self._read(path, force)
         if isinstance(spec, LoadResult):
-            if spec.outcome is Outcome.BAD_PERMISSIONS and from_dir and path in self.by_path \
-                    and path not in self._forced:
+            if spec.outcome is Outcome.BAD_PERMISSIONS and from_dir and path in self.by_path:
                 # Loaded the moment it was written, then given to another user
                 # or made writable by others: it must not stay loaded.
                 label = self.by_path.pop(path)
@@ -186,8 +184,6 @@ class JobTable:
             del self.by_path[path]
             self.unload(old_label)
         existing = self.jobs.get(spec.label)
-        if force:
-            self._forced.add(path)
         if existing is None:
             return self._add(spec, path)
         if existing.spec.path != path and self.by_path.get(path) != spec.label:
@@ -334,8 +330,6 @@ class JobTable:
         label = job.label
         if self.jobs.get(label) is job:
             del self.jobs[label]
-        if job.spec.path is not None:
-            self._forced.discard(job.spec.path)
         for pid in [p for p, j in self.pids.items() if j is job]:
             del self.pids[pid]
         self.on_removed(job)
