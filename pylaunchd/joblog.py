@@ -30,11 +30,19 @@ class JobLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self.lines: collections.deque[tuple[int, str]] = collections.deque(maxlen=MEMORY_LINES)
+        # Made on the first line: 10,000 jobs that never print cost no buffers.
+        self._lines: collections.deque[tuple[int, str]] | None = None
         self.seq = 0
         self._partial = b""
         self._file = None
         self._held: list[str] = []  # events kept from the file until it exists (create=False)
+
+    @property
+    def lines(self) -> collections.deque[tuple[int, str]]:
+        """The last lines, in memory, with their sequence numbers."""
+        if self._lines is None:
+            self._lines = collections.deque(maxlen=MEMORY_LINES)
+        return self._lines
 
     def _open(self):
         if self._file is None:

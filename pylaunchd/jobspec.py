@@ -19,7 +19,7 @@ DEFAULT_THROTTLE_INTERVAL = 10
 DEFAULT_EXIT_TIMEOUT = 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketSpec:
     """One dictionary of a ``Sockets`` group, as written in the plist."""
 
@@ -42,7 +42,7 @@ class SocketSpec:
         return self.path is not None or self.family == "Unix" or self.secure_key is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketGroupSpec:
     """A named entry of ``Sockets``: one or more socket dictionaries."""
 
@@ -50,7 +50,7 @@ class SocketGroupSpec:
     sockets: tuple[SocketSpec, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeepAliveSpec:
     """``KeepAlive``: ``always`` for ``true``; the dictionary's conditions
     otherwise, ORed."""
@@ -75,13 +75,13 @@ class KeepAliveSpec:
                     or self.network_state is not None or self.after_initial_demand is not None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InetdSpec:
     wait: bool = False
     instances: int | None = None  # Wait false: most instances at once (None: the default, 128)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     label: str
     path: str | None = field(compare=False)  # a renamed plist is the same job
