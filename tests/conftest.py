@@ -49,6 +49,17 @@ def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a fixed port (an example job's) can be bound here now."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

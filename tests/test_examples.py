@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import http.client
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
-from conftest import connect_and_talk, unix_talk
+from conftest import connect_and_talk, port_free, unix_talk
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "LaunchAgents").glob("*.plist")) + sorted((REPO / "LaunchDaemons").glob("*.plist"))
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def test_examples_are_valid_plists():
@@ -36,7 +25,7 @@ def test_examples_are_valid_plists():
 
 def test_example_agents_serve_on_demand(manager_factory, workdir):
     ports = [8880, 8813]
-    if not all(_port_free(p) for p in ports) or Path("/tmp/pylaunchd-example-echo.sock").exists():
+    if not all(port_free(p) for p in ports) or Path("/tmp/pylaunchd-example-echo.sock").exists():
         pytest.skip("the example ports (8880, 8813) or /tmp/pylaunchd-example-echo.sock are in use, "
                     "probably by a running `pylaunchd --jobs-dir LaunchAgents`")
     m = manager_factory(start=False)

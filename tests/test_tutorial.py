@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import port_free, wait_for
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NOBODY = 65534
@@ -51,21 +50,11 @@ def user_venv(root: Path) -> Path:
     return venv / "bin"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 @pytest.mark.parametrize("who", ["root", "user"])
 def test_the_tutorial_works_as_written(workdir, who):
     if os.geteuid() != 0:
         pytest.skip("runs the tutorial as root and as uid 65534: needs root")
-    if not shutil.which("nc") or not _port_free(9000):
+    if not shutil.which("nc") or not port_free(9000):
         pytest.skip("needs nc and a free 127.0.0.1:9000, as the tutorial does")
     write, describe, run, use = tutorial_blocks()
     assert run.strip() == "pylaunchd --user"
