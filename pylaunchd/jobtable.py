@@ -200,10 +200,7 @@ class JobTable:
         if not from_dir:
             return LoadResult(path, spec.label, Outcome.ALREADY_LOADED,
                               f"{path}: service already loaded ({spec.label})")
-        if spec != existing.spec:
-            existing.reload(spec, self.facts.arm(existing, spec))
-        else:
-            existing.reload(spec, {})
+        existing.reload(spec, {} if spec == existing.spec else self.facts.arm(existing, spec))
         self.by_path[path] = spec.label
         return LoadResult(path, spec.label, Outcome.RELOADED)
 

@@ -241,8 +241,8 @@ class Manager:
                 break
             scan = self._reaped(pid, status) or scan
         if scan:
-            self.orphans.scan(self.table.pids, {label: job.machine.pid or self._mains.get(label)
-                                                for label, job in self.table.jobs.items()})
+            self.orphans.scan(self.table.pids, lambda: {label: job.machine.pid or self._mains.get(label)
+                                                        for label, job in self.table.jobs.items()})
 
     def _reaped(self, pid: int, status: int) -> bool:
         """Hand one exit on; True when orphans may have been left (a main process, an orphan)."""

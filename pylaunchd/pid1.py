@@ -32,7 +32,7 @@ import ctypes
 import logging
 import os
 import signal
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .jobtypes import ExitStatus
 from .spec import JobSpec
@@ -143,17 +143,22 @@ class Orphans:
             if not pids:
                 del self.left[label]
 
-    def scan(self, known: Iterable[int], mains: Mapping[str, int | None]) -> None:
-        """Attribute every unknown child to the job that left it. *mains*: the
-        jobs' labels, with the main PID each last had (for the pgid/sid rule)."""
+    def scan(self, known: Iterable[int], mains: Callable[[], Mapping[str, int | None]]) -> None:
+        """Attribute every unknown child to the job that left it. *mains()*:
+        the jobs' labels, with the main PID each last had (for the pgid/sid
+        rule); asked only when there is an unknown child, since every exit of
+        a main process scans and walking 10,000 jobs each time would cost."""
         known = set(known)
+        jobs: Mapping[str, int | None] | None = None
         for pid in children():
             if pid in known or any(pid in p for p in self.left.values()):
                 continue
+            if jobs is None:
+                jobs = mains()
             label = label_of(pid)
-            if label not in mains:
+            if label not in jobs:
                 st = _stat(pid)
-                label = next((lb for lb, main in mains.items() if st and main in (st[1], st[2])), None)
+                label = next((lb for lb, main in jobs.items() if st and main in (st[1], st[2])), None)
             if label is not None:
                 self.left.setdefault(label, set()).add(pid)
                 log.info("(%s) left pid %d running (it daemonized)", label, pid)

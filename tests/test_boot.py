@@ -102,3 +102,17 @@ def test_the_quick_command_line_reader_takes_only_ordinary_command_lines():
     for argv in (["--help"], ["-h"], ["--jobs"], ["--jobs-dir"], ["--user", "--system"], ["--log-level", "loud"],
                  ["--user=yes"], ["stray"]):
         assert quick_options(argv) is None, argv
+
+
+def test_the_quick_reader_knows_exactly_the_documented_options():
+    """The manager's options are written twice (the typer command that
+    documents them, the quick reader on the path to the first socket): a
+    new option must be taught to both."""
+    import typer.main
+
+    from pylaunchd.cli.pylaunchd import _OPTIONS, typer_app
+
+    command = typer.main.get_command(typer_app())
+    informational = {"--help", "--version"}  # answered by typer itself: the quick reader hands them over
+    documented = {opt for p in command.params for opt in p.opts if opt.startswith("--")} - informational
+    assert documented == set(_OPTIONS)
