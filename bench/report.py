@@ -147,6 +147,20 @@ def write_doc(doc: Path, block: str) -> None:
     doc.write_text(text)
 
 
+def write_block(doc: Path, key: str, block: str, heading: str) -> None:
+    """Put *block* between the *key* markers of *doc* (a benchmark run on its own,
+    outside run_all); the first time, at the end under *heading*."""
+    begin, end = f"<!-- {key}:begin (written by bench/{key}.py --write; edit outside these markers) -->", \
+        f"<!-- {key}:end -->"
+    text = doc.read_text()
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n\n{block}\n\n{end}", text,
+                      flags=re.S)
+    else:
+        text = f"{text.rstrip()}\n\n{heading}\n\n{begin}\n\n{block}\n\n{end}\n"
+    doc.write_text(text)
+
+
 def _get(d, *keys):
     for k in keys:
         if not isinstance(d, (dict, list)):
