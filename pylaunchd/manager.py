@@ -129,6 +129,7 @@ class Manager:
         if self.notify is not None:
             self.notify.job_removed(job)
         left = self.orphans.forget(job.label)
+        self._mains.pop(job.label, None)  # else one entry per label ever loaded: jobs come and go for months
         if self.shutting_down:
             for pid in left:  # what it left behind stops with it
                 _kill(pid, signal.SIGTERM)

@@ -23,6 +23,7 @@ from conftest import wait_for
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 from workload import snapshot  # noqa: E402
+from inprocess import run_in_process  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,23 @@ def test_the_readings_see_an_open_descriptor_and_a_zombie():
         os.close(r)
         os.waitpid(pid, 0)
     assert snapshot(os.getpid())["zombies"] == before["zombies"]
+
+
+def test_a_removed_job_leaves_no_record_behind_in_the_manager(tmp_path):
+    """Jobs come and go for months under new labels: once one is removed, no
+    table of the manager still holds its label (its last main PID was kept
+    for ever before)."""
+    labels = [f"test.gone{i}" for i in range(3)]
+
+    async def body(h):
+        for label in labels:
+            job = h.load(label, ProgramArguments=["/bin/true"], RunAtLoad=True)
+            await h.until(lambda: job.machine.runs == 1 and job.machine.pid is None, f"{label} to run and exit")
+            h.manager.table.unload(label)
+            await h.until(lambda: h.manager.table.find(label) is None, f"{label} to be removed")
+        m = h.manager
+        held = {"last main PIDs": set(m._mains), "orphans": set(m.orphans.left), "pids": set(m.table.pids.values()),
+                "environment": set(m.environment._by_job)}
+        assert not any(set(labels) & {getattr(x, "label", x) for x in v} for v in held.values()), held
+
+    run_in_process(tmp_path, body)
