@@ -218,10 +218,17 @@ def main(argv=None) -> int:
     p.add_argument("--no-peer", action="store_true", help="skip xinetd")
     p.add_argument("--json", action="store_true")
     p.add_argument("--write", action="store_true", help="write the report into docs/benchmarks.md")
+    p.add_argument("--from-json", type=Path, help="run nothing: render (and --write) a --json report")
     add_repo_option(p)
     args = p.parse_args(argv)
     args.repo = use_repo(args.repo)
-    report = run_and_report(run, args, render, "leaks")
+    if args.from_json:
+        import json
+
+        report = json.loads(args.from_json.read_text())
+        print(render(report))
+    else:
+        report = run_and_report(run, args, render, "leaks")
     if report is None:
         return 1
     if args.write:
