@@ -138,7 +138,7 @@ def sample_loop(args, mgr, peer, counts, peer_counts, churn, stop, t0) -> list[d
             s.update(t_s=round(now - t0, 1), ok=counts.ok, lost=len(counts.lost), churn_jobs=len(churn.jobs))
             if peer is not None:
                 p = snapshot(peer.pid)
-                s.update(peer_rss_kib=p["rss_kib"], peer_fds=p["fds"], peer_ok=peer_counts.ok,
+                s.update(peer_rss_kib=p["rss_kib"], peer_anon_kib=p["anon_kib"], peer_fds=p["fds"], peer_ok=peer_counts.ok,
                          peer_lost=len(peer_counts.lost))
             samples.append(s)
             next_sample += args.sample_every
@@ -150,8 +150,10 @@ def sample_loop(args, mgr, peer, counts, peer_counts, churn, stop, t0) -> list[d
     return samples
 
 
-def flat(samples: list[dict], key: str) -> dict:
+def flat(samples: list[dict], key: str) -> dict | None:
     """Mean of the second and of the last quarter of *key*, and the growth between them."""
+    if key not in samples[0]:
+        return None
     q = max(1, len(samples) // 4)
     second = [s[key] for s in samples[q:2 * q]] or [samples[0][key]]
     last = [s[key] for s in samples[-q:]]
@@ -203,14 +205,16 @@ def run(args) -> dict:
                   "churn_every_s": args.churn_every, "seed": args.seed, "baseline": base, "end": end,
                   "requests": counts.ok + len(counts.lost), "lost": len(counts.lost), "lost_sample": counts.lost[:10],
                   "churn_steps": churn.steps, "runs": runs, "rss": flat(samples, "rss_kib"),
+                  "anon": flat(samples, "anon_kib"),
                   "fds_range": [min(s["fds"] for s in samples), max(s["fds"] for s in samples)],
                   "threads_range": [min(s["threads"] for s in samples), max(s["threads"] for s in samples)],
                   "samples": samples}
         if peer is not None:
             report["peer"] = {"version": peer.version(), "requests": peer_counts.ok + len(peer_counts.lost),
-                              "lost": len(peer_counts.lost), "rss": flat(samples, "peer_rss_kib")}
+                              "lost": len(peer_counts.lost), "rss": flat(samples, "peer_rss_kib"),
+                              "anon": flat(samples, "peer_anon_kib")}
         report["holds"] = (report["lost"] == 0 and end["fds"] == base["fds"] and end["threads"] == base["threads"]
-                           and end["zombies"] == 0 and report["rss"]["growth_pct"] <= 5)
+                           and end["zombies"] == 0 and report["anon"]["growth_pct"] <= 5)
         return report
     finally:
         for p in (peer, mgr):
@@ -231,7 +235,14 @@ def render(rep: dict) -> str:
             + (f"{prss['second_quarter_mib']:.1f} -> {prss['last_quarter_mib']:.1f} MiB ({prss['growth_pct']:+.1f} %) |"
                if prss else "- |"),
             f"| RSS min-max over the run | {rss['min_mib']:.1f}-{rss['max_mib']:.1f} MiB | "
-            + (f"{prss['min_mib']:.1f}-{prss['max_mib']:.1f} MiB |" if prss else "- |"),
+            + (f"{prss['min_mib']:.1f}-{prss['max_mib']:.1f} MiB |" if prss else "- |")]
+    anon, panon = rep.get("anon"), peer.get("anon")
+    if anon:
+        out.append(f"| RssAnon (the heap), 2nd quarter -> last quarter | {anon['second_quarter_mib']:.1f} -> "
+                   f"{anon['last_quarter_mib']:.1f} MiB ({anon['growth_pct']:+.1f} %) | "
+                   + (f"{panon['second_quarter_mib']:.1f} -> {panon['last_quarter_mib']:.1f} MiB "
+                      f"({panon['growth_pct']:+.1f} %) |" if panon else "- |"))
+    out += [
             f"| open fds: baseline / range during / end | {b['fds']} / {rep['fds_range'][0]}-{rep['fds_range'][1]} / "
             f"{e['fds']} | - |",
             f"| threads: baseline / range / end | {b['threads']} / {rep['threads_range'][0]}-{rep['threads_range'][1]}"
@@ -245,8 +256,12 @@ def render(rep: dict) -> str:
     if rep["lost_sample"]:
         out.append("Lost: " + "; ".join(rep["lost_sample"]))
     m = rep["machine"]
-    out.append(f"Holds (nothing lost; fds and threads back to the baseline; no zombie; RSS within 5 %): "
-               f"{'yes' if rep['holds'] else '**no**'}. Machine: {m['cpus']} CPUs, Linux {m['kernel']}, "
+    grew = rep.get("anon") or rss
+    holds = rep["lost"] == 0 and b["fds"] == e["fds"] and b["threads"] == e["threads"] and e["zombies"] == 0 \
+        and grew["growth_pct"] <= 5
+    out.append(f"Holds (nothing lost; fds and threads back to the baseline; no zombie; "
+               f"{'anonymous ' if rep.get('anon') else ''}RSS within 5 %): "
+               f"{'yes' if holds else '**no**'}. Machine: {m['cpus']} CPUs, Linux {m['kernel']}, "
                f"Python {m['python']}, {m['date']}.")
     return "\n".join(out)
 
@@ -258,9 +273,11 @@ def plot(rep: dict, path: Path) -> None:
     samples = rep["samples"]
     t = [s["t_s"] / 60 for s in samples]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
-    ax1.plot(t, [s["rss_kib"] / 1024 for s in samples], label="pylaunchd RSS")
+    ax1.plot(t, [s["rss_kib"] / 1024 for s in samples], label="pylaunchd VmRSS")
+    if "anon_kib" in samples[0]:
+        ax1.plot(t, [s["anon_kib"] / 1024 for s in samples], label="pylaunchd RssAnon", color="C0", ls="--")
     if "peer_rss_kib" in samples[0]:
-        ax1.plot(t, [s["peer_rss_kib"] / 1024 for s in samples], label="xinetd RSS")
+        ax1.plot(t, [s["peer_rss_kib"] / 1024 for s in samples], label="xinetd VmRSS", color="C1")
     ax1.set_ylabel("MiB")
     ax1.set_ylim(bottom=0)
     ax1.legend()

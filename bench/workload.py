@@ -17,7 +17,8 @@ answer: a crash never loses what it accepted, so a refused or unanswered
 request is the manager's loss.
 
 What the manager holds is read from /proc: its open descriptors (by kind),
-threads, its children and which of them are zombies, and its resident size.
+threads, its children and which of them are zombies, and its resident size
+(VmRSS, and RssAnon, its anonymous part).
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def _fd_kind(target: str) -> str:
 
 
 def snapshot(pid: int) -> dict:
-    """What *pid* holds now: fds (and by kind), threads, children, zombies, RSS (KiB)."""
+    """What *pid* holds now: fds (and by kind), threads, children, zombies, and in KiB
+    VmRSS and its anonymous part, RssAnon (the heap: what a leak grows; the rest
+    is file pages, which come and go with the page cache)."""
     kinds: dict[str, int] = {}
     fd_dir = f"/proc/{pid}/fd"
     for fd in os.listdir(fd_dir):
@@ -144,15 +147,17 @@ def snapshot(pid: int) -> dict:
         except OSError:
             continue  # closed meanwhile
         kinds[kind] = kinds.get(kind, 0) + 1
-    rss = 0
+    mem = {"VmRSS:": 0, "RssAnon:": 0}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
+            key = line.split(None, 1)[0]
+            if key in mem:
+                mem[key] = int(line.split()[1])
     children = _children(pid)
     return {"fds": sum(kinds.values()), "fd_kinds": dict(sorted(kinds.items())),
             "threads": len(os.listdir(f"/proc/{pid}/task")), "children": len(children),
-            "zombies": sum(1 for c in children if _state(c) == "Z"), "rss_kib": rss}
+            "zombies": sum(1 for c in children if _state(c) == "Z"), "rss_kib": mem["VmRSS:"],
+            "anon_kib": mem["RssAnon:"]}
 
 
 # ---------------------------------------------------------------------------

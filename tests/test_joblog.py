@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pylaunchd.joblog import JobLog, log_path, read_tail
+from pylaunchd.joblog import MEMORY_LINES, JobLog, log_path, read_tail
 
 
 def test_rotation_keeps_three_old_files(tmp_path):
@@ -34,3 +34,20 @@ def test_events_and_partial_lines(tmp_path):
 
 def test_log_path_is_safe_for_any_label(tmp_path):
     assert log_path(str(tmp_path), "com.example/../../etc").endswith("com.example_.._.._etc.log")
+
+
+def test_memory_holds_a_bounded_tail_and_the_files_give_the_rest(tmp_path):
+    """A job that runs for months keeps MEMORY_LINES lines in memory, not more;
+    a longer tail, and a burst larger than memory between two polls of
+    ``log -f``, still come whole, from the files."""
+    log = JobLog(str(tmp_path / "j.log"))
+    log.output(b"first\n")
+    _, seq = log.tail(1)
+    for i in range(10 * MEMORY_LINES):
+        log.output(f"line {i}\n".encode())
+    assert len(log.lines) == MEMORY_LINES
+    lines, _ = log.tail(3 * MEMORY_LINES)
+    assert lines == [f"line {i}" for i in range(7 * MEMORY_LINES, 10 * MEMORY_LINES)]
+    followed, last = log.tail(after=seq)
+    assert followed == [f"line {i}" for i in range(10 * MEMORY_LINES)] and last == seq + 10 * MEMORY_LINES
+    assert log.tail(after=last) == ([], last)
