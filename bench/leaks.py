@@ -7,10 +7,11 @@ what it held before?
 One pylaunchd runs one job of each kind of bench/workload.py (LISTEN_FDS,
 inetd ``Wait`` false, inetd ``Wait`` true, UDP), each serving one request and
 exiting, and ``--reload-jobs`` more (the kinds in turn) whose plists are
-rewritten. After a warm-up (every kind activated ``--warmup`` times and the
-reload jobs reloaded twice: the manager's lazily made parts exist) and once
-every child is reaped, the *baseline* is read from /proc: open descriptors
-(by kind), threads, children in state Z, VmRSS. Then:
+rewritten. After a warm-up (the reload jobs reloaded twice, then every job
+asked ``--warmup`` times: the manager's lazily made parts exist and every
+job's in-memory log is full) and once every child is reaped, the *baseline*
+is read from /proc: open descriptors (by kind), threads, children in state
+Z, VmRSS and RssAnon. Then:
 
 1. *activations*: one client thread per kind makes ``--activations``
    requests one after the other, each answered by a new process;
@@ -21,8 +22,9 @@ every child is reaped, the *baseline* is read from /proc: open descriptors
    shows every job's new generation, then makes one request to each.
 
 After each phase, once quiet, the same figures again. Holds when fds,
-threads and zombies equal the baseline and RSS is within ``--rss-tolerance``
-(5 %) of it, and no request was lost. The peer, in the same run: xinetd
+threads and zombies equal the baseline, RssAnon (the heap; VmRSS's file pages
+come and go with the page cache) is within ``--rss-tolerance`` (5 %) of it,
+and no request was lost. The peer, in the same run: xinetd
 (``-dontfork``, a private configuration) serving the two TCP inetd kinds
 with the same program, its figures before and after the same number of
 activations (it has no LISTEN_FDS and no file watching; its UDP lost every

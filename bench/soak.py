@@ -20,8 +20,9 @@ Every ``--sample-every`` seconds: the manager's VmRSS, open descriptors,
 threads, zombies and requests so far. The baseline is read after a warm-up,
 the end once the clients have stopped, the added jobs were removed and every
 child was reaped: fds and threads must be back to the baseline. RSS is
-*flat* when the last quarter's mean is within 5 % of the second quarter's
-(the first quarter is the allocator's warm-up). The peer, in the same run:
+*flat* when the last quarter's mean RssAnon (the heap) is within 5 % of the
+second quarter's (the first quarter is the allocator's and the job logs'
+warm-up); VmRSS is shown beside it. The peer, in the same run:
 xinetd serving the two TCP inetd kinds to a client each, its RSS sampled
 alongside.
 
