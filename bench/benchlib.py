@@ -70,6 +70,27 @@ def run_and_report(run, args, render, what: str):
     return report
 
 
+def add_report_options(parser, what: str) -> None:
+    """--json, --json-out, --from-json and --write, for a benchmark whose report is kept."""
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--json-out", type=Path, help="also keep the report, as JSON, in this file")
+    parser.add_argument("--from-json", type=Path, help="run nothing: render (and --write) a kept report")
+    parser.add_argument("--write", action="store_true", help=f"write {what} into docs/benchmarks.md")
+
+
+def report_or_replay(run, args, render, what: str):
+    """The report: run (run_and_report), or read from --from-json and rendered;
+    kept in --json-out when one was run. None after a BenchError."""
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        print(render(report))
+        return report
+    report = run_and_report(run, args, render, what)
+    if report is not None and args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=1))
+    return report
+
+
 # ---------------------------------------------------------------------------
 # processes we started: stopped by PID, never by name
 

@@ -38,7 +38,6 @@ bench/run_all.py's 15-minute budget leaves, so it is run on its own.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -48,7 +47,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import BenchError, add_repo_option, machine, run_and_report, use_repo  # noqa: E402
+from benchlib import (BenchError, add_report_options, add_repo_option, machine, report_or_replay,  # noqa: E402
+                      use_repo)
 from workload import KINDS, Lost, Manager, address, ask, build_job, job_plist, settle  # noqa: E402
 from xinetd_peer import XinetdPeer  # noqa: E402
 
@@ -233,19 +233,11 @@ def main(argv=None) -> int:
     p.add_argument("--rss-tolerance", type=float, default=5.0,
                    help="growth of the anonymous RSS allowed, %% (default 5)")
     p.add_argument("--no-peer", action="store_true", help="skip xinetd")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--write", action="store_true", help="write the report into docs/benchmarks.md")
-    p.add_argument("--from-json", type=Path, help="run nothing: render (and --write) a --json report")
+    add_report_options(p, "the figures")
     add_repo_option(p)
     args = p.parse_args(argv)
     args.repo = use_repo(args.repo)
-    if args.from_json:
-        import json
-
-        report = json.loads(args.from_json.read_text())
-        print(render(report))
-    else:
-        report = run_and_report(run, args, render, "leaks")
+    report = report_or_replay(run, args, render, "leaks")
     if report is None:
         return 1
     if args.write:

@@ -43,7 +43,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchlib import BenchError, add_repo_option, machine, run_and_report, use_repo  # noqa: E402
+from benchlib import (BenchError, add_report_options, add_repo_option, machine, report_or_replay,  # noqa: E402
+                      use_repo)
 from workload import KINDS, Lost, Manager, address, ask, build_job, job_plist, settle, snapshot  # noqa: E402
 from xinetd_peer import XinetdPeer  # noqa: E402
 
@@ -303,26 +304,13 @@ def main(argv=None) -> int:
     p.add_argument("--max-churn-jobs", type=int, default=20)
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--no-peer", action="store_true", help="skip xinetd")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--json-out", type=Path, help="also keep the report (with every sample) in this file")
-    p.add_argument("--write", action="store_true", help="the figures into docs/benchmarks.md, the plot into docs/img")
-    p.add_argument("--from-json", type=Path, help="run nothing: render (and --write) a --json-out file")
+    add_report_options(p, "the figures (and the plot into docs/img/soak.png)")
     add_repo_option(p)
     args = p.parse_args(argv)
     args.repo = use_repo(args.repo)
-    if args.from_json:
-        import json
-
-        report = json.loads(args.from_json.read_text())
-        print(render(report))
-    else:
-        report = run_and_report(run, args, render, "soak")
+    report = report_or_replay(run, args, render, "soak")
     if report is None:
         return 1
-    if args.json_out and not args.from_json:
-        import json
-
-        args.json_out.write_text(json.dumps(report, indent=1))
     if args.write:
         from report import write_block
 

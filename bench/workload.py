@@ -28,7 +28,6 @@ import plistlib
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -104,7 +103,7 @@ def ask(kind: str, addr: tuple[str, int], msg: str, timeout: float = 10) -> None
 # what a process holds
 
 
-def _children(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     out = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -153,7 +152,7 @@ def snapshot(pid: int) -> dict:
             key = line.split(None, 1)[0]
             if key in mem:
                 mem[key] = int(line.split()[1])
-    children = _children(pid)
+    children = children_of(pid)
     return {"fds": sum(kinds.values()), "fd_kinds": dict(sorted(kinds.items())),
             "threads": len(os.listdir(f"/proc/{pid}/task")), "children": len(children),
             "zombies": sum(1 for c in children if _state(c) == "Z"), "rss_kib": mem["VmRSS:"],
@@ -220,16 +219,11 @@ class Manager(Peer):
         """Until no child of the manager is left (none running, none a zombie) and every
         job of *labels* is waiting on its sockets again."""
         def quiet():
-            if _children(self.pid):
+            if children_of(self.pid):
                 return False
             return all((i := self.info(label)) is not None and i["pid"] is None and not i["instances"]
                        and i["state"] == "waiting" for label in labels)
         self.wait_ready(self.log, "every job to be idle and every child reaped", quiet, timeout, 0.02)
-
-
-def check_python() -> None:
-    if sys.version_info < (3, 11):
-        raise BenchError("needs Python 3.11 or later")
 
 
 def settle(pid: int, seconds: float = 0.5) -> dict:

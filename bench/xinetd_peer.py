@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchlib import HOST, BenchError, Peer, free_port, wait_for
 from fleet import xinetd_version
-from workload import Lost, _children, ask
+from workload import Lost, children_of, ask
 
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
 # kind -> (socket_type, protocol, wait, server_args)
@@ -82,7 +82,7 @@ service pl{kind}
         return {kind: (HOST, port) for kind, port in self.ports.items()}
 
     def wait_quiet(self, timeout: float = 60) -> None:
-        wait_for(lambda: not _children(self.pid), timeout, "xinetd's children to be reaped", 0.02)
+        wait_for(lambda: not children_of(self.pid), timeout, "xinetd's children to be reaped", 0.02)
 
     def version(self) -> str:
         return xinetd_version()

@@ -7,6 +7,7 @@ temporary directory (with its socket files) is removed.
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import shutil
@@ -260,6 +261,34 @@ def netns():
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def run_bench_scripts(runs: dict, timeout: float) -> dict:
+    """The scripts of bench/ in *runs* (name -> [script, args...]), started together,
+    each with --json; name -> (exit status, report or None, stderr). One still
+    running at the end gets SIGTERM (it stops what it started), then SIGKILL."""
+    bench = HERE.parent / "bench"
+    procs = {name: subprocess.Popen([PYTHON, str(bench / argv[0]), *argv[1:], "--json"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, argv in runs.items()}
+    out = {}
+    try:
+        for name, proc in procs.items():
+            stdout, stderr = proc.communicate(timeout=timeout)
+            try:
+                out[name] = (proc.returncode, json.loads(stdout), stderr)
+            except ValueError:
+                out[name] = (proc.returncode, None, stderr)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    return out
 
 
 def job_script(name: str) -> str:

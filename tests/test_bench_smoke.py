@@ -11,14 +11,13 @@ peer's part is skipped with the reason.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_bench_scripts
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
@@ -36,20 +35,7 @@ if HAVE_XINETD:
 @pytest.fixture(scope="module")
 def reports():
     """Every smoke run, started together; name -> (exit status, report or None, stderr)."""
-    procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), *argv[1:], "--json"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, argv in RUNS.items()}
-    out = {}
-    try:
-        for name, proc in procs.items():
-            stdout, stderr = proc.communicate(timeout=90)
-            out[name] = (proc.returncode, json.loads(stdout) if proc.returncode == 0 else None, stderr)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return out
+    return run_bench_scripts(RUNS, 90)
 
 
 def ran(reports, name):

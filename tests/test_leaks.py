@@ -11,15 +11,13 @@ its RSS is within 5 % of it, and every request was answered.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import run_bench_scripts, wait_for
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
@@ -36,20 +34,10 @@ def reports():
     """bench/leaks.py and a short bench/soak.py, started together; name -> report."""
     if shutil.which("cc") is None:
         pytest.skip("needs a C compiler for bench/oneshot.c")
-    procs = {name: subprocess.Popen([sys.executable, str(BENCH / argv[0]), *argv[1:], "--json"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, argv in RUNS.items()}
     out = {}
-    try:
-        for name, proc in procs.items():
-            stdout, stderr = proc.communicate(timeout=180)
-            assert stdout, f"bench/{name}.py printed nothing (exit {proc.returncode}):\n{stderr[-3000:]}"
-            out[name] = json.loads(stdout)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()  # SIGTERM: it stops its manager and removes its directory
-                proc.wait(timeout=30)
+    for name, (status, rep, stderr) in run_bench_scripts(RUNS, 180).items():
+        assert rep is not None, f"bench/{name}.py gave no report (exit {status}):\n{stderr[-3000:]}"
+        out[name] = rep
     return out
 
 
