@@ -1,0 +1,1 @@
+"""D-Bus activation: pylaunchd as the bus's activator (see docs/dbus.md)."""
