@@ -61,6 +61,28 @@ def default_state_dir(system: bool) -> str:
     return os.path.join(_xdg("XDG_STATE_HOME", "~/.local/state"), "pylaunchd")
 
 
+SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
+SYSTEM_BUS_SERVICES = "/run/pylaunchd/dbus-1/system-services"  # named by contrib's system.d drop-in
+
+
+def default_bus_address(system: bool) -> str | None:
+    """The bus a domain's MachServices names live on: the system bus, or the
+    user's session bus at $XDG_RUNTIME_DIR/bus (None without XDG_RUNTIME_DIR)."""
+    if system:
+        return SYSTEM_BUS
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return f"unix:path={os.path.join(runtime, 'bus')}" if runtime and os.path.isabs(runtime) else None
+
+
+def default_bus_service_dir(system: bool) -> str | None:
+    """Where the domain writes its .service files: a directory the stock bus
+    configuration searches ($XDG_RUNTIME_DIR/dbus-1/services for a session)."""
+    if system:
+        return SYSTEM_BUS_SERVICES
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "dbus-1", "services") if runtime and os.path.isabs(runtime) else None
+
+
 def _already(key: str, value: str) -> bool:
     """The manager already runs as this UserName or GroupName (or in this root)."""
     import grp
@@ -82,6 +104,13 @@ class Domain:
     control_socket: str
     state_dir: str
     uid: int = field(default_factory=os.getuid)
+    bus_address: str | None = None  # the D-Bus bus of MachServices (None: the domain has no bus)
+    bus_service_dir: str | None = None  # where its .service files go
+
+    @property
+    def bus_type(self) -> str:
+        """DBUS_STARTER_BUS_TYPE's value: the system bus or a session bus."""
+        return "system" if self.system else "session"
 
     @property
     def name(self) -> str:
