@@ -85,6 +85,18 @@ def activation_md(rep: dict) -> list[str]:
                  rows) + ["", f"{rep['runs']} cold runs per pair."]
 
 
+def bus_activation_md(rep: dict) -> list[str]:
+    r = rep["results"]
+    a, b = r["pylaunchd"], r["dbus-daemon"]
+    return table(["service started by", "first call -> reply p50 / p90 ms", "min / max ms", "p50 ratio", "p90 ratio"], [
+        ["pylaunchd (`MachServices`, `SystemdService=`)", f"{f(a['p50_ms'])} / {f(a['p90_ms'])}",
+         f"{f(a['min_ms'])} / {f(a['max_ms'])}", f"{r['ratio_p50']:.2f}x", f"{r['ratio_p90']:.2f}x"],
+        ["dbus-daemon (classic `Exec=`)", f"{f(b['p50_ms'])} / {f(b['p90_ms'])}", f"{f(b['min_ms'])} / {f(b['max_ms'])}",
+         "1.00x", "1.00x"]]) + [
+        "", f"{rep['runs']} cold calls each, interleaved, on one private bus; the same Python service (jeepney) "
+            "both ways. " + " ".join(rep.get("notes", []))]
+
+
 def spawn_md(rep: dict) -> list[str]:
     rows = []
     for mode in ("sequential", "concurrent"):
@@ -112,6 +124,7 @@ SECTIONS = (("scale", "N on-demand jobs (`bench/scale.py`)", scale_md),
             ("reload", "Reload latency (`bench/reload.py`)", reload_md),
             ("startup", "Start-up (`bench/startup.py`)", startup_md),
             ("activation", "Cold activation (`bench/activation.py`)", activation_md),
+            ("bus_activation", "Bus activation, first call (`bench/bus_activation.py`)", bus_activation_md),
             ("spawn_throughput", "Per-connection spawn throughput (`bench/spawn_throughput.py`)", spawn_md),
             ("list_latency", "`pylaunchctl list` (`bench/list_latency.py`)", list_md))
 

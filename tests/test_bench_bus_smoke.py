@@ -1,0 +1,39 @@
+"""bench/bus_activation.py at its smallest: proof the script works end to end.
+
+No timing is asserted (the figures live in docs/benchmarks.md): only that
+both ways answered every cold call, that pylaunchd started its job once per
+call (each run was cold), and that run_all's report renders the result.
+Skipped without dbus-daemon (scripts/install-test-programs installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_bus_activation_bench_runs_and_reports():
+    if not shutil.which("dbus-daemon"):
+        pytest.skip("dbus-daemon is not installed (scripts/install-test-programs installs it)")
+    cp = subprocess.run([sys.executable, str(BENCH / "bus_activation.py"), "--runs", "3", "--warmup", "1",
+                         "--settle", "0", "--json"], capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    report = json.loads(cp.stdout)
+    r = report["results"]
+    assert r["pylaunchd"]["n"] == r["dbus-daemon"]["n"] == 3
+    assert r["pylaunchd"]["job_runs"] == 4 and report["notes"] == [], "one start per call: every run was cold"
+    assert r["ratio_p50"] > 0
+    sys.path.insert(0, str(BENCH))
+    try:
+        import report as md
+    finally:
+        sys.path.remove(str(BENCH))
+    text = "\n".join(md.bus_activation_md(report))
+    assert "classic `Exec=`" in text and f"{r['ratio_p50']:.2f}x" in text
