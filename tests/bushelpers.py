@@ -22,6 +22,7 @@ from conftest import ManagerProcess, plist
 
 HERE = Path(__file__).resolve().parent
 PROVIDER = str(HERE / "busprovider.py")
+CONSUMER = str(HERE / "busconsumer.py")
 BUS_LABEL = "test.bus"
 IFACE = "org.pylaunchd.Test"
 
