@@ -70,7 +70,7 @@ class Bus:
         return plist(BUS_LABEL, ProgramArguments=[
             self.dbus_daemon, f"--config-file={self.config}", "--address=systemd:", "--systemd-activation",
             "--nofork", "--nopidfile"], StandardErrorPath=str(self.root / "dbus.log"),
-            Sockets={"bus": {"SockPathName": str(self.socket), "SockPathMode": 0o600}})
+            Sockets={"bus": {"SockPathName": str(self.socket), "SockPathMode": 0o600}}, ThrottleInterval=1)
 
     def provider(self, label: str, names, mode: str = "serve", **keys) -> dict:
         services = names if isinstance(names, dict) else {n: True for n in names}
