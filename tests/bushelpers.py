@@ -22,6 +22,7 @@ from conftest import ManagerProcess, plist
 
 HERE = Path(__file__).resolve().parent
 PROVIDER = str(HERE / "busprovider.py")
+CONSUMER = str(HERE / "busconsumer.py")
 BUS_LABEL = "test.bus"
 IFACE = "org.pylaunchd.Test"
 
@@ -69,7 +70,7 @@ class Bus:
         return plist(BUS_LABEL, ProgramArguments=[
             self.dbus_daemon, f"--config-file={self.config}", "--address=systemd:", "--systemd-activation",
             "--nofork", "--nopidfile"], StandardErrorPath=str(self.root / "dbus.log"),
-            Sockets={"bus": {"SockPathName": str(self.socket), "SockPathMode": 0o600}})
+            Sockets={"bus": {"SockPathName": str(self.socket), "SockPathMode": 0o600}}, ThrottleInterval=1)
 
     def provider(self, label: str, names, mode: str = "serve", **keys) -> dict:
         services = names if isinstance(names, dict) else {n: True for n in names}

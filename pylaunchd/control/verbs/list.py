@@ -54,6 +54,10 @@ def format_list_label(info: JobStatus) -> str:
         for name, n in counts.items():
             lines += [f"\t\t{q(name)} = ("] + ["\t\t\tfile-descriptor-object;"] * n + ["\t\t);"]
         lines.append("\t};")
+    if info.endpoints:  # launchd shows a Mach port; here each is a D-Bus name
+        lines.append('\t"MachServices" = {')
+        lines += [f"\t\t{q(e['name'])} = mach-port-object;" for e in info.endpoints]
+        lines.append("\t};")
     lines.append("};")
     return "\n".join(lines)
 
