@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from pylaunchd.bus.thirdparty import (ServiceFileError, find_unit, load_entries, parse_service_file,
-                                      session_service_dirs, split_exec, system_service_dirs)
+                                      session_service_dirs, split_exec, system_service_dirs, transient_job)
 from tests.conftest import wait_for
 
 DCONF = "[D-BUS Service]\nName=ca.desrt.dconf\nExec=/usr/libexec/dconf-service\nSystemdService=dconf.service\n"
@@ -91,6 +91,7 @@ def test_session_dirs_follow_the_xdg_variables_in_dbus_daemons_order():
 def _write(d, name, text):
     d.mkdir(parents=True, exist_ok=True)
     (d / name).write_text(text)
+    os.chmod(d / name, 0o644)  # whatever the umask: group-writable files are refused
     return str(d / name)
 
 
@@ -126,8 +127,9 @@ def test_the_runtime_directory_loads_only_files_named_for_their_name(tmp_path):
 
 
 def test_large_or_non_utf8_files_are_refused(tmp_path):
-    (tmp_path / "big.service").write_text(DCONF + "#" * (129 * 1024))
+    _write(tmp_path, "big.service", DCONF + "#" * (129 * 1024))
     (tmp_path / "latin.service").write_bytes(DCONF.encode().replace(b"dconf-service", b"d\xe9conf"))
+    os.chmod(tmp_path / "latin.service", 0o644)
     entries, errors = load_entries([str(tmp_path)], env={})
     assert entries == [] and sorted(os.path.basename(e.path) for e in errors) == ["big.service", "latin.service"]
 
@@ -169,3 +171,22 @@ def test_split_exec_matches_what_dbus_daemon_runs(workdir):
     want = [list(parse_service_file((services / f"com.example.A{i}.service").read_text()).argv[1:])
             for i in range(len(LINES))]
     assert got == want
+
+
+def test_a_file_others_could_have_written_is_not_used(tmp_path):
+    path = _write(tmp_path, "ca.desrt.dconf.service", DCONF)
+    os.chmod(path, 0o666)
+    entries, errors = load_entries([str(tmp_path)], env={})
+    assert entries == [] and "writable by their owner alone" in str(errors[0])
+    os.chmod(path, 0o644)
+    assert find_unit("dconf.service", [str(tmp_path)], env={}) is not None
+
+
+def test_the_transient_job_runs_exec_on_demand_of_the_name_as_its_user():
+    entry = parse_service_file(DCONF.replace("dconf.service\n", "dconf.service\nUser=dconf\n"), "/d/x.service")
+    assert transient_job(entry, system=False) == {
+        "Label": "dbus:ca.desrt.dconf", "ProgramArguments": ["/usr/libexec/dconf-service"],
+        "MachServices": {"ca.desrt.dconf": True}}
+    assert transient_job(entry, system=True)["UserName"] == "dconf"
+    root = parse_service_file(DCONF + "User=root\n", "/d/x.service")
+    assert "UserName" not in transient_job(root, system=True)

@@ -27,8 +27,12 @@ dbus/dbus-shell.c, dbus-daemon(1)):
   files in sorted order (dbus-daemon takes them in readdir order, which it
   calls arbitrary).
 
+One rule is pylaunchd's own: a file is used only when root or the reader
+owns it and nobody else may write it, since it names a program to run.
+
 Pure apart from reading the directories; nothing here runs, writes or
-connects.
+connects. :func:`transient_job` is the job such a file becomes (the manager's
+side is pylaunchd/transient.py).
 """
 
 from __future__ import annotations
@@ -263,7 +267,13 @@ def _strict(directory: str, env: Mapping[str, str]) -> bool:
 
 
 def _read(path: str) -> str:
+    """The file's text; refused when someone else could have written it (a file that
+    names a program to run is trusted only from root or the reader's own uid)."""
     with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise ServiceFileError(path, f"owned by uid {st.st_uid} with mode {st.st_mode & 0o7777:04o}: only "
+                                         "files of root or of this user, writable by their owner alone, are used")
         data = f.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ServiceFileError(path, f"larger than {MAX_FILE_BYTES} bytes")
@@ -327,3 +337,21 @@ def find_unit(unit: str, dirs: Iterable[str], env: Mapping[str, str] | None = No
     sends the unit, so this is the way back to its Name= and Exec=."""
     entries, _errors = load_entries(dirs, env, exclude)
     return match_unit(unit, entries)
+
+
+# -- the job it becomes --------------------------------------------------------------------------------
+
+
+def transient_label(entry: ServiceFile) -> str:
+    return f"dbus:{entry.name}"
+
+
+def transient_job(entry: ServiceFile, system: bool) -> dict:
+    """The job (a plist's dictionary) that runs *entry* as dbus-daemon would have: its
+    Exec= on demand of its name (MachServices, so the name's later calls come to it
+    directly), as its User= on the system bus, and nothing kept alive."""
+    job = {"Label": transient_label(entry), "ProgramArguments": list(entry.argv),
+           "MachServices": {entry.name: True}}
+    if system and entry.user and entry.user != "root":
+        job["UserName"] = entry.user
+    return job
