@@ -32,6 +32,7 @@ from typing import Awaitable, Callable
 
 from .boot import Early
 from .bus.hub import BusHub
+from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -98,6 +99,8 @@ class Manager:
         self.bus = BusHub(self.domain, jobs, self.clock, self.environment.setenv) if self.domain.bus_address else None
         if self.bus is not None:
             self.table.name_conflict = self.bus.conflict
+            self.bus.transient = TransientJobs(self.domain.system, self.table.submit, self.table.unload,
+                                               self.bus.own_files)
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
