@@ -32,6 +32,7 @@ from typing import Awaitable, Callable
 
 from .boot import Early
 from .bus.hub import BusHub
+from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -45,7 +46,6 @@ from .runtime import JobContext, JobRuntime
 from .sockets import SocketGroup, close_group
 from .triggers.system import MountMonitor, NetworkMonitor
 from .triggers.pathwatch import PathTriggers
-from .transient import ThirdPartyUnits
 from .watching import SharedObserver
 
 log = logging.getLogger("pylaunchd")
@@ -97,10 +97,10 @@ class Manager:
         self.table.on_empty = self._all_removed.set
         self.table.on_sockets_changed = self._sockets_changed
         self.bus = BusHub(self.domain, jobs, self.clock, self.environment.setenv) if self.domain.bus_address else None
-        self.third_party = ThirdPartyUnits(self.table, self.bus, self.domain.system) if self.bus is not None else None
         if self.bus is not None:
             self.table.name_conflict = self.bus.conflict
-            self.bus.unknown_unit = self.third_party  # installed .service files of units no job serves
+            self.bus.transient = TransientJobs(self.domain.system, self.table.submit, self.table.unload,
+                                               self.bus.own_files)
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
@@ -131,7 +131,6 @@ class Manager:
         if job is not None and self.notify is not None:
             self.notify.job_active(job)
         if job is not None and self.bus is not None:
-            self.third_party.job_active(job)  # before the hub, which forgets who was waiting
             self.bus.job_active(job)
 
     def _close_groups(self, groups: list[SocketGroup]) -> None:

@@ -9,16 +9,15 @@ service directory in the test's tmp dir, which the manager is told with
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ManagerProcess, plist
+from test_real_programs import BUS_CONFIG, need
 
 HERE = Path(__file__).resolve().parent
 PROVIDER = str(HERE / "busprovider.py")
@@ -26,30 +25,9 @@ CONSUMER = str(HERE / "busconsumer.py")
 BUS_LABEL = "test.bus"
 IFACE = "org.pylaunchd.Test"
 
-CONFIG = textwrap.dedent("""\
-    <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-     "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-    <busconfig>
-      <type>session</type>
-      <listen>systemd:</listen>
-      <auth>EXTERNAL</auth>
-      <servicedir>{services}</servicedir>
-      <limit name="service_start_timeout">20000</limit>
-      <policy context="default">
-        <allow send_destination="*" eavesdrop="true"/>
-        <allow eavesdrop="true"/>
-        <allow own="*"/>
-      </policy>
-    </busconfig>
-    """)
-
-
-def need(*programs: str) -> list[str]:
-    found = [shutil.which(p, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") for p in programs]
-    missing = [p for p, f in zip(programs, found) if f is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (scripts/install-test-programs installs it)")
-    return found
+# test_real_programs' session-like bus, with a service directory and a start timeout.
+CONFIG = BUS_CONFIG.replace("<auth>EXTERNAL</auth>", "<auth>EXTERNAL</auth>\n  <servicedir>{services}</servicedir>\n"
+                            '  <limit name="service_start_timeout">20000</limit>')
 
 
 class Bus:

@@ -87,3 +87,40 @@ def test_the_environment_of_bus_jobs_and_update_activation_environment(bus):
     env = json.loads(bus.python_call(NAME, "Env"))
     assert env == {"DBUS_SESSION_BUS_ADDRESS": bus.address, "DBUS_STARTER_ADDRESS": bus.address,
                    "DBUS_STARTER_BUS_TYPE": "session", "FROM_TEST": "yes"}, env
+
+
+def _external_bus(b) -> subprocess.Popen:
+    """dbus-daemon run by the test, not by pylaunchd (a bus someone else runs)."""
+    config = b.root / "external.conf"
+    config.write_text(b.config.read_text().replace("<listen>systemd:</listen>", f"<listen>{b.address}</listen>"))
+    proc = subprocess.Popen([b.dbus_daemon, f"--config-file={config}", "--systemd-activation", "--nofork",
+                             "--nopidfile", "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    assert proc.stdout.readline().startswith("unix:")  # it listens
+    return proc
+
+
+def test_a_bus_run_by_someone_else_is_connected_at_start_and_again_after_it_restarts(workdir):
+    from bushelpers import Bus
+    b = Bus(workdir)
+    b.socket = workdir / "ext.sock"
+    b.address = f"unix:path={b.socket}"
+    b.manager.extra_args[b.manager.extra_args.index("--bus-address") + 1] = b.address
+    daemon = _external_bus(b)
+    try:
+        b.write("echo.plist", b.provider("test.echo", [NAME]))
+        b.manager.start()
+        b.manager.wait(lambda: "connected = yes" in b.manager.ctl("print", "user/0").stdout, 10, "connected")
+        assert "bus job = (run by someone else)" in b.manager.ctl("print", "user/0").stdout
+        assert "pong" in b.dbus_send(NAME).stdout
+        daemon.kill()
+        daemon.wait()
+        b.manager.wait_state("test.echo", lambda i: i["pid"] is None, what="the provider gone with its bus")
+        daemon = _external_bus(b)
+        b.manager.wait(lambda: "connected = yes" in b.manager.ctl("print", "user/0").stdout, 10, "reconnected")
+        out = b.dbus_send(NAME)
+        assert "pong" in out.stdout, out.stderr + b.manager.log()[-2000:]
+    finally:
+        daemon.kill()
+        daemon.wait()
+        b.stop()

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from pylaunchd.bus.thirdparty import (ServiceFileError, find_unit, load_entries, parse_service_file,
-                                      session_service_dirs, split_exec, system_service_dirs, transient_job)
+                                      session_service_dirs, split_exec, system_service_dirs)
 from tests.conftest import wait_for
 
 DCONF = "[D-BUS Service]\nName=ca.desrt.dconf\nExec=/usr/libexec/dconf-service\nSystemdService=dconf.service\n"
@@ -180,13 +180,3 @@ def test_a_file_others_could_have_written_is_not_used(tmp_path):
     assert entries == [] and "writable by their owner alone" in str(errors[0])
     os.chmod(path, 0o644)
     assert find_unit("dconf.service", [str(tmp_path)], env={}) is not None
-
-
-def test_the_transient_job_runs_exec_on_demand_of_the_name_as_its_user():
-    entry = parse_service_file(DCONF.replace("dconf.service\n", "dconf.service\nUser=dconf\n"), "/d/x.service")
-    assert transient_job(entry, system=False) == {
-        "Label": "dbus:ca.desrt.dconf", "ProgramArguments": ["/usr/libexec/dconf-service"],
-        "MachServices": {"ca.desrt.dconf": True}}
-    assert transient_job(entry, system=True)["UserName"] == "dconf"
-    root = parse_service_file(DCONF + "User=root\n", "/d/x.service")
-    assert "UserName" not in transient_job(root, system=True)

@@ -26,6 +26,7 @@ from ..jobtypes import Phase
 from . import names as bus_names
 from .registry import BusRegistry, NameState
 from .servicedir import ServiceDir
+from .transient import PREFIX as TRANSIENT
 
 log = logging.getLogger("pylaunchd")
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
@@ -58,7 +59,7 @@ class BusHub:
         self.problem: str | None = None  # why names are not served (another activator)
         self.closing = False
         self.disabled: set[str] = set()  # labels disabled while loaded: their names are not activatable
-        self.unknown_unit: Callable[[str], tuple[str, str] | None] | None = None  # third-party hook
+        self.transient = None  # TransientJobs: third-party .service files run as jobs (set by the manager)
         self._pids: dict[str, int] = {}  # label -> the main PID last seen starting
         self._retry = None
         self._delay = RETRY_FIRST
@@ -134,6 +135,10 @@ class BusHub:
         if names:
             self._reload_soon()
 
+    def own_files(self) -> list[str]:
+        """The .service files pylaunchd wrote (the third-party search passes them over)."""
+        return [self.files.path(n) for n in sorted(self.files.written)] if self.files is not None else []
+
     def _remove_file(self, name: str) -> None:
         if self.files is not None:
             self.files.remove(name)
@@ -150,9 +155,15 @@ class BusHub:
                 self._maybe_connect()
 
     def _ended(self, job) -> None:
-        """Its process ended before it owned the names its callers wait for: tell them now."""
+        """Its process ended before it owned the names its callers wait for: tell them now.
+        A third party's Exec= may exit 0 having daemonized, as dbus-daemon allows: its callers wait on."""
         last = job.machine.last_exit
+        transient = self.transient is not None and job.label.startswith(TRANSIENT)
+        if transient and job.machine.pid is None:
+            self.clock.call_at(self.clock.monotonic(), self.transient.ended, job.label)
         for name in self.registry.ended(job.label):
+            if transient and last is not None and last.code == 0:
+                continue
             if job.spawn_error:
                 error, message = bus_names.failure_for_spawn(job.label, job.spawn_error)
             else:
@@ -218,7 +229,8 @@ class BusHub:
         if self.bridge is not None and self.bridge.connected:
             self.bridge.reload_config()
 
-    def _fail(self, unit: str, error: str, message: str) -> None:
+    def _fail(self, name: str, error: str, message: str) -> None:
+        unit = self.transient.unit_of(name) if self.transient is not None else name
         log.info("bus: %s: %s: %s", unit, error, message)
         if self.bridge is not None:  # the request can come before RequestName's reply: no check of activator
             self.bridge.fail(unit, error, message)
@@ -270,9 +282,12 @@ class BusHub:
             st.pending = False
 
     def _unknown(self, unit: str) -> None:
-        answer = self.unknown_unit(unit) if self.unknown_unit is not None else None
-        if answer is None:
-            self._fail(unit, *bus_names.failure_unknown(unit, self.domain.name, " (no loaded job serves it)"))
+        """No job serves *unit*: an installed third-party file may (a transient job), or nobody."""
+        name = self.transient.start(unit) if self.transient is not None else None
+        if name is not None and name in self.registry.names:
+            self.activation_requested(name)
+            return
+        self._fail(unit, *bus_names.failure_unknown(unit, self.domain.name, " (no loaded job serves it)"))
 
     def owner_changed(self, name: str, owner: str | None) -> None:
         st = self.registry.owner_changed(name, owner)

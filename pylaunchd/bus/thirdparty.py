@@ -31,8 +31,7 @@ One rule is pylaunchd's own: a file is used only when root or the reader
 owns it and nobody else may write it, since it names a program to run.
 
 Pure apart from reading the directories; nothing here runs, writes or
-connects. :func:`transient_job` is the job such a file becomes (the manager's
-side is pylaunchd/transient.py).
+connects (the job such a file becomes is :mod:`pylaunchd.bus.transient`'s).
 """
 
 from __future__ import annotations
@@ -337,21 +336,3 @@ def find_unit(unit: str, dirs: Iterable[str], env: Mapping[str, str] | None = No
     sends the unit, so this is the way back to its Name= and Exec=."""
     entries, _errors = load_entries(dirs, env, exclude)
     return match_unit(unit, entries)
-
-
-# -- the job it becomes --------------------------------------------------------------------------------
-
-
-def transient_label(entry: ServiceFile) -> str:
-    return f"dbus:{entry.name}"
-
-
-def transient_job(entry: ServiceFile, system: bool) -> dict:
-    """The job (a plist's dictionary) that runs *entry* as dbus-daemon would have: its
-    Exec= on demand of its name (MachServices, so the name's later calls come to it
-    directly), as its User= on the system bus, and nothing kept alive."""
-    job = {"Label": transient_label(entry), "ProgramArguments": list(entry.argv),
-           "MachServices": {entry.name: True}}
-    if system and entry.user and entry.user != "root":
-        job["UserName"] = entry.user
-    return job
