@@ -23,10 +23,15 @@ and the service are the same for both):
 The bus is ``dbus-daemon --address=systemd: --systemd-activation`` run by the
 same pylaunchd as a socket-activated job, with a private configuration whose
 two ``<servicedir>`` are pylaunchd's ``--bus-service-dir`` and the classic
-file's directory. The service (the same program both ways) is a small Python
-program using jeepney, pylaunchd's own D-Bus library; its interpreter start-up
-is most of either figure, so the difference between the two columns is the
-cost of the way it was started.
+files' directory. Two services, each the same program both ways:
+
+``tiny``    a D-Bus service in plain C compiled here with ``cc`` (no library:
+            it speaks the protocol itself, AUTH EXTERNAL, Hello, RequestName,
+            one reply), so its own start-up is a millisecond or two and the
+            starter's cost is what shows. Skipped (with a note) without ``cc``.
+``python``  a small Python service using jeepney, pylaunchd's own D-Bus
+            library: a typical service, whose interpreter start-up is most of
+            the figure.
 
 Runs of the two ways are interleaved (shuffled each round) after untimed
 warm-up rounds, with the same settle time before each call. The client is
@@ -58,9 +63,132 @@ from benchlib import (BenchError, add_repo_option, log_tail, percentile, pylaunc
 DBUS_DAEMON = shutil.which("dbus-daemon") or "/usr/bin/dbus-daemon"
 REPO = DEFAULT_REPO
 IFACE = "org.pylaunchd.Bench"
-NAMES = {"pylaunchd": "org.pylaunchd.Bench.Launchd", "dbus-daemon": "org.pylaunchd.Bench.Classic"}
+WAYS = ("pylaunchd", "dbus-daemon")
 BUS_LABEL = "bench.bus.dbus"
-JOB_LABEL = "bench.bus.provider"
+
+
+def bus_name(job: str, way: str) -> str:
+    return f"org.pylaunchd.Bench.{'Launchd' if way == 'pylaunchd' else 'Classic'}.{job.capitalize()}"
+
+
+def job_label(job: str) -> str:
+    return f"bench.bus.{job}"
+
+
+TINY_C = r"""
+/* A D-Bus service in plain C, no library: connect to DBUS_STARTER_ADDRESS,
+   take the name argv[1], answer the first method call with "pong", exit. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+typedef struct { unsigned char b[65536]; size_t n; } Buf;
+
+static void pad(Buf *m, size_t a) { while (m->n % a) m->b[m->n++] = 0; }
+static void u8(Buf *m, unsigned v) { m->b[m->n++] = (unsigned char)v; }
+static void u32(Buf *m, uint32_t v) { pad(m, 4); memcpy(m->b + m->n, &v, 4); m->n += 4; }
+static void str(Buf *m, const char *s) { size_t l = strlen(s); u32(m, (uint32_t)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1; }
+static void sig(Buf *m, const char *s) { size_t l = strlen(s); u8(m, (unsigned)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1; }
+static void fstr(Buf *m, int code, const char *type, const char *s) {
+    pad(m, 8); u8(m, (unsigned)code); sig(m, type);
+    if (type[0] == 'g') sig(m, s); else str(m, s);
+}
+static void fu32(Buf *m, int code, uint32_t v) { pad(m, 8); u8(m, (unsigned)code); sig(m, "u"); u32(m, v); }
+static void begin(Buf *m, int type, uint32_t serial) {
+    m->n = 0; u8(m, 'l'); u8(m, (unsigned)type); u8(m, 0); u8(m, 1); u32(m, 0); u32(m, serial); u32(m, 0);
+}
+static size_t fields_done(Buf *m) {  /* the fields' length; the body starts 8-aligned */
+    uint32_t len = (uint32_t)(m->n - 16); memcpy(m->b + 12, &len, 4); pad(m, 8); return m->n;
+}
+static void body_done(Buf *m, size_t start) { uint32_t len = (uint32_t)(m->n - start); memcpy(m->b + 4, &len, 4); }
+static void call(Buf *m, uint32_t serial, const char *member, const char *signature) {
+    begin(m, 1, serial);
+    fstr(m, 1, "o", "/org/freedesktop/DBus"); fstr(m, 6, "s", "org.freedesktop.DBus");
+    fstr(m, 2, "s", "org.freedesktop.DBus"); fstr(m, 3, "s", member);
+    if (signature) fstr(m, 8, "g", signature);
+}
+static int send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) { ssize_t w = write(fd, c, n); if (w <= 0) return -1; c += w; n -= (size_t)w; }
+    return 0;
+}
+static int read_all(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n) { ssize_t r = read(fd, c, n); if (r <= 0) return -1; c += r; n -= (size_t)r; }
+    return 0;
+}
+static size_t up8(size_t x) { return (x + 7) & ~(size_t)7; }
+
+int main(int argc, char **argv) {
+    const char *addr = getenv("DBUS_STARTER_ADDRESS");
+    if (!addr) addr = getenv("DBUS_SESSION_BUS_ADDRESS");
+    if (argc < 2 || !addr) return 2;
+    const char *p = strstr(addr, "unix:path=");
+    if (!p) return 2;
+    p += 10;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t plen = strcspn(p, ",;");
+    if (plen >= sizeof sa.sun_path) return 2;
+    memcpy(sa.sun_path, p, plen);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) return 1;
+
+    char uid[32], hex[64], line[256];
+    snprintf(uid, sizeof uid, "%u", (unsigned)getuid());
+    for (size_t i = 0; uid[i]; i++) sprintf(hex + 2 * i, "%02x", (unsigned char)uid[i]);
+    int n = snprintf(line, sizeof line, "%cAUTH EXTERNAL %s\r\n", 0, hex);
+    if (send_all(fd, line, (size_t)n) < 0) return 1;
+    size_t got = 0;
+    while (got < 2 || memcmp(line + got - 2, "\r\n", 2) != 0) {
+        if (got >= sizeof line - 1 || read(fd, line + got, 1) != 1) return 1;
+        got++;
+    }
+    if (strncmp(line, "OK ", 3) != 0) return 1;
+    static Buf m;
+    if (send_all(fd, "BEGIN\r\n", 7) < 0) return 1;
+    call(&m, 1, "Hello", NULL); body_done(&m, fields_done(&m));
+    if (send_all(fd, m.b, m.n) < 0) return 1;
+    call(&m, 2, "RequestName", "su");
+    size_t start = fields_done(&m); str(&m, argv[1]); u32(&m, 4); body_done(&m, start);
+    if (send_all(fd, m.b, m.n) < 0) return 1;
+
+    static unsigned char in[1 << 20];
+    for (;;) {
+        if (read_all(fd, in, 16) < 0) return 1;
+        uint32_t body_len, serial, fields_len;
+        memcpy(&body_len, in + 4, 4); memcpy(&serial, in + 8, 4); memcpy(&fields_len, in + 12, 4);
+        size_t total = up8(16 + fields_len) + body_len;
+        if (in[0] != 'l' || total > sizeof in || read_all(fd, in + 16, total - 16) < 0) return 1;
+        if (in[1] != 1) continue;  /* not a method call: NameAcquired, the replies */
+        const char *sender = NULL;
+        size_t q = 16, end = 16 + fields_len;
+        while (q < end) {
+            q = up8(q);
+            unsigned code = in[q++], sl = in[q++];
+            char t = (char)in[q]; q += sl + 1;
+            if (t == 's' || t == 'o') {
+                q = (q + 3) & ~(size_t)3; uint32_t l; memcpy(&l, in + q, 4); q += 4;
+                if (code == 7) sender = (const char *)in + q;
+                q += l + 1;
+            } else if (t == 'g') { q += in[q] + 2u; }
+            else if (t == 'u') { q = (q + 3) & ~(size_t)3; q += 4; }
+            else return 1;
+        }
+        begin(&m, 2, 3);
+        fu32(&m, 5, serial);
+        if (sender) fstr(&m, 6, "s", sender);
+        fstr(&m, 8, "g", "s");
+        start = fields_done(&m); str(&m, "pong"); body_done(&m, start);
+        if (send_all(fd, m.b, m.n) < 0) return 1;
+        close(fd);
+        return 0;
+    }
+}
+"""
 
 PROVIDER = r'''
 """Take NAME on DBUS_STARTER_ADDRESS, answer one call with "pong", exit.
@@ -101,10 +229,10 @@ BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configur
 
 
 class Setup:
-    """The private bus, pylaunchd running it and the provider job, the classic file, one client."""
+    """The private bus, pylaunchd running it and the provider jobs, the classic files, one client."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, jobs: dict[str, list[str]]):
+        self.root, self.jobs = root, jobs
         self.bus = root / "bus"
         self.address = f"unix:path={self.bus}"
         self.pl_services, self.classic_services = root / "pl-services", root / "classic-services"
@@ -114,19 +242,19 @@ class Setup:
         self.conn = None
         for d in (self.pl_services, self.classic_services, self.jobs_dir):
             d.mkdir()
-        provider = root / "provider.py"
-        provider.write_text(PROVIDER)
-        argv = [sys.executable, str(provider)]
         (root / "bus.conf").write_text(BUS_CONF.format(pylaunchd=self.pl_services, classic=self.classic_services))
-        (self.classic_services / f"{NAMES['dbus-daemon']}.service").write_text(
-            f"[D-BUS Service]\nName={NAMES['dbus-daemon']}\nExec={' '.join(argv)} {NAMES['dbus-daemon']}\n")
         self._plist(BUS_LABEL, {
             "ProgramArguments": [DBUS_DAEMON, f"--config-file={root / 'bus.conf'}", "--address=systemd:",
                                  "--systemd-activation", "--nofork", "--nopidfile"],
             "Sockets": {"bus": {"SockPathName": str(self.bus), "SockPathMode": 0o600}},
             "StandardErrorPath": str(root / "dbus.log")})
-        self._plist(JOB_LABEL, {"ProgramArguments": [*argv, NAMES["pylaunchd"]],
-                                "MachServices": {NAMES["pylaunchd"]: True}, "ThrottleInterval": 0})
+        for job, argv in jobs.items():
+            classic = bus_name(job, "dbus-daemon")
+            (self.classic_services / f"{classic}.service").write_text(
+                f"[D-BUS Service]\nName={classic}\nExec={' '.join(argv)} {classic}\n")
+            name = bus_name(job, "pylaunchd")
+            self._plist(job_label(job), {"ProgramArguments": [*argv, name], "MachServices": {name: True},
+                                         "ThrottleInterval": 0})
 
     def _plist(self, label: str, keys: dict) -> None:
         path = self.jobs_dir / f"{label}.plist"
@@ -143,11 +271,12 @@ class Setup:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          env=repo_env(REPO))
-        self._wait(lambda: self._info(JOB_LABEL) and self._info(BUS_LABEL), 20, "pylaunchd to load both jobs")
+        labels = [BUS_LABEL, *map(job_label, self.jobs)]
+        self._wait(lambda: all(self._info(label) for label in labels), 20, "pylaunchd to load the jobs")
         from jeepney.io.blocking import open_dbus_connection
         self.conn = open_dbus_connection(self.address)   # its connection starts the bus job
-        self._wait(lambda: set(NAMES.values()) <= set(self.call_bus("ListActivatableNames")[0]), 20,
-                   "both names to be activatable")
+        names = {bus_name(job, way) for job in self.jobs for way in WAYS}
+        self._wait(lambda: names <= set(self.call_bus("ListActivatableNames")[0]), 20, "every name to be activatable")
 
     def _wait(self, predicate, timeout: float, what: str):
         def check():
@@ -172,32 +301,52 @@ class Setup:
         reply = self.conn.send_and_get_reply(getattr(message_bus, method)(*args), timeout=10)
         return reply.body
 
-    def prepare(self, way: str) -> None:
+    def prepare(self, job: str, way: str) -> None:
         """Wait until the run will be cold: the name unowned, and the job waiting with no process."""
-        name = NAMES[way]
+        name = bus_name(job, way)
         if way == "pylaunchd":
-            self._wait(lambda: (lambda i: i["state"] == "waiting" and i["pid"] is None)(self._info(JOB_LABEL)),
-                       10, f"{JOB_LABEL} to be waiting again")
+            label = job_label(job)
+            self._wait(lambda: (lambda i: i["state"] == "waiting" and i["pid"] is None)(self._info(label)),
+                       10, f"{label} to be waiting again")
         self._wait(lambda: not self.call_bus("NameHasOwner", name)[0], 10, f"{name} to have no owner")
 
-    def first_call(self, way: str) -> float:
+    def first_call(self, job: str, way: str) -> float:
         from jeepney import DBusAddress, MessageType, new_method_call
-        msg = new_method_call(DBusAddress("/", NAMES[way], IFACE), "Ping")
+        msg = new_method_call(DBusAddress("/", bus_name(job, way), IFACE), "Ping")
         t0 = time.perf_counter()
         reply = self.conn.send_and_get_reply(msg, timeout=30)
         elapsed = time.perf_counter() - t0
         if reply.header.message_type is MessageType.error or reply.body != ("pong",):
-            raise BenchError(f"{way}: unexpected answer {reply.body!r}\n--- pylaunchd log ---\n"
+            raise BenchError(f"{job} by {way}: unexpected answer {reply.body!r}\n--- pylaunchd log ---\n"
                              f"{log_tail(self.log_path)}")
         return elapsed
 
-    def runs_of_job(self) -> int:
-        return self._info(JOB_LABEL)["runs"]
+    def runs_of(self, job: str) -> int:
+        return self._info(job_label(job))["runs"]
 
     def stop(self) -> None:
         if self.conn is not None:
             self.conn.close()
         terminate(self.proc, 30)
+
+
+def build_jobs(tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """job -> its command line (the bus name is added last), and notes on what was skipped."""
+    notes: list[str] = []
+    jobs: dict[str, list[str]] = {}
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc:
+        (tmp / "tiny.c").write_text(TINY_C)
+        cp = subprocess.run([cc, "-O2", "-o", str(tmp / "tiny"), str(tmp / "tiny.c")], capture_output=True, text=True)
+        if cp.returncode == 0:
+            jobs["tiny"] = [str(tmp / "tiny")]
+        else:
+            notes.append(f"tiny service skipped: {cc} failed: {cp.stderr.strip()[:300]}")
+    else:
+        notes.append("tiny service skipped: no C compiler (cc)")
+    (tmp / "provider.py").write_text(PROVIDER)
+    jobs["python"] = [sys.executable, str(tmp / "provider.py")]
+    return jobs, notes
 
 
 def dbus_version() -> str:
@@ -208,10 +357,27 @@ def dbus_version() -> str:
         return "?"
 
 
-def _row(data: list[float], **extra) -> dict:
+def _stats(data: list[float], **extra) -> dict:
     return {"p50_ms": percentile(data, 50) * 1000, "p90_ms": percentile(data, 90) * 1000,
             "min_ms": min(data) * 1000, "max_ms": max(data) * 1000, "n": len(data),
             "samples_ms": [x * 1000 for x in data], **extra}
+
+
+def _measure(setup: Setup, args) -> tuple[dict, float]:
+    pairs = [(job, way) for job in setup.jobs for way in WAYS]
+    samples: dict[tuple[str, str], list[float]] = {p: [] for p in pairs}
+    rng = random.Random(args.seed)
+    t_start = time.monotonic()
+    for round_no in range(args.warmup + args.runs):
+        order = pairs[:]
+        rng.shuffle(order)
+        for job, way in order:
+            setup.prepare(job, way)
+            time.sleep(args.settle / 1000)
+            elapsed = setup.first_call(job, way)
+            if round_no >= args.warmup:
+                samples[(job, way)].append(elapsed)
+    return samples, time.monotonic() - t_start
 
 
 def run(args) -> dict:
@@ -223,61 +389,59 @@ def run(args) -> dict:
     except ImportError:
         raise BenchError("jeepney is not installed (it is a dependency of pylaunchd: pip install -e .)") from None
     tmp = Path(tempfile.mkdtemp(prefix="plbus-", dir="/tmp"))
-    setup = Setup(tmp)
+    setup = None
     try:
+        jobs, notes = build_jobs(tmp)
+        setup = Setup(tmp, jobs)
         setup.start()
-        samples: dict[str, list[float]] = {way: [] for way in NAMES}
-        rng = random.Random(args.seed)
-        t_start = time.monotonic()
-        for round_no in range(args.warmup + args.runs):
-            order = list(NAMES)
-            rng.shuffle(order)
-            for way in order:
-                setup.prepare(way)
-                time.sleep(args.settle / 1000)
-                elapsed = setup.first_call(way)
-                if round_no >= args.warmup:
-                    samples[way].append(elapsed)
-        wall = time.monotonic() - t_start
-        setup.prepare("pylaunchd")
-        notes = []
-        runs = setup.runs_of_job()
-        if runs != args.warmup + args.runs:
-            notes.append(f"pylaunchd started the job {runs} times for {args.warmup + args.runs} calls: "
-                         "some runs were not cold")
-        a, b = _row(samples["pylaunchd"], job_runs=runs), _row(samples["dbus-daemon"])
+        samples, wall = _measure(setup, args)
+        results = []
+        for job in jobs:
+            setup.prepare(job, "pylaunchd")
+            runs = setup.runs_of(job)
+            if runs != args.warmup + args.runs:
+                notes.append(f"{job}: pylaunchd started it {runs} times for {args.warmup + args.runs} calls: "
+                             "some runs were not cold")
+            a, b = _stats(samples[(job, "pylaunchd")], job_runs=runs), _stats(samples[(job, "dbus-daemon")])
+            results.append({"job": job, "pylaunchd": a, "dbus-daemon": b, "ratio_p50": a["p50_ms"] / b["p50_ms"],
+                            "ratio_p90": a["p90_ms"] / b["p90_ms"], "extra_p50_ms": a["p50_ms"] - b["p50_ms"]})
         return {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "arch": platform.machine(),
                         "python": platform.python_version(), "dbus": dbus_version()},
             "runs": args.runs, "warmup": args.warmup, "settle_ms": args.settle, "seed": args.seed,
-            "wall_s": round(wall, 1), "notes": notes,
-            "results": {"pylaunchd": a, "dbus-daemon": b, "ratio_p50": a["p50_ms"] / b["p50_ms"],
-                        "ratio_p90": a["p90_ms"] / b["p90_ms"], "extra_p50_ms": a["p50_ms"] - b["p50_ms"]},
+            "wall_s": round(wall, 1), "notes": notes, "results": results,
         }
     finally:
-        setup.stop()
+        if setup is not None:
+            setup.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+TITLES = {"tiny": "tiny (C, no library)", "python": "python (jeepney)"}
+
+
 def render(report: dict) -> str:
-    m, r = report["machine"], report["results"]
-    lines = [f"bus activation, first call -> reply; {report['runs']} cold runs per way (+{report['warmup']} "
+    m = report["machine"]
+    lines = [f"bus activation, first call -> reply; {report['runs']} cold runs per pair (+{report['warmup']} "
              f"warm-up), settle {report['settle_ms']:g} ms, {report['wall_s']} s",
              f"{report['date']}; {m['cpus']} CPUs, Linux {m['kernel']} {m['arch']}, Python {m['python']}, {m['dbus']}",
-             "", f"{'started by':<40} {'p50 ms':>8} {'p90 ms':>8} {'min ms':>8} {'max ms':>8}"]
-    for way, title in (("pylaunchd", "pylaunchd (MachServices, SystemdService=)"),
-                       ("dbus-daemon", "dbus-daemon (classic Exec=)")):
-        x = r[way]
-        lines.append(f"{title:<40} {x['p50_ms']:8.2f} {x['p90_ms']:8.2f} {x['min_ms']:8.2f} {x['max_ms']:8.2f}")
-    lines += ["", f"ratio pylaunchd / dbus-daemon: p50 {r['ratio_p50']:.2f}x, p90 {r['ratio_p90']:.2f}x, "
-                  f"p50 extra {r['extra_p50_ms']:+.2f} ms"]
+             "", f"{'service':<22} {'started by':<34} {'p50 ms':>8} {'p90 ms':>8} {'min ms':>8} {'max ms':>8}"]
+    for row in report["results"]:
+        for way, title in (("pylaunchd", "pylaunchd (MachServices)"), ("dbus-daemon", "dbus-daemon (classic Exec=)")):
+            x = row[way]
+            lines.append(f"{TITLES[row['job']]:<22} {title:<34} {x['p50_ms']:8.2f} {x['p90_ms']:8.2f} "
+                         f"{x['min_ms']:8.2f} {x['max_ms']:8.2f}")
+    lines += ["", f"{'ratio pylaunchd / dbus-daemon':<30} {'p50':>8} {'p90':>8} {'p50 extra ms':>13}"]
+    for row in report["results"]:
+        lines.append(f"{TITLES[row['job']]:<30} {row['ratio_p50']:7.2f}x {row['ratio_p90']:7.2f}x "
+                     f"{row['extra_p50_ms']:+13.2f}")
     return "\n".join(lines + [f"note: {n}" for n in report["notes"]])
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=30, help="timed cold calls per way (default 30)")
+    p.add_argument("--runs", type=int, default=30, help="timed cold calls per (service, way) pair (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     p.add_argument("--settle", type=float, default=20, help="ms to wait before each call (default 20)")
     p.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
