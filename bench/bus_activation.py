@@ -57,8 +57,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import REPO as DEFAULT_REPO  # noqa: E402
-from benchlib import (BenchError, add_repo_option, log_tail, percentile, pylaunchd_argv, repo_env,  # noqa: E402
-                      run_and_report, terminate, use_repo, wait_for)
+from benchlib import (BenchError, add_cold_run_options, add_repo_option, distribution,  # noqa: E402
+                      log_tail, pylaunchd_argv, repo_env, run_and_report, terminate, tiny_and_python,
+                      use_repo, version_line, wait_for)
 
 DBUS_DAEMON = shutil.which("dbus-daemon") or "/usr/bin/dbus-daemon"
 REPO = DEFAULT_REPO
@@ -91,8 +92,12 @@ typedef struct { unsigned char b[65536]; size_t n; } Buf;
 static void pad(Buf *m, size_t a) { while (m->n % a) m->b[m->n++] = 0; }
 static void u8(Buf *m, unsigned v) { m->b[m->n++] = (unsigned char)v; }
 static void u32(Buf *m, uint32_t v) { pad(m, 4); memcpy(m->b + m->n, &v, 4); m->n += 4; }
-static void str(Buf *m, const char *s) { size_t l = strlen(s); u32(m, (uint32_t)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1; }
-static void sig(Buf *m, const char *s) { size_t l = strlen(s); u8(m, (unsigned)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1; }
+static void str(Buf *m, const char *s) {
+    size_t l = strlen(s); u32(m, (uint32_t)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1;
+}
+static void sig(Buf *m, const char *s) {
+    size_t l = strlen(s); u8(m, (unsigned)l); memcpy(m->b + m->n, s, l + 1); m->n += l + 1;
+}
 static void fstr(Buf *m, int code, const char *type, const char *s) {
     pad(m, 8); u8(m, (unsigned)code); sig(m, type);
     if (type[0] == 'g') sig(m, s); else str(m, s);
@@ -330,37 +335,8 @@ class Setup:
         terminate(self.proc, 30)
 
 
-def build_jobs(tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """job -> its command line (the bus name is added last), and notes on what was skipped."""
-    notes: list[str] = []
-    jobs: dict[str, list[str]] = {}
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc:
-        (tmp / "tiny.c").write_text(TINY_C)
-        cp = subprocess.run([cc, "-O2", "-o", str(tmp / "tiny"), str(tmp / "tiny.c")], capture_output=True, text=True)
-        if cp.returncode == 0:
-            jobs["tiny"] = [str(tmp / "tiny")]
-        else:
-            notes.append(f"tiny service skipped: {cc} failed: {cp.stderr.strip()[:300]}")
-    else:
-        notes.append("tiny service skipped: no C compiler (cc)")
-    (tmp / "provider.py").write_text(PROVIDER)
-    jobs["python"] = [sys.executable, str(tmp / "provider.py")]
-    return jobs, notes
-
-
-def dbus_version() -> str:
-    try:
-        out = subprocess.run([DBUS_DAEMON, "--version"], capture_output=True, text=True, timeout=10).stdout
-        return out.splitlines()[0] if out else "?"
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-
-
 def _stats(data: list[float], **extra) -> dict:
-    return {"p50_ms": percentile(data, 50) * 1000, "p90_ms": percentile(data, 90) * 1000,
-            "min_ms": min(data) * 1000, "max_ms": max(data) * 1000, "n": len(data),
-            "samples_ms": [x * 1000 for x in data], **extra}
+    return {**distribution(data), "min_ms": min(data) * 1000, **extra}
 
 
 def _measure(setup: Setup, args) -> tuple[dict, float]:
@@ -391,7 +367,7 @@ def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="plbus-", dir="/tmp"))
     setup = None
     try:
-        jobs, notes = build_jobs(tmp)
+        jobs, notes = tiny_and_python(tmp, TINY_C, PROVIDER, "service")
         setup = Setup(tmp, jobs)
         setup.start()
         samples, wall = _measure(setup, args)
@@ -408,7 +384,7 @@ def run(args) -> dict:
         return {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "arch": platform.machine(),
-                        "python": platform.python_version(), "dbus": dbus_version()},
+                        "python": platform.python_version(), "dbus": version_line(DBUS_DAEMON)},
             "runs": args.runs, "warmup": args.warmup, "settle_ms": args.settle, "seed": args.seed,
             "wall_s": round(wall, 1), "notes": notes, "results": results,
         }
@@ -441,11 +417,7 @@ def render(report: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=30, help="timed cold calls per (service, way) pair (default 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    p.add_argument("--settle", type=float, default=20, help="ms to wait before each call (default 20)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
-    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_cold_run_options(p, 30, "(service, way) pair", "before each call")
     add_repo_option(p)
     args = p.parse_args(argv)
     global REPO

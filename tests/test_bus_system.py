@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from bushelpers import IFACE, PROVIDER, need
 from conftest import ManagerProcess, plist
 
-CONTRIB_DROP_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contrib", "dbus", "org.pylaunchd.conf")
+CONTRIB_DROP_IN = Path(__file__).resolve().parent.parent / "contrib" / "dbus" / "org.pylaunchd.conf"
 ECHO, DIES = "org.pylaunchd.SysEcho", "org.pylaunchd.SysDies"
 PROVIDER_PY = sys.executable  # the provider needs jeepney, a dependency of pylaunchd
 
@@ -125,7 +126,8 @@ def test_system_domain_activates_a_name_for_another_user_through_the_policy(syst
     n = nobody()
     cp = as_nobody("dbus-send", f"--bus={m.address}", "--print-reply", "--reply-timeout=20000", f"--dest={ECHO}",
                    "/", f"{IFACE}.Env")
-    assert cp.returncode == 0, f"{cp.stdout}{cp.stderr}\n--- dbus ---\n{(m.root / 'dbus.log').read_text()}\n{m.log()[-3000:]}"
+    dbus_log = (m.root / "dbus.log").read_text()
+    assert cp.returncode == 0, f"{cp.stdout}{cp.stderr}\n--- dbus ---\n{dbus_log}\n{m.log()[-3000:]}"
     env = json.loads(cp.stdout.split('string "', 1)[1].rsplit('"', 1)[0].replace('\\"', '"'))
     assert env["DBUS_STARTER_BUS_TYPE"] == "system" and env["DBUS_STARTER_ADDRESS"].startswith(m.address)
     info = m.info("test.sys-echo")

@@ -151,7 +151,8 @@ def test_split_exec_matches_what_dbus_daemon_runs(workdir):
                         f"open({str(out)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\nsys.exit(3)\n")
     recorder.chmod(0o755)
     for i, line in enumerate(LINES):
-        _write(services, f"com.example.A{i}.service", f"[D-BUS Service]\nName=com.example.A{i}\nExec={recorder} {line}\n")
+        _write(services, f"com.example.A{i}.service",
+               f"[D-BUS Service]\nName=com.example.A{i}\nExec={recorder} {line}\n")
     (workdir / "bus.conf").write_text(
         f"<busconfig><type>session</type><listen>unix:path={bus}</listen><servicedir>{services}</servicedir>"
         '<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/>'

@@ -249,7 +249,8 @@ def session_service_dirs(env: Mapping[str, str] | None = None, home: str | None 
     if env.get("XDG_RUNTIME_DIR"):
         out.append(os.path.join(env["XDG_RUNTIME_DIR"], "dbus-1", "services"))
     out.append(os.path.join(env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share"), "dbus-1", "services"))
-    out += [os.path.join(d, "dbus-1", "services") for d in _xdg_list(env, "XDG_DATA_DIRS", "/usr/local/share:/usr/share")]
+    data_dirs = _xdg_list(env, "XDG_DATA_DIRS", "/usr/local/share:/usr/share")
+    out += [os.path.join(d, "dbus-1", "services") for d in data_dirs]
     out.append("/usr/share/dbus-1/services")  # ${datadir} of Debian's build
     return _dedup(out)
 
@@ -262,7 +263,9 @@ def system_service_dirs() -> list[str]:
 
 def _strict(directory: str, env: Mapping[str, str]) -> bool:
     runtime = env.get("XDG_RUNTIME_DIR")
-    return bool(runtime) and os.path.normpath(directory) == os.path.join(os.path.normpath(runtime), "dbus-1", "services")
+    if not runtime:
+        return False
+    return os.path.normpath(directory) == os.path.join(os.path.normpath(runtime), "dbus-1", "services")
 
 
 def _read(path: str) -> str:
