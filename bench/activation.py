@@ -361,7 +361,7 @@ class SystemdSocketActivate:
 
 
 def build_jobs(tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
-    jobs, notes = tiny_and_python(tmp, TINY_C, PY_JOB, "job")
+    jobs, notes = tiny_and_python(tmp, TINY_C, PY_JOB, "job", "job.py")
     if "tiny" not in jobs:
         notes[-1] += "; the inetd /bin/cat job is the tiny one"
     jobs["inetd"] = [CAT]

@@ -79,7 +79,8 @@ def compile_c(source: str, directory: Path, name: str) -> tuple[str | None, str 
     return str(directory / name), None
 
 
-def tiny_and_python(directory: Path, c_source: str, py_source: str, what: str) -> tuple[dict, list[str]]:
+def tiny_and_python(directory: Path, c_source: str, py_source: str, what: str,
+                    py_file: str = "program.py") -> tuple[dict, list[str]]:
     """A cold-latency benchmark's two programs: "tiny" built from *c_source* (left out, with a
     note, where it cannot be built) and "python" running *py_source*; name -> command line."""
     programs: dict[str, list[str]] = {}
@@ -89,8 +90,8 @@ def tiny_and_python(directory: Path, c_source: str, py_source: str, what: str) -
         programs["tiny"] = [tiny]
     else:
         notes.append(f"tiny {what} skipped: {why}")
-    (directory / "program.py").write_text(py_source)
-    programs["python"] = [sys.executable, str(directory / "program.py")]
+    (directory / py_file).write_text(py_source)
+    programs["python"] = [sys.executable, str(directory / py_file)]
     return programs, notes
 
 

@@ -367,7 +367,7 @@ def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="plbus-", dir="/tmp"))
     setup = None
     try:
-        jobs, notes = tiny_and_python(tmp, TINY_C, PROVIDER, "service")
+        jobs, notes = tiny_and_python(tmp, TINY_C, PROVIDER, "service", "provider.py")
         setup = Setup(tmp, jobs)
         setup.start()
         samples, wall = _measure(setup, args)
