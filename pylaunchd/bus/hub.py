@@ -161,7 +161,10 @@ class BusHub:
         transient = self.transient is not None and job.label.startswith(TRANSIENT)
         if transient and job.machine.pid is None:
             self.clock.call_at(self.clock.monotonic(), self.transient.ended, job.label)
-        for name in self.registry.ended(job.label):
+        fail, again = self.registry.ended(job.label)
+        for name in again:
+            self.clock.call_at(self.clock.monotonic(), self._ask_again, name)
+        for name in fail:
             if transient and last is not None and last.code == 0:
                 continue
             if job.spawn_error:
@@ -267,7 +270,18 @@ class BusHub:
         st = self.registry.requested(unit, self.clock.timestamp())
         if st is None:
             self._unknown(unit)
-            return
+        else:
+            self._start(st)
+
+    def _ask_again(self, name: str) -> None:
+        """A name requested while its job was stopping: the job has exited, start it for those callers."""
+        st = self.registry.names.get(name)
+        if st is not None and st.owner is None:
+            st.pending = True
+            self._start(st)
+
+    def _start(self, st: NameState) -> None:
+        unit = st.name
         job = self.jobs.get(st.label)
         if job is None or job.machine.removing or st.label in self.disabled:
             why = " (it is disabled)" if st.label in self.disabled else " (it is being unloaded)"
@@ -275,6 +289,7 @@ class BusHub:
             st.pending = False
             return
         log.info("(%s) D-Bus name %s requested", st.label, unit)
+        st.again = job.machine.phase is Phase.STOPPING
         job.bus_name_requested(unit)
         if job.machine.phase is Phase.WAITING and job.machine.pid is None:
             why = " (it runs only once, and has run)" if job.machine.finished else " (it did not start)"

@@ -41,6 +41,7 @@ class NameState:
     activations: int = 0  # calls that started (or asked to start) the job for this name
     last_activation: float | None = None  # Unix time
     pending: bool = False  # requested, not yet owned
+    again: bool = False  # requested while the job was stopping: start it again once it has exited
     not_registered: str | None = None  # why no .service file is there
 
 
@@ -118,14 +119,17 @@ class BusRegistry:
         st.owner_pid, st.owned_by_job = pid, by_job
         return st
 
-    def ended(self, label: str) -> list[str]:
-        """The job's process ended: the names its callers still wait for (each is failed)."""
-        out = []
+    def ended(self, label: str) -> tuple[list[str], list[str]]:
+        """The job's process ended: (the names whose callers are failed, the names
+        to ask for again: requested while it was being stopped, as a socket's
+        client waits in the queue for the next start)."""
+        fail, again = [], []
         for st in self.job_names(label):
             if st.pending:
                 st.pending = False
-                out.append(st.name)
-        return out
+                (again if st.again else fail).append(st.name)
+            st.again = False
+        return fail, again
 
     def pending(self, label: str) -> list[str]:
         return [st.name for st in self.job_names(label) if st.pending]
