@@ -14,7 +14,7 @@ import sys
 import threading
 
 from bushelpers import BUS_LABEL, CONSUMER, Bus, bus  # noqa: F401 - the fixture
-from conftest import pid_alive, plist
+from conftest import plist
 
 NAME = "org.pylaunchd.Echo"
 

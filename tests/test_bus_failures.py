@@ -3,7 +3,6 @@ dbus-daemon's own error names, and names come and go with their jobs."""
 
 from __future__ import annotations
 
-import time
 
 from bushelpers import bus  # noqa: F401 - the fixture
 

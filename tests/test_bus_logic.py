@@ -3,7 +3,10 @@ registry's rules, the service files and the error names."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -128,10 +131,8 @@ def test_unix_path_of_an_address():
 
 def test_jeepney_is_imported_by_the_bridge_alone():
     """pylaunchctl, the manager and the hub never import it: the bridge does, on the first connection."""
-    import subprocess
-    import sys
     code = ("import sys, pylaunchd.manager, pylaunchd.cli.launchctl, pylaunchd.control.server, pylaunchd.bus.hub; "
             "print('jeepney' in sys.modules)")
     cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                        env={**__import__("os").environ, "PYTHONSAFEPATH": "1"})
+                        env={**os.environ, "PYTHONSAFEPATH": "1"})
     assert cp.stdout.strip() == "False", cp.stderr
