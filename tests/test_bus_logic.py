@@ -88,6 +88,10 @@ def test_registry_states_and_the_names_whose_callers_are_failed():
     assert r.ended("a") == ([], ["org.ex.B"])
     r.owner_changed("org.ex.A", None)
     assert r.state(st) == "activatable" and st.owner_pid is None
+    assert not r.check_in("org.ex.A") and r.check_in("org.ex.H") and not r.check_in("org.ex.H")
+    assert r.state(r.names["org.ex.H"]) == "activatable"  # checked in once: activatable since
+    assert r.set_job("a", (BusNameSpec("org.ex.A"), BusNameSpec("org.ex.B"), BusNameSpec("org.ex.H", True))) == (
+        [], ["org.ex.H"])  # a new definition hides it again until it checks in
     r.requested("org.ex.A", 101.0)
     assert r.remove_job("a")[1] == ["org.ex.A"]
 

@@ -117,7 +117,7 @@ class BusHub:
         job = self.jobs.get(label)
         if job is None:
             return
-        names = [st for st in self.registry.job_names(label) if not st.hidden]
+        names = [st for st in self.registry.job_names(label) if st.reachable]
         for st in names:
             st.not_registered = "the job is disabled" if disabled else None
         self._register(job, [] if disabled else [st.name for st in names],
@@ -312,7 +312,11 @@ class BusHub:
     def _owner_pid(self, st: NameState, owner: str, pid: int | None) -> None:
         job = self.jobs.get(st.label)
         mine = job is not None and pid is not None and _belongs(pid, job)
-        if self.registry.owner_pid(st.name, owner, pid, mine) is None or mine:
+        if self.registry.owner_pid(st.name, owner, pid, mine) is None:
+            return
+        if mine:
+            if self.registry.check_in(st.name) and st.label not in self.disabled:
+                self._register(job, [st.name], [])  # HideUntilCheckIn: activatable from now on
             return
         if (st.name, owner) not in self._warned:
             self._warned.add((st.name, owner))
