@@ -64,6 +64,7 @@ class BusHub:
         self._retry = None
         self._delay = RETRY_FIRST
         self._reload_due = False
+        self._last_why: str | None = None
         self._warned: set[tuple[str, str]] = set()  # (name, owner) squatters already warned of
 
     # -- the table's jobs ---------------------------------------------------
@@ -241,7 +242,7 @@ class BusHub:
     # -- what the bus says (BridgeHandler) ----------------------------------
 
     def bus_connected(self, activator: bool, why: str) -> None:
-        self._delay = RETRY_FIRST
+        self._delay, self._last_why = RETRY_FIRST, None
         self.problem = None if activator else why
         log.info("bus %s: connected as %s%s", self.address, self.bridge.unique_name,
                  "; activator of the domain's names" if activator else f"; {why}")
@@ -255,7 +256,8 @@ class BusHub:
             st.owner, st.owner_pid, st.owned_by_job, st.pending = None, None, None, False
         if self.closing:
             return
-        log.info("bus %s: disconnected (%s)", self.address, why)
+        (log.debug if why == self._last_why else log.info)("bus %s: disconnected (%s)", self.address, why)
+        self._last_why = why  # a bus that stays away is said once, not every retry
         own_idle = self.bus_label is not None and self._pids.get(self.bus_label) is None
         if own_idle or (not self.registry.names and self.bus_label is None):
             return  # the bus job's next start connects again
