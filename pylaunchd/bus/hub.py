@@ -114,10 +114,13 @@ class BusHub:
     def set_disabled(self, label: str, disabled: bool) -> None:
         """``pylaunchctl disable``: the job's names stop being activatable (it keeps running);
         ``enable`` makes them activatable again."""
-        (self.disabled.add if disabled else self.disabled.discard)(label)
         job = self.jobs.get(label)
         if job is None:
+            self.disabled.discard(label)  # a job loaded later (enabled, or load -F) serves its names
             return
+        if (label in self.disabled) == disabled:
+            return
+        (self.disabled.add if disabled else self.disabled.discard)(label)
         names = [st for st in self.registry.job_names(label) if st.reachable]
         for st in names:
             st.not_registered = "the job is disabled" if disabled else None
@@ -125,6 +128,7 @@ class BusHub:
                        [st.name for st in names] if disabled else [])
 
     def _gone(self, label: str) -> None:
+        self.disabled.discard(label)
         if self.bus_label == label:
             self.bus_label = None
         self._pids.pop(label, None)
