@@ -4,7 +4,8 @@ Usage: busprovider.py MODE NAME [NAME...]. It connects to DBUS_STARTER_ADDRESS
 (what pylaunchd gives a bus-activated job), asks for each NAME, and answers
 on interface org.pylaunchd.Test: Ping -> "pong from pid N", Env -> the DBUS_*
 variables it got (JSON), Crash -> abort(). MODE: serve; exit3 (exit 3 before
-taking a name); signal (SIGTERM itself before); slow (sleep 0.3 s first).
+taking a name); signal (SIGTERM itself before); slow (sleep 0.3 s first);
+lingering (on SIGTERM it leaves the bus, then takes 1 s to exit).
 
 It never waits for the RequestName reply before reading: dbus-daemon hands
 the queued call to the new owner before that reply, and a client that read
@@ -32,6 +33,12 @@ def main() -> None:
         time.sleep(0.3)
     address = os.environ.get("DBUS_STARTER_ADDRESS") or os.environ["DBUS_SESSION_BUS_ADDRESS"]
     conn = open_dbus_connection(address)
+    if mode == "lingering":
+        def leave(signum, frame):
+            conn.close()
+            time.sleep(1)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, leave)
     for name in names:
         conn.send(message_bus.RequestName(name, 4))
     while True:

@@ -14,7 +14,7 @@ import sys
 import threading
 
 from bushelpers import BUS_LABEL, CONSUMER, Bus, bus  # noqa: F401 - the fixture
-from conftest import pid_alive, plist
+from conftest import plist
 
 NAME = "org.pylaunchd.Echo"
 
@@ -105,3 +105,16 @@ def test_a_crashed_job_is_started_again_by_the_next_call(bus):
     info = bus.manager.info("test.echo")
     assert again == f"pong from pid {info['pid']}" != first
     assert info["runs"] == 2 and info["endpoints"][0]["activations"] == 2
+
+
+def test_a_call_that_comes_while_the_job_stops_is_answered_by_its_next_start(bus):
+    bus.write("echo.plist", bus.provider("test.echo", [NAME], "lingering", ThrottleInterval=0))
+    bus.manager.wait_loaded("test.echo")
+    first = bus.python_call(NAME)
+    bus.manager.ctl("stop", "test.echo")
+    bus.manager.wait_state("test.echo", lambda i: i["state"] == "stopping" and i["endpoints"][0]["owner"] is None,
+                           what="stopping, its name given up")
+    again = bus.python_call(NAME)
+    info = bus.manager.info("test.echo")
+    assert again == f"pong from pid {info['pid']}" != first, (again, bus.manager.log()[-2000:])
+    assert info["runs"] == 2

@@ -3,7 +3,6 @@ dbus-daemon's own error names, and names come and go with their jobs."""
 
 from __future__ import annotations
 
-import time
 
 from bushelpers import bus  # noqa: F401 - the fixture
 
@@ -88,7 +87,7 @@ def test_a_hot_edit_of_the_names_moves_the_service_files(bus):
     assert "other.plist" in errors.stdout + errors.stderr and "test.echo" in errors.stdout + errors.stderr
 
 
-def test_hide_until_check_in_is_reachable_only_while_the_job_owns_it(bus):
+def test_hide_until_check_in_hides_the_name_until_the_job_has_owned_it(bus):
     bus.write("echo.plist", bus.provider("test.echo", {NAME: {"HideUntilCheckIn": True, "ResetAtClose": True}}))
     info = bus.manager.wait_loaded("test.echo")
     assert info["endpoints"][0]["state"] == "hidden until check-in"
@@ -100,3 +99,9 @@ def test_hide_until_check_in_is_reachable_only_while_the_job_owns_it(bus):
     bus.manager.ctl("start", "test.echo")
     info = bus.manager.wait_state("test.echo", lambda i: i["endpoints"][0]["state"] == "owned", what="checked in")
     assert f"pong from pid {info['pid']}" in bus.dbus_send(NAME).stdout
+    # Checked in: from now on a call starts it, as any name.
+    assert (bus.services / f"{NAME}.service").exists()
+    bus.manager.ctl("stop", "test.echo")
+    bus.manager.wait_state("test.echo", lambda i: i["pid"] is None, what="stopped")
+    out = bus.dbus_send(NAME).stdout
+    assert f"pong from pid {bus.manager.info('test.echo')['pid']}" in out

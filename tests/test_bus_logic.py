@@ -3,7 +3,10 @@ registry's rules, the service files and the error names."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -78,10 +81,17 @@ def test_registry_states_and_the_names_whose_callers_are_failed():
     r.owner_pid("org.ex.A", ":1.7", 42, by_job=False)
     assert r.state(st) == "owned by another process"
     assert r.owner_pid("org.ex.A", ":1.8", 43, by_job=True) is None  # an answer about an older owner
-    assert r.ended("a") == ["org.ex.B"]  # A was taken; B's callers still wait
-    assert r.ended("a") == []
+    assert r.ended("a") == (["org.ex.B"], [])  # A was taken; B's callers still wait
+    assert r.ended("a") == ([], [])
+    r.requested("org.ex.B", 100.5)
+    r.names["org.ex.B"].again = True  # asked for while the job was being stopped
+    assert r.ended("a") == ([], ["org.ex.B"])
     r.owner_changed("org.ex.A", None)
     assert r.state(st) == "activatable" and st.owner_pid is None
+    assert not r.check_in("org.ex.A") and r.check_in("org.ex.H") and not r.check_in("org.ex.H")
+    assert r.state(r.names["org.ex.H"]) == "activatable"  # checked in once: activatable since
+    assert r.set_job("a", (BusNameSpec("org.ex.A"), BusNameSpec("org.ex.B"), BusNameSpec("org.ex.H", True))) == (
+        [], ["org.ex.H"])  # a new definition hides it again until it checks in
     r.requested("org.ex.A", 101.0)
     assert r.remove_job("a")[1] == ["org.ex.A"]
 
@@ -121,3 +131,12 @@ def test_unix_path_of_an_address():
     assert unix_path("unix:path=/run/user/1000/bus") == "/run/user/1000/bus"
     assert unix_path("unix:abstract=x;unix:path=/tmp/b,guid=1") == "/tmp/b"
     assert unix_path("tcp:host=localhost,port=1") is None and unix_path(None) is None
+
+
+def test_jeepney_is_imported_by_the_bridge_alone():
+    """pylaunchctl, the manager and the hub never import it: the bridge does, on the first connection."""
+    code = ("import sys, pylaunchd.manager, pylaunchd.cli.launchctl, pylaunchd.control.server, pylaunchd.bus.hub; "
+            "print('jeepney' in sys.modules)")
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                        env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert cp.stdout.strip() == "False", cp.stderr

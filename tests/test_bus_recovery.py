@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from bushelpers import BUS_LABEL, bus, need  # noqa: F401 - the fixture
-from conftest import pid_alive
+from pylaunchd.control.protocol import request
 
 NAME = "org.pylaunchd.Echo"
 
@@ -82,11 +82,16 @@ def test_the_environment_of_bus_jobs_and_update_activation_environment(bus):
     cp = subprocess.run([update, "FROM_TEST=yes"], env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus.address),
                         capture_output=True, text=True, timeout=20)
     assert cp.returncode == 0, cp.stderr
-    bus.manager.wait(lambda: bus.manager.ctl("getenv", "FROM_TEST").stdout.strip() == "yes", 10,
-                     "SetEnvironment to reach getenv")
+    bus.manager.wait(lambda: request(bus.manager.socket, "getenv").get("FROM_TEST") == "yes", 10,
+                     "SetEnvironment to reach the domain")
+    assert bus.manager.ctl("getenv", "FROM_TEST").stdout.strip() == "yes"
     env = json.loads(bus.python_call(NAME, "Env"))
     assert env == {"DBUS_SESSION_BUS_ADDRESS": bus.address, "DBUS_STARTER_ADDRESS": bus.address,
                    "DBUS_STARTER_BUS_TYPE": "session", "FROM_TEST": "yes"}, env
+
+
+def _bus(b) -> dict:
+    return request(b.manager.socket, "domain")["bus"]
 
 
 def _external_bus(b) -> subprocess.Popen:
@@ -110,14 +115,14 @@ def test_a_bus_run_by_someone_else_is_connected_at_start_and_again_after_it_rest
     try:
         b.write("echo.plist", b.provider("test.echo", [NAME]))
         b.manager.start()
-        b.manager.wait(lambda: "connected = yes" in b.manager.ctl("print", "user/0").stdout, 10, "connected")
+        b.manager.wait(lambda: _bus(b)["connected"], 10, "connected")
         assert "bus job = (run by someone else)" in b.manager.ctl("print", "user/0").stdout
         assert "pong" in b.dbus_send(NAME).stdout
         daemon.kill()
         daemon.wait()
         b.manager.wait_state("test.echo", lambda i: i["pid"] is None, what="the provider gone with its bus")
         daemon = _external_bus(b)
-        b.manager.wait(lambda: "connected = yes" in b.manager.ctl("print", "user/0").stdout, 10, "reconnected")
+        b.manager.wait(lambda: _bus(b)["connected"], 10, "reconnected")
         out = b.dbus_send(NAME)
         assert "pong" in out.stdout, out.stderr + b.manager.log()[-2000:]
     finally:

@@ -179,7 +179,8 @@ DOCUMENTED_KEYS = ["label", "pid", "last_exit_status", "state", "runs", "domain"
                    "last_exit", "last_trigger", "throttled_for", "instances", "spawn_error", "warnings",
                    "ignored_keys", "watching_sockets", "sockets",
                    # issue 10: added after every older key, which keep their order
-                   "ready", "status_text", "watchdog_interval", "daemon_pid"]
+                   "ready", "status_text", "watchdog_interval", "daemon_pid",
+                   "endpoints"]  # issue 9
 
 
 def test_job_status_json_keeps_the_wire_keys_in_order():

@@ -5,6 +5,7 @@
 * :mod:`.registry` — which job serves which name, and each name's state (pure);
 * :mod:`.servicedir` — writes and removes the ``.service`` files pylaunchd owns;
 * :mod:`.bridge` — the connection to the bus (jeepney on the manager's asyncio loop);
+* :mod:`.transient` — a third party's installed ``.service`` file run as a job;
 * :mod:`.hub` — the glue: the table's jobs, the registry, the files and the bridge.
 
 Nothing here imports jeepney but :mod:`.bridge`, which the hub imports only

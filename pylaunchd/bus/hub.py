@@ -64,6 +64,7 @@ class BusHub:
         self._retry = None
         self._delay = RETRY_FIRST
         self._reload_due = False
+        self._last_why: str | None = None
         self._warned: set[tuple[str, str]] = set()  # (name, owner) squatters already warned of
 
     # -- the table's jobs ---------------------------------------------------
@@ -113,17 +114,21 @@ class BusHub:
     def set_disabled(self, label: str, disabled: bool) -> None:
         """``pylaunchctl disable``: the job's names stop being activatable (it keeps running);
         ``enable`` makes them activatable again."""
-        (self.disabled.add if disabled else self.disabled.discard)(label)
         job = self.jobs.get(label)
         if job is None:
+            self.disabled.discard(label)  # a job loaded later (enabled, or load -F) serves its names
             return
-        names = [st for st in self.registry.job_names(label) if not st.hidden]
+        if (label in self.disabled) == disabled:
+            return
+        (self.disabled.add if disabled else self.disabled.discard)(label)
+        names = [st for st in self.registry.job_names(label) if st.reachable]
         for st in names:
             st.not_registered = "the job is disabled" if disabled else None
         self._register(job, [] if disabled else [st.name for st in names],
                        [st.name for st in names] if disabled else [])
 
     def _gone(self, label: str) -> None:
+        self.disabled.discard(label)
         if self.bus_label == label:
             self.bus_label = None
         self._pids.pop(label, None)
@@ -161,7 +166,10 @@ class BusHub:
         transient = self.transient is not None and job.label.startswith(TRANSIENT)
         if transient and job.machine.pid is None:
             self.clock.call_at(self.clock.monotonic(), self.transient.ended, job.label)
-        for name in self.registry.ended(job.label):
+        fail, again = self.registry.ended(job.label)
+        for name in again:
+            self.clock.call_at(self.clock.monotonic(), self._ask_again, name)
+        for name in fail:
             if transient and last is not None and last.code == 0:
                 continue
             if job.spawn_error:
@@ -238,7 +246,7 @@ class BusHub:
     # -- what the bus says (BridgeHandler) ----------------------------------
 
     def bus_connected(self, activator: bool, why: str) -> None:
-        self._delay = RETRY_FIRST
+        self._delay, self._last_why = RETRY_FIRST, None
         self.problem = None if activator else why
         log.info("bus %s: connected as %s%s", self.address, self.bridge.unique_name,
                  "; activator of the domain's names" if activator else f"; {why}")
@@ -252,7 +260,8 @@ class BusHub:
             st.owner, st.owner_pid, st.owned_by_job, st.pending = None, None, None, False
         if self.closing:
             return
-        log.info("bus %s: disconnected (%s)", self.address, why)
+        (log.debug if why == self._last_why else log.info)("bus %s: disconnected (%s)", self.address, why)
+        self._last_why = why  # a bus that stays away is said once, not every retry
         own_idle = self.bus_label is not None and self._pids.get(self.bus_label) is None
         if own_idle or (not self.registry.names and self.bus_label is None):
             return  # the bus job's next start connects again
@@ -267,7 +276,18 @@ class BusHub:
         st = self.registry.requested(unit, self.clock.timestamp())
         if st is None:
             self._unknown(unit)
-            return
+        else:
+            self._start(st)
+
+    def _ask_again(self, name: str) -> None:
+        """A name requested while its job was stopping: the job has exited, start it for those callers."""
+        st = self.registry.names.get(name)
+        if st is not None and st.owner is None:
+            st.pending = True
+            self._start(st)
+
+    def _start(self, st: NameState) -> None:
+        unit = st.name
         job = self.jobs.get(st.label)
         if job is None or job.machine.removing or st.label in self.disabled:
             why = " (it is disabled)" if st.label in self.disabled else " (it is being unloaded)"
@@ -275,6 +295,7 @@ class BusHub:
             st.pending = False
             return
         log.info("(%s) D-Bus name %s requested", st.label, unit)
+        st.again = job.machine.phase is Phase.STOPPING
         job.bus_name_requested(unit)
         if job.machine.phase is Phase.WAITING and job.machine.pid is None:
             why = " (it runs only once, and has run)" if job.machine.finished else " (it did not start)"
@@ -297,7 +318,11 @@ class BusHub:
     def _owner_pid(self, st: NameState, owner: str, pid: int | None) -> None:
         job = self.jobs.get(st.label)
         mine = job is not None and pid is not None and _belongs(pid, job)
-        if self.registry.owner_pid(st.name, owner, pid, mine) is None or mine:
+        if self.registry.owner_pid(st.name, owner, pid, mine) is None:
+            return
+        if mine:
+            if self.registry.check_in(st.name) and st.label not in self.disabled:
+                self._register(job, [st.name], [])  # HideUntilCheckIn: activatable from now on
             return
         if (st.name, owner) not in self._warned:
             self._warned.add((st.name, owner))

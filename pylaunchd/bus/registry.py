@@ -14,8 +14,9 @@ A name's state, as ``pylaunchctl print`` shows it (:func:`BusRegistry.state`):
 * ``owned`` — the job's process owns it;
 * ``owned by another process`` — something that is not the job took it first
   (warned, not fought over: D-Bus has no way to take a name back);
-* ``hidden until check-in`` — ``HideUntilCheckIn``: no file, reachable only
-  while the job runs and owns it;
+* ``hidden until check-in`` — ``HideUntilCheckIn``: no file until the job
+  has run and owned the name once under this definition (launchd's check-in);
+  then it is activatable like the others;
 * ``not registered: WHY`` — no file (another program's file is there, the
   directory cannot be written, the bus has another activator).
 """
@@ -34,14 +35,21 @@ ACTIVATABLE, STARTING, OWNED, SQUATTED, HIDDEN = (
 class NameState:
     name: str
     label: str
-    hidden: bool = False
+    hidden: bool = False  # HideUntilCheckIn
+    checked_in: bool = False  # the job has owned it under this definition (a hidden name is activatable since)
     owner: str | None = None  # the owner's unique connection name (:1.N)
     owner_pid: int | None = None
     owned_by_job: bool | None = None  # None until the owner's PID is known
     activations: int = 0  # calls that started (or asked to start) the job for this name
     last_activation: float | None = None  # Unix time
     pending: bool = False  # requested, not yet owned
+    again: bool = False  # requested while the job was stopping: start it again once it has exited
     not_registered: str | None = None  # why no .service file is there
+
+    @property
+    def reachable(self) -> bool:
+        """Activatable when the job does not run: not hidden, or checked in."""
+        return not self.hidden or self.checked_in
 
 
 @dataclass
@@ -69,11 +77,12 @@ class BusRegistry:
             st = self.names.get(name)
             if st is None:
                 st = self.names[name] = NameState(name, label)
-            was_hidden, st.hidden = st.hidden, s.hide_until_check_in
-            if st.hidden and (name not in old or not was_hidden):
-                drop.append(name)
-            elif not st.hidden and (name not in old or was_hidden):
+            was = name in old and st.reachable
+            st.hidden, st.checked_in = s.hide_until_check_in, False  # a new definition checks in anew
+            if st.reachable and not was:
                 write.append(name)
+            elif not st.reachable and (was or name not in old):
+                drop.append(name)
         if new:
             self.by_label[label] = tuple(sorted(new))
         else:
@@ -118,14 +127,25 @@ class BusRegistry:
         st.owner_pid, st.owned_by_job = pid, by_job
         return st
 
-    def ended(self, label: str) -> list[str]:
-        """The job's process ended: the names its callers still wait for (each is failed)."""
-        out = []
+    def check_in(self, name: str) -> bool:
+        """The job owns *name*: True when that makes a hidden name activatable (write its file)."""
+        st = self.names.get(name)
+        if st is None or st.reachable:
+            return False
+        st.checked_in = True
+        return True
+
+    def ended(self, label: str) -> tuple[list[str], list[str]]:
+        """The job's process ended: (the names whose callers are failed, the names
+        to ask for again: requested while it was being stopped, as a socket's
+        client waits in the queue for the next start)."""
+        fail, again = [], []
         for st in self.job_names(label):
             if st.pending:
                 st.pending = False
-                out.append(st.name)
-        return out
+                (again if st.again else fail).append(st.name)
+            st.again = False
+        return fail, again
 
     def pending(self, label: str) -> list[str]:
         return [st.name for st in self.job_names(label) if st.pending]
@@ -136,7 +156,7 @@ class BusRegistry:
             return OWNED if st.owned_by_job is not False else SQUATTED
         if st.pending:
             return STARTING
-        if st.hidden:
+        if not st.reachable:
             return HIDDEN
         why = st.not_registered or registration_problem
         return f"not registered: {why}" if why else ACTIVATABLE
