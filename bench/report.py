@@ -85,6 +85,19 @@ def activation_md(rep: dict) -> list[str]:
                  rows) + ["", f"{rep['runs']} cold runs per pair."]
 
 
+def bus_activation_md(rep: dict) -> list[str]:
+    rows = []
+    for r in rep["results"]:
+        a, b = r["pylaunchd"], r["dbus-daemon"]
+        rows.append([r["job"], f"{f(a['p50_ms'])} / {f(a['p90_ms'])}", f"{f(b['p50_ms'])} / {f(b['p90_ms'])}",
+                     f"{r['ratio_p50']:.2f}x", f"{r['ratio_p90']:.2f}x"])
+    return table(["service", "pylaunchd (`MachServices`) p50 / p90 ms", "dbus-daemon (classic `Exec=`) p50 / p90 ms",
+                  "p50 ratio", "p90 ratio"], rows) + [
+        "", f"First call to an unowned name -> reply; {rep['runs']} cold calls per pair, interleaved, on one "
+            "private bus; the same program both ways (tiny: C, no D-Bus library; python: jeepney). "
+            + " ".join(rep.get("notes", []))]
+
+
 def spawn_md(rep: dict) -> list[str]:
     rows = []
     for mode in ("sequential", "concurrent"):
@@ -112,6 +125,7 @@ SECTIONS = (("scale", "N on-demand jobs (`bench/scale.py`)", scale_md),
             ("reload", "Reload latency (`bench/reload.py`)", reload_md),
             ("startup", "Start-up (`bench/startup.py`)", startup_md),
             ("activation", "Cold activation (`bench/activation.py`)", activation_md),
+            ("bus_activation", "Bus activation, first call (`bench/bus_activation.py`)", bus_activation_md),
             ("spawn_throughput", "Per-connection spawn throughput (`bench/spawn_throughput.py`)", spawn_md),
             ("list_latency", "`pylaunchctl list` (`bench/list_latency.py`)", list_md))
 
