@@ -321,6 +321,8 @@ class BusHub:
         if self.registry.owner_pid(st.name, owner, pid, mine) is None:
             return
         if mine:
+            if st.label.startswith(TRANSIENT):
+                return  # a third party's own file makes its name activatable: none of ours beside it
             if self.registry.check_in(st.name) and st.label not in self.disabled:
                 self._register(job, [st.name], [])  # HideUntilCheckIn: activatable from now on
             return
