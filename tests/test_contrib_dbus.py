@@ -143,10 +143,6 @@ def _echo_job() -> dict:
             "MachServices": {ECHO: True}}
 
 
-@pytest.mark.xfail(strict=True, reason="the core's BusHub connects as soon as a MachServices job loads, before "
-                                       "the bus job of the same batch is known as the domain's bus, and that "
-                                       "connection starts dbus-daemon at manager start (bus/hub.py job_changed -> "
-                                       "_maybe_connect); the issue wants the connection when the bus job starts")
 def test_a_job_with_names_loaded_with_the_bus_leaves_the_bus_idle(manager_factory, workdir, monkeypatch):
     need("dbus-send")
     runtime = workdir / "run"

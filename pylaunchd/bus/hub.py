@@ -64,6 +64,7 @@ class BusHub:
         self._retry = None
         self._delay = RETRY_FIRST
         self._reload_due = False
+        self._connect_due = False
         self._last_why: str | None = None
         self._warned: set[tuple[str, str]] = set()  # (name, owner) squatters already warned of
 
@@ -95,6 +96,17 @@ class BusHub:
         if label in self.disabled:
             write, drop = [], drop + write
         self._register(job, write, drop)
+        self._connect_soon()
+
+    def _connect_soon(self) -> None:
+        """Decide once the batch this load is part of is done: the bus job may come later in it,
+        and a connection now to a bus thought external would start that job for nothing."""
+        if not self._connect_due and not self.closing:
+            self._connect_due = True
+            self.clock.call_at(self.clock.monotonic(), self._connect_now)
+
+    def _connect_now(self) -> None:
+        self._connect_due = False
         self._maybe_connect()
 
     def _register(self, job, write: list[str], drop: list[str]) -> None:
