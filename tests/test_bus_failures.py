@@ -105,3 +105,15 @@ def test_hide_until_check_in_hides_the_name_until_the_job_has_owned_it(bus):
     bus.manager.wait_state("test.echo", lambda i: i["pid"] is None, what="stopped")
     out = bus.dbus_send(NAME).stdout
     assert f"pong from pid {bus.manager.info('test.echo')['pid']}" in out
+
+
+def test_a_new_label_in_the_same_plist_takes_the_names_over(bus):
+    bus.write("echo.plist", bus.provider("test.echo", [NAME]))
+    bus.manager.wait_loaded("test.echo")
+    bus.write("echo.plist", bus.provider("test.renamed", [NAME]))
+    info = bus.manager.wait_state("test.renamed", lambda i: [e["name"] for e in i["endpoints"]] == [NAME],
+                                  what="the name handed over")
+    assert info["endpoints"][0]["state"] == "activatable", info["endpoints"]
+    bus.manager.wait_unloaded("test.echo")
+    out = bus.dbus_send(NAME).stdout
+    assert f"pong from pid {bus.manager.info('test.renamed')['pid']}" in out

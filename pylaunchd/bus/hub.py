@@ -77,6 +77,8 @@ class BusHub:
             return None
         name, other = hit
         job = self.jobs.get(other)
+        if job is not None and spec.path is not None and job.spec.path == spec.path:
+            return None  # the same file under a new Label: the old job goes, and hands its names over
         where = job.spec.path if job is not None and job.spec.path else "a submitted job"
         return f"MachServices.{name}", f"the D-Bus name {name} is already served by {other} ({where})"
 
@@ -151,6 +153,13 @@ class BusHub:
             self._remove_file(name)
         if names:
             self._reload_soon()
+            self._hand_over(set(names))
+
+    def _hand_over(self, names: set[str]) -> None:
+        """Names a removed job held go to a loaded job that asks for them (its plist's new Label)."""
+        for job in list(self.jobs.values()):
+            if any(s.name in names for s in job.spec.mach_services) and job.label in self.jobs:
+                self.job_changed(job.label, job.groups)
 
     def own_files(self) -> list[str]:
         """The .service files pylaunchd wrote (the third-party search passes them over)."""
