@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pylaunchd.bus import names
-from pylaunchd.bus.hub import unix_path
+from pylaunchd.bus.locate import unix_path
 from pylaunchd.bus.registry import BusRegistry
 from pylaunchd.bus.servicedir import ServiceDir
 from pylaunchd.jobspec import BusNameSpec

@@ -5,6 +5,8 @@
 * :mod:`.registry` — which job serves which name, and each name's state (pure);
 * :mod:`.servicedir` — writes and removes the ``.service`` files pylaunchd owns;
 * :mod:`.bridge` — the connection to the bus (jeepney on the manager's asyncio loop);
+* :mod:`.locate` — the bus's socket path, the variables jobs get, whose process a connection is;
+* :mod:`.thirdparty` — installed third-party ``.service`` files, read as dbus-daemon reads them;
 * :mod:`.transient` — a third party's installed ``.service`` file run as a job;
 * :mod:`.hub` — the glue: the table's jobs, the registry, the files and the bridge.
 

@@ -26,22 +26,11 @@ from ..jobtypes import Phase
 from . import names as bus_names
 from .registry import BusRegistry, NameState
 from .servicedir import ServiceDir
+from .locate import belongs, job_env, unix_path
 from .transient import PREFIX as TRANSIENT
 
 log = logging.getLogger("pylaunchd")
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
-
-
-def unix_path(address: str | None) -> str | None:
-    """The socket path of a ``unix:path=...`` address (the first one given)."""
-    for part in (address or "").split(";"):
-        transport, _, rest = part.partition(":")
-        if transport == "unix":
-            for kv in rest.split(","):
-                k, _, v = kv.partition("=")
-                if k == "path":
-                    return os.path.abspath(v)
-    return None
 
 
 class BusHub:
@@ -203,18 +192,7 @@ class BusHub:
 
     def env(self, spec) -> dict[str, str]:
         """The bus's variables for a new process of *spec*."""
-        out = {}
-        if not self.domain.system:
-            out["DBUS_SESSION_BUS_ADDRESS"] = self.address
-        elif self.address != self.domain_default():
-            out["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
-        if spec.mach_services:
-            out.update(DBUS_STARTER_ADDRESS=self.address, DBUS_STARTER_BUS_TYPE=self.domain.bus_type)
-        return out
-
-    def domain_default(self) -> str | None:
-        from ..domain import default_bus_address
-        return default_bus_address(self.domain.system)
+        return job_env(self.domain, self.address, spec)
 
     def started(self) -> None:
         """The first scan is loaded: forget an earlier run's files, connect if the bus is elsewhere."""
@@ -338,7 +316,7 @@ class BusHub:
 
     def _owner_pid(self, st: NameState, owner: str, pid: int | None) -> None:
         job = self.jobs.get(st.label)
-        mine = job is not None and pid is not None and _belongs(pid, job)
+        mine = job is not None and pid is not None and belongs(pid, job)
         if self.registry.owner_pid(st.name, owner, pid, mine) is None:
             return
         if mine:
@@ -379,22 +357,3 @@ class BusHub:
                 "activator": activator, "unique_name": b.unique_name if b is not None and b.connected else None,
                 "bus_job": self.bus_label, "service_dir": self.files.directory if self.files else None,
                 "names": len(self.registry.names)}
-
-
-def _belongs(pid: int, job) -> bool:
-    """*pid* is the job's process, or runs under it (a wrapper's child, its process group)."""
-    mine = {p for p in (job.machine.pid, *job.machine.instances) if p is not None}
-    for _ in range(8):
-        if pid in mine:
-            return True
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        if int(fields[2]) in mine:  # its process group is the job's
-            return True
-        pid = int(fields[1])
-        if pid <= 1:
-            return False
-    return False
