@@ -16,15 +16,15 @@ login shell's PATH.
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from installed import dependencies, files
 
 REPO = Path(__file__).resolve().parent.parent
 NEEDED = ("useradd", "userdel", "setpriv", "runuser")
@@ -38,20 +38,6 @@ def why_not() -> str | None:
     if missing:
         return f"missing {', '.join(missing)}"
     return None if interpreter() else "no Python 3.11 or later that an ordinary user may run"
-
-
-def _requirements(name: str, seen: set[str]) -> None:
-    for req in md.requires(name) or []:
-        if "extra ==" in req:
-            continue
-        dep = re.match(r"[A-Za-z0-9._-]+", req).group(0).lower().replace("_", "-")
-        if dep not in seen:
-            try:
-                md.distribution(dep)
-            except md.PackageNotFoundError:
-                continue  # a marker excluded it here
-            seen.add(dep)
-            _requirements(dep, seen)
 
 
 def reachable(path: str) -> bool:
@@ -84,17 +70,10 @@ def build_runtime(root: Path, python: str) -> Path:
     venv = root / "venv"
     subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     [site] = list((venv / "lib").glob("python3*/site-packages"))
-    deps: set[str] = set()
-    _requirements("pylaunchd", deps)
-    for name in sorted(deps):
-        dist = md.distribution(name)
-        for f in dist.files or []:
-            if f.parts[0] == ".." or "__pycache__" in f.parts:
-                continue  # scripts in bin/, byte code
-            src = Path(dist.locate_file(f))
-            if src.is_file():
-                (site / f).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, site / f)
+    for dist in dependencies():
+        for rel, src in files(dist):
+            (site / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, site / rel)
     shutil.copytree(REPO / "pylaunchd", site / "pylaunchd", ignore=shutil.ignore_patterns("__pycache__"))
     for script, module in (("pylaunchd", "pylaunchd"), ("pylaunchctl", "launchctl")):
         path = venv / "bin" / script
