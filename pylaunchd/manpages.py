@@ -180,26 +180,14 @@ PAGES = {"pylaunchd.8": pylaunchd_page, "pylaunchctl.1": pylaunchctl_page, "pyla
 
 
 def main(argv: list[str]) -> int:
-    stale = []
-    for name, make in PAGES.items():
-        page, path = make(), os.path.join(MAN_DIR, name)
-        if not argv:
-            sys.stdout.write(page)
-            continue
-        try:
-            with open(path) as f:
-                old = f.read()
-        except FileNotFoundError:
-            old = None
-        if old != page and argv[0] == "--write":
-            os.makedirs(MAN_DIR, exist_ok=True)
-            with open(path, "w") as f:
-                f.write(page)
-        elif old != page:
-            stale.append(path)
-    for path in stale:
-        print(f"{path} is out of date: run python -m pylaunchd.manpages --write", file=sys.stderr)
-    return 1 if stale else 0
+    if not argv:
+        for make in PAGES.values():
+            sys.stdout.write(make())
+        return 0
+    from .control.docs import sync
+
+    return sync({os.path.join(MAN_DIR, name): make() for name, make in PAGES.items()}, argv[0],
+                "python -m pylaunchd.manpages")
 
 
 if __name__ == "__main__":
