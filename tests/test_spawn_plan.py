@@ -50,7 +50,6 @@ def test_a_bare_environment_gets_the_users_identity_from_the_password_database()
     still gives its agents HOME, USER, LOGNAME and SHELL, as launchd does."""
     import pwd
 
-
     pw = pwd.getpwuid(os.geteuid())
     env = base_environment("x", inherited={})
     assert (env["HOME"], env["USER"], env["LOGNAME"]) == (pw.pw_dir, pw.pw_name, pw.pw_name)
