@@ -26,7 +26,11 @@ def _xdg(var: str, default: str) -> str:
 
 
 def default_control_socket(system: bool) -> str:
-    """Where a manager listens and where pylaunchctl looks for it."""
+    """Where a manager listens and where pylaunchctl looks for it. Without
+    XDG_RUNTIME_DIR (no PAM session made one: ``su``, ``runuser``, cron, a
+    container) a per-user manager uses ``/tmp/pylaunchd-UID``, which
+    :func:`pylaunchd.control.listener.secure_directory` requires to be a
+    directory of that user's that nobody else can write."""
     override = os.environ.get("PYLAUNCHD_CONTROL_SOCKET")
     if override:
         return override
@@ -44,8 +48,11 @@ def user_control_socket(uid: int) -> str:
     if uid == os.getuid() or os.environ.get("PYLAUNCHD_CONTROL_SOCKET"):
         return default_control_socket(False)
     runtime = os.path.join("/run/user", str(uid), "pylaunchd", "control.sock")
-    fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}", "control.sock")
-    return runtime if os.path.exists(runtime) or not os.path.exists(fallback) else fallback
+    fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}")
+    # Only root sees into those 0700 directories; anyone sees whether the fallback's exists.
+    if os.path.exists(runtime) or not os.path.isdir(fallback):
+        return runtime
+    return os.path.join(fallback, "control.sock")
 
 
 def default_jobs_dirs(system: bool) -> list[str]:

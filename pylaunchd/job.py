@@ -91,7 +91,8 @@ TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
     "stop": _same_except(RUNNING=frozenset({RUNNING, STOPPING})),
     "unload": _same_except(WAITING=frozenset({WAITING, REMOVED}), THROTTLED=frozenset({REMOVED}),
                            RUNNING=frozenset({STOPPING})),
-    "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({WAITING, RUNNING}),
+    # (a definition equal to the loaded one changes nothing: a throttled job stays so)
+    "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({THROTTLED, WAITING, RUNNING}),
                            RUNNING=frozenset({RUNNING, STOPPING})),
     "observe": _same_except(),
 }

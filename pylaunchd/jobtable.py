@@ -270,6 +270,7 @@ class JobTable:
         try:
             groups = self._sockets_for(spec, path)
         except SocketError as e:
+            e = SocketError(f"{e}{_holder(spec, self.jobs)}")
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}", "Sockets")
         job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
@@ -411,3 +412,17 @@ class JobTable:
             if label_from_file(path) == label:
                 self.load(path, from_dir=True)
                 return
+
+
+def _holder(spec: JobSpec, jobs: dict) -> str:
+    """Which loaded job already has one of *spec*'s sockets (the same unix
+    path, or the same node and service), to say so: ``; job LABEL has it``."""
+    def keys(sp: JobSpec) -> set:
+        return {s.path or (s.node, s.service, s.type) for g in sp.sockets for s in g.sockets
+                if s.path or s.service not in (None, "0")}
+
+    mine = keys(spec)
+    for label, job in jobs.items():
+        if label != spec.label and mine & keys(job.spec):
+            return f" (job {label}, loaded from {job.spec.path or 'a submission'}, has it)"
+    return ""

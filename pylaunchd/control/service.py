@@ -73,6 +73,10 @@ class ControlService:
         """Every loaded job, by label."""
         return [_summary(m) for _, m in sorted(self._table.jobs.items())]
 
+    def plist_paths(self) -> dict[str, str | None]:
+        """label -> the plist each loaded job came from (None: submitted)."""
+        return {label: m.spec.path for label, m in self._table.jobs.items()}
+
     def summary(self, label: str) -> JobSummary:
         return _summary(self._find(label))
 

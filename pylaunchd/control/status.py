@@ -200,8 +200,8 @@ class LoadErrorStatus(Record):
     @property
     def text(self) -> str:
         """One line: ``PATH: KEY: MESSAGE``."""
-        where = f"{self.path}: {self.key_path}" if self.key_path and self.reason == "invalid" else self.path
-        return f"{where}: {self.message}"
+        named = self.key_path and self.reason == "invalid" and not self.message.startswith(f"{self.key_path}: ")
+        return f"{self.path}: {self.key_path}: {self.message}" if named else f"{self.path}: {self.message}"
 
 
 class DomainStatus(Record):
