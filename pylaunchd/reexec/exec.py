@@ -143,8 +143,9 @@ class ReExec:
             os.close(rfd)
             return f"the check did not finish within {CHECK_TIMEOUT:.0f} s"
         output = _read_all(rfd).strip()
-        if os.waitstatus_to_exitcode(status) != 0:
-            return output.splitlines()[-1] if output else f"the check failed (wait status {status})"
+        if os.waitstatus_to_exitcode(status) != 0:  # the last line: the check's reason, or a traceback's
+            why = output.splitlines()[-1] if output else f"wait status {status}"
+            return f"the code installed now fails its check (python -m pylaunchd.reexec.check): {why}"
         log.info("re-exec: %s", output)
         return None
 
