@@ -13,7 +13,9 @@ over, to any of the three, while the manager is told ``pylaunchctl reexec``
 N times (default 20). Every connection is counted: answered, refused, reset,
 timed out, or closed without an answer; the goal is zero of all but the
 first. Per re-exec, the pause: from the request to the control socket
-answering the new process (what pylaunchctl reexec prints). Before and after,
+answering the new process (what pylaunchctl reexec prints, the check of the
+new code included), and the gap: from the exec to the new process having
+taken over (the time new clients wait in the kernel's queues). Before and after,
 ``print`` of each job: the kept-alive server's PID and runs must not change,
 and the inetd job's ``accepted`` counter must have grown by exactly the
 number of its answered connections (the counters survive every exec).
@@ -153,20 +155,23 @@ def measure_pylaunchd(args, root: Path) -> dict:
         wait_for(lambda: ctl(env, "print", "listen", "--json").returncode == 0, 30, "pylaunchd to start")
         before = {label: _print(env, label) for label in ports}
         load = Load(ports, args.clients).start()
-        pauses = []
+        pauses, gaps = [], []
         for _ in range(args.reexecs):
             time.sleep(args.between)
             cp = ctl(env, "reexec", "--json")
             if cp.returncode != 0:
                 raise BenchError(f"pylaunchctl reexec failed: {cp.stderr.strip()}")
-            pauses.append(float(json.loads(cp.stdout)["pause"]))
+            out = json.loads(cp.stdout)
+            pauses.append(float(out["pause"]))
+            gaps.append(out["gap"])
         time.sleep(args.between)
         load.stop()
         after = {label: _print(env, label) for label in ports}
         pid_after = int(json.loads(ctl(env, "version", "--json").stdout)["pid"])
     finally:
         terminate(proc)
-    return {"pid_kept": pid_after == proc.pid, "pauses": distribution(pauses), "load": load.counts,
+    return {"pid_kept": pid_after == proc.pid, "pauses": distribution(pauses), "gaps": distribution(gaps),
+            "load": load.counts,
             "failures": load.failures(), "errors": load.errors, "before": before, "after": after,
             "kept_alive_pid_kept": before["listen"]["pid"] == after["listen"]["pid"],
             "kept_alive_runs_kept": before["listen"]["runs"] == after["listen"]["runs"],
@@ -254,6 +259,8 @@ def render(r: dict) -> str:
     lines = [f"pylaunchd: {r['reexecs']} re-execs under {r['clients']} clients",
              f"  pause (request -> control socket answers): p50 {p['pauses'].get('p50_ms', 0):.0f} ms, "
              f"max {p['pauses'].get('max_ms', 0):.0f} ms",
+             f"  gap (exec -> new process took over; clients wait in the queue): p50 "
+             f"{p['gaps'].get('p50_ms', 0):.0f} ms, max {p['gaps'].get('max_ms', 0):.0f} ms",
              "  connections: " + ", ".join(f"{k}: " + " ".join(f"{o}={n}" for o, n in c.items() if n)
                                           for k, c in p["load"].items()),
              f"  failures: {p['failures']}; manager PID kept: {p['pid_kept']}; kept-alive PID kept: "

@@ -87,6 +87,7 @@ class Manager:
         self.handoff, self.inherited = handoff, inherited
         self.reexec_generation = 0  # re-execs so far
         self.reexec_note: str | None = None  # what the last re-exec could not restore
+        self.reexec_gap: float | None = None  # seconds from the last exec to the new process restored
         self.helpers: dict[int, Callable[[int], None]] = {}  # pid -> its wait status's reader (not a job's)
         self._reexec = None
 

@@ -53,7 +53,7 @@ def line_server(port: int, unix: str | None = None) -> dict:
     if unix:
         listeners.append({"SockPathName": unix})
     return {"ProgramArguments": [PYTHON, job_script("line_server.py"), "--mode", "fromfd"],
-            "KeepAlive": True, "Sockets": {"Listeners": listeners}}
+            "KeepAlive": True, "ThrottleInterval": 1, "Sockets": {"Listeners": listeners}}
 
 
 TALKER = ["/bin/sh", "-c", 'echo talker-up; trap "echo got-usr1" USR1; while :; do sleep 0.1; done']
@@ -67,7 +67,7 @@ def test_reexec_keeps_pid_sockets_jobs_counters_and_timers(manager_factory, work
     m.write("inetd.plist", plist("inetd", ProgramArguments=["/bin/sh", "-c", 'read a; read b; echo "$a $b"'],
                                  inetdCompatibility={"Wait": False},
                                  Sockets={"L": {"SockNodeName": "127.0.0.1", "SockServiceName": str(inetd_port)}}))
-    m.write("stubborn.plist", plist("stubborn", RunAtLoad=True, ExitTimeOut=4,
+    m.write("stubborn.plist", plist("stubborn", RunAtLoad=True, ExitTimeOut=3,
                                     ProgramArguments=["/bin/sh", "-c", 'trap "" TERM; while :; do sleep 0.1; done']))
     m.write("talker.plist", plist("talker", RunAtLoad=True, ProgramArguments=TALKER))
     m.start()
@@ -137,9 +137,11 @@ def test_reexec_under_load_loses_no_connection(manager_factory):
     before = {label: m.info(label) for label in ports}
     load = bench.Load(ports, clients=16).start()
     try:
-        for n in range(1, 4):
+        for n in range(1, 3):
             wait_for(lambda: load.answered() > 100 * n, 30, what="clients to be answered")
             assert reexec(m)["reexecs"] == n
+        m.proc.send_signal(signal.SIGUSR2)  # the signal does the same
+        m.wait(lambda: manager_info(m)["reexecs"] == 3, 30, "the re-exec SIGUSR2 asked for")
         wait_for(lambda: load.answered("ondemand") > 250, 30, what="the on-demand job to restart")
     finally:
         load.stop()
@@ -224,16 +226,6 @@ def test_corrupt_state_after_exec_falls_back_to_plists_and_adopts(manager_factor
     m.wait(lambda: "got-usr1" in m.ctl("log", "talker").stdout, 10, "the talker's output")
     os.kill(pid, signal.SIGKILL)  # an adopted process is the job's: KeepAlive restarts it
     m.wait_state("keep", lambda i: i["pid"] not in (None, pid) and i["last_exit"], what="restarted")
-
-
-def test_sigusr2_reexecs(manager_factory):
-    m = manager_factory(start=False)
-    m.write("talker.plist", plist("talker", RunAtLoad=True, ProgramArguments=TALKER))
-    m.start()
-    pid = m.wait_state("talker", lambda i: i["pid"], what="running")["pid"]
-    m.proc.send_signal(signal.SIGUSR2)
-    m.wait(lambda: manager_info(m)["reexecs"] == 1, 30, "the re-exec")
-    assert m.info("talker")["pid"] == pid and m.proc.poll() is None
 
 
 def test_throttle_timer_is_set_again_at_its_deadline(workdir):

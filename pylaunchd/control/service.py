@@ -124,7 +124,8 @@ class ControlService:
         m = self._manager
         d = m.domain
         return ManagerInfo(os.getpid(), os.getuid(), d.name, __version__, d.jobs_dirs, d.control_socket,
-                           m.reexec_generation, m.reexec_note)
+                           m.reexec_generation, m.reexec_note,
+                           None if m.reexec_gap is None else round(m.reexec_gap, 4))
 
     async def reexec(self) -> dict:
         """Re-exec the manager (pylaunchd.reexec): once the installed code has

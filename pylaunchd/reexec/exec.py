@@ -166,6 +166,8 @@ class ReExec:
                 h.flush()
             inheritable(handoff.fds(), True)
             os.chdir(m.exec_cwd)
+            handoff.exec_at = time.monotonic()
+            env[ENV] = handoff.to_env()
             os.execve(sys.executable, argv, env)
         except OSError as e:
             inheritable(handoff.fds(), False)

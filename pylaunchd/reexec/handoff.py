@@ -38,6 +38,7 @@ class Handoff:
     pipe_fds: list[int] = field(default_factory=list)
     generation: int = 1  # how many re-execs this manager has made, this one included
     requested_at: float | None = None  # CLOCK_MONOTONIC of the request (the pause is measured from it)
+    exec_at: float | None = None  # CLOCK_MONOTONIC just before the execve
 
     def fds(self) -> list[int]:
         fixed = [self.control_fd, self.lock_fd] + ([self.notify_fd] if self.notify_fd is not None else [])

@@ -67,6 +67,10 @@ def started_at(pid: int) -> float:
     return time.monotonic() - max(age, 0.0)
 
 
+def _ms(since: float | None, now: float) -> str:
+    return "?" if since is None else f"{(now - since) * 1000:.0f}"
+
+
 class Restore:
     def __init__(self, manager: "Manager", handoff: Handoff, pool: InheritedSockets):
         self.manager, self.handoff, self.pool = manager, handoff, pool
@@ -193,7 +197,8 @@ class Restore:
             pass
         m.table.adopter = None
         m.table.inherited = None
-        m.reexec_generation, m.reexec_note = self.handoff.generation, self.note
-        pause = time.monotonic() - self.handoff.requested_at if self.handoff.requested_at else None
-        log.info("re-exec %d done: %d job(s) restored, %d process(es) adopted%s", self.handoff.generation,
-                 self.restored, self.adopted, f", {pause * 1000:.0f} ms after the request" if pause else "")
+        h, now = self.handoff, time.monotonic()
+        m.reexec_generation, m.reexec_note = h.generation, self.note
+        m.reexec_gap = now - h.exec_at if h.exec_at else None
+        log.info("re-exec %d done: %d job(s) restored, %d process(es) adopted; %s ms after the exec, %s ms after "
+                 "the request", h.generation, self.restored, self.adopted, _ms(h.exec_at, now), _ms(h.requested_at, now))

@@ -35,7 +35,9 @@ class Reexec(Verb):
     running jobs by PID; version --json shows that as reexec_note.
 
     Waits until the new process answers, then prints the pause (from the
-    request to the control socket answering again).
+    request to the control socket answering again, the check included) and
+    the gap (from the exec to the new process having taken over: the time
+    clients wait in the kernel's queues).
     """
 
     name = "reexec"
@@ -57,10 +59,11 @@ class Reexec(Verb):
             time.sleep(0.01)
         pause = time.monotonic() - start
         if as_json:
-            print_json({"pid": info.pid, "reexecs": info.reexecs, "pause": round(pause, 4),
+            print_json({"pid": info.pid, "reexecs": info.reexecs, "pause": round(pause, 4), "gap": info.reexec_gap,
                         "version": info.version, "note": info.reexec_note})
             return
-        print(f"pylaunchd {info.version} (pid {info.pid}) re-executed in {pause * 1000:.0f} ms")
+        gap = f" ({info.reexec_gap * 1000:.0f} ms from its exec)" if info.reexec_gap is not None else ""
+        print(f"pylaunchd {info.version} (pid {info.pid}) re-executed in {pause * 1000:.0f} ms{gap}")
         if info.reexec_note:
             print(f"note: {info.reexec_note}")
 
