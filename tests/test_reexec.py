@@ -70,8 +70,16 @@ def test_reexec_keeps_pid_sockets_jobs_counters_and_timers(manager_factory, work
     m.write("stubborn.plist", plist("stubborn", RunAtLoad=True, ExitTimeOut=3,
                                     ProgramArguments=["/bin/sh", "-c", 'trap "" TERM; while :; do sleep 0.1; done']))
     m.write("talker.plist", plist("talker", RunAtLoad=True, ProgramArguments=TALKER))
+    go = workdir / "go"
+    m.write("ready.plist", plist("ready", RunAtLoad=True, ProgramArguments=[
+        PYTHON, job_script("notifier.py"), "--wait-for", str(go), "READY=1\nSTATUS=serving", "@wait",
+        "STATUS=after the re-exec"]))
+    m.write("daemon.plist", plist("daemon", RunAtLoad=True, AbandonProcessGroup=True,
+                                  ProgramArguments=["/bin/sh", "-c", "sleep 1000 & exit 0"]))
     m.start()
     m.wait_state("keep", lambda i: i["pid"], what="running")
+    m.wait_state("ready", lambda i: i["ready"] and i["status_text"] == "serving", what="ready")
+    orphan = m.wait_state("daemon", lambda i: i["daemon_pid"], what="its orphan")["daemon_pid"]
     assert b"Listeners pid=" in connect_and_talk(port, b"a\n") and b"Listeners" in unix_talk(unix, b"b\n")
     m.ctl("setenv", "REEXEC_VAR", "kept")
     inode = os.stat(unix).st_ino
@@ -95,6 +103,11 @@ def test_reexec_keeps_pid_sockets_jobs_counters_and_timers(manager_factory, work
     assert after["inetd"]["instances"] == before["inetd"]["instances"]
     assert os.stat(unix).st_ino == inode  # the socket file was neither unlinked nor bound again
     assert m.ctl("getenv", "REEXEC_VAR").stdout.strip() == "kept"
+    assert m.info("ready")["ready"] and m.info("daemon")["daemon_pid"] == orphan
+    go.touch()  # the job's next datagram reaches the same notify socket, read by the new process
+    m.wait_state("ready", lambda i: i["status_text"] == "after the re-exec", what="its status after the re-exec")
+    os.kill(orphan, signal.SIGKILL)  # the orphan is still ours to reap
+    m.wait(lambda: not os.path.exists(f"/proc/{orphan}"), 10, "the orphan to be reaped")
     # still served, by the same process
     pid = before["keep"]["pid"]
     assert f"pid={pid}".encode() in connect_and_talk(port, b"c\n")
