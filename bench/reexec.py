@@ -99,12 +99,8 @@ class Load:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=self.timeout) as s:
                 s.sendall(f"{tag}\n".encode())
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                with s.makefile("rb") as f:
+                    data = f.readline()
         except ConnectionRefusedError:
             return "refused"
         except ConnectionResetError:
