@@ -25,7 +25,7 @@ from conftest import PYTHON, connect_and_talk, job_script, plist, unix_talk, wai
 from inprocess import run_in_process
 from pylaunchd.control.protocol import request
 from pylaunchd.job import JobMachine
-from pylaunchd.jobtypes import Phase
+from pylaunchd.jobtypes import ExitStatus, Phase, Timer
 from pylaunchd.reexec.state import StateError, dump, parse, timer_from, timer_key
 from pylaunchd.runtime import JobRuntime
 
@@ -244,9 +244,11 @@ def test_corrupt_state_after_exec_falls_back_to_plists_and_adopts(manager_factor
 def test_throttle_timer_is_set_again_at_its_deadline(workdir):
     """On the fake clock: a throttled job's snapshot, restored into a fresh
     runtime (what the new process does), spawns at the deadline set before
-    the exec, not earlier and not a full ThrottleInterval later."""
+    the exec, not earlier and not a full ThrottleInterval later; its
+    StartInterval timer is set again at its own deadline."""
     async def body(h):
-        job = h.load("flaky", ProgramArguments=["/bin/sh", "-c", "exit 1"], KeepAlive=True, ThrottleInterval=30)
+        job = h.load("flaky", ProgramArguments=["/bin/sh", "-c", "exit 1"], KeepAlive=True, ThrottleInterval=30,
+                     StartInterval=45)
         await h.until(lambda: job.machine.phase is Phase.THROTTLED, "the job to be throttled")
         deadline = job.machine.throttled_until
         h.clock.advance(10)  # a third of the way
@@ -259,7 +261,7 @@ def test_throttle_timer_is_set_again_at_its_deadline(workdir):
         fresh.resume({}, JobMachine.restored(job.spec, data["machine"]),
                      {timer_from(k): at for k, at in data["timers"]})
         assert fresh.machine.phase is Phase.THROTTLED and fresh.machine.runs == job.machine.runs
-        assert h.clock.pending()[0] == deadline
+        assert h.clock.pending() == sorted([deadline, job.deadlines[Timer.INTERVAL]])  # StartInterval's too
         h.clock.advance(deadline - h.clock.monotonic() - 0.5)
         assert fresh.machine.phase is Phase.THROTTLED
         h.clock.advance(1)
@@ -287,6 +289,6 @@ def test_a_machine_snapshot_round_trips():
     m = JobMachine(spec)
     m.load(5)
     m.spawned(42, 5)
-    m.exited(42, __import__("pylaunchd.jobtypes", fromlist=["ExitStatus"]).ExitStatus(code=3), 6)
+    m.exited(42, ExitStatus(code=3), 6)
     again = JobMachine.restored(spec, json.loads(json.dumps(m.snapshot())))
     assert again.snapshot() == m.snapshot() and again == m
