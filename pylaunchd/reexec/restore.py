@@ -67,6 +67,13 @@ def started_at(pid: int) -> float:
     return time.monotonic() - max(age, 0.0)
 
 
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _ms(since: float | None, now: float) -> str:
     return "?" if since is None else f"{(now - since) * 1000:.0f}"
 
@@ -172,6 +179,19 @@ class Restore:
         self.pipes -= set(found)
         return found
 
+    def _stop_leftover(self, label: str, data: dict) -> None:
+        """A job of the state that no longer loads: SIGTERM what runs of it,
+        and SIGKILL at the ExitTimeOut deadline it had, if it was stopping."""
+        machine = data.get("machine") or {}
+        pids = [p for p in [machine.get("pid"), *[i[0] for i in machine.get("instances", [])]] if isinstance(p, int)]
+        for pid in pids:
+            log.warning("(%s) no longer loaded after the re-exec: SIGTERM to pid %d", label, pid)
+            _kill(pid, signal.SIGTERM)
+        kill_at = next((at for key, at in data.get("timers", []) if key == "kill"), None)
+        if pids and isinstance(kill_at, (int, float)):
+            clock = self.manager.clock
+            clock.call_at(kill_at, lambda: [_kill(pid, signal.SIGKILL) for pid in pids])
+
     def finish(self) -> None:
         """After every load: close what no job took, stop what no longer
         loads, reap what exited during the exec, say how it went."""
@@ -182,14 +202,7 @@ class Restore:
             os.close(fd)
         self.pipes.clear()
         for label, data in self.saved.items():
-            machine = data.get("machine") or {}
-            for pid in [machine.get("pid"), *[p for p, _ in machine.get("instances", [])]]:
-                if isinstance(pid, int):
-                    log.warning("(%s) no longer loaded after the re-exec: SIGTERM to pid %d", label, pid)
-                    try:
-                        os.kill(pid, signal.SIGTERM)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+            self._stop_leftover(label, data)
         self.saved.clear()
         try:
             os.unlink(self.handoff.state_path)
