@@ -179,6 +179,7 @@ def test_reexec_runs_the_installed_code_and_refuses_code_that_fails(manager_fact
     m.write("keep.plist", plist("keep", **line_server(port)))
     m.start()
     pid = m.wait_state("keep", lambda i: i["pid"], what="running")["pid"]
+    fds = len(os.listdir(f"/proc/{m.proc.pid}/fd"))
     (shadow / "pylaunchd").mkdir()
     (shadow / "pylaunchd" / "__init__.py").write_text('raise ImportError("a broken upgrade")\n')
     cp = reexec(m, check=False)
@@ -192,6 +193,8 @@ def test_reexec_runs_the_installed_code_and_refuses_code_that_fails(manager_fact
     out = reexec(m)
     assert out["version"].startswith("9.9-upgraded+") and out["pid"] == m.proc.pid
     assert m.info("keep")["pid"] == pid and f"pid={pid}".encode() in connect_and_talk(port, b"y\n")
+    # no descriptor piles up: a library's (watchdog's inotify) is not inherited
+    m.wait(lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd")) == fds, 10, f"the manager to hold {fds} fds again")
 
 
 WRAPPER = """

@@ -11,7 +11,8 @@
 3. once the reply has gone, the signals the manager handles are blocked (a
    SIGTERM during the exec waits for the new process instead of killing
    it), the state is written again (jobs moved on during the check),
-   close-on-exec is cleared on exactly the handed-over descriptors, and the
+   close-on-exec is cleared on exactly the handed-over descriptors (and set
+   on every other, for a library that opened one without it), and the
    manager ``execve``s its own command line (``sys.orig_argv``) from the
    directory it was started in. Connections that arrive meanwhile wait in
    the kernel's queues; children that exit stay zombies until the new
@@ -29,7 +30,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..jobtypes import Phase
-from .handoff import ENV, STATE_FILE, Handoff, inheritable
+from .handoff import ENV, STATE_FILE, Handoff, inheritable, only_these_inheritable
 from .state import timer_key, write
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class ReExec:
             for h in logging.getLogger().handlers:
                 h.flush()
             inheritable(handoff.fds(), True)
+            only_these_inheritable(handoff.fds())
             os.chdir(m.exec_cwd)
             handoff.exec_at = time.monotonic()
             env[ENV] = handoff.to_env()

@@ -65,6 +65,20 @@ def inheritable(fds: list[int], on: bool) -> None:
             pass
 
 
+def only_these_inheritable(fds: list[int]) -> None:
+    """Set close-on-exec on every descriptor above 2 but *fds*: a library's
+    descriptor opened without it (watchdog's inotify) must not pile up in
+    the manager, one per re-exec."""
+    keep = set(fds)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the directory's own descriptor, closed already
+
+
 def take_from_environment() -> Handoff | None:
     """The handoff of the re-exec that started this process, or None. The
     variable leaves the environment, and the descriptors are close-on-exec
