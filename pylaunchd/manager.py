@@ -14,7 +14,8 @@ down, and little else:
 Signals: SIGTERM, SIGINT and SIGPWR stop every job (each by its ExitTimeOut;
 clients before the jobs they name, :func:`pylaunchd.pid1.shutdown_waves`),
 then close every socket, then the manager; SIGHUP rescans the job directories (and retries plists that
-failed to load); SIGUSR2 re-execs the manager, keeping its jobs and sockets (:mod:`pylaunchd.reexec`); SIGCHLD reaps children and hands each exit to its job, and orphans (the
+failed to load); SIGUSR2 re-execs the manager, keeping its jobs and sockets
+(:mod:`pylaunchd.reexec`); SIGCHLD reaps children and hands each exit to its job, and orphans (the
 manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
 :class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
 (:mod:`pylaunchd.notify`).
