@@ -41,6 +41,7 @@ class Reexec(Verb):
     """
 
     name = "reexec"
+    sends = ("reexec", "manager")  # then asks the new process until it answers
 
     def run(self, as_json: bool = JSON,
             timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the new process.")) -> None:
