@@ -200,15 +200,27 @@ def test_reexec_runs_the_installed_code_and_refuses_code_that_fails(manager_fact
 WRAPPER = """
 import json, os, sys
 handoff = os.environ.get("PYLAUNCHD_REEXEC")
-if handoff:  # the state file, corrupted between the check and the new process
-    with open(json.loads(handoff)["state_path"], "w") as f:
-        f.write('{"version": 1, "jobs": [{"label": ')
+if handoff:  # the state file, spoilt between the check and the new process
+    handoff = json.loads(handoff)
+    path = handoff["state_path"]
+    if handoff["generation"] == 1:  # one job's snapshot
+        with open(path) as f:
+            state = json.load(f)
+        next(j for j in state["jobs"] if j["label"] == "keep")["machine"]["phase"] = "sideways"
+        text = json.dumps(state)
+    else:  # the whole file
+        text = '{"version": 1, "jobs": [{"label": '
+    with open(path, "w") as f:
+        f.write(text)
 from pylaunchd.cli.pylaunchd import main
 main()
 """
 
 
-def test_corrupt_state_after_exec_falls_back_to_plists_and_adopts(manager_factory, workdir):
+def test_a_state_spoilt_after_the_exec_falls_back_to_plists_and_adopts(manager_factory, workdir):
+    """A job whose snapshot cannot be used, then a whole state that cannot
+    be read: the jobs are adopted by PID, their sockets by address, their
+    pipes by inode; no client notices."""
     m = manager_factory(start=False)
     (workdir / "wrapper.py").write_text(WRAPPER)
     m.entry = [str(workdir / "wrapper.py")]
@@ -229,6 +241,9 @@ def test_corrupt_state_after_exec_falls_back_to_plists_and_adopts(manager_factor
     t = threading.Thread(target=client)
     t.start()
     try:
+        first = reexec(m)
+        assert first["note"] is None and "(keep) re-exec: its state cannot be used" in m.log()
+        assert m.info("keep")["pid"] == pid and m.info("talker")["pid"] == talker
         out = reexec(m)
     finally:
         stop.set()

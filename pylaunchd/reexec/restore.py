@@ -103,13 +103,17 @@ class Restore:
         state = self.state
         if state is None:
             return
-        m.environment.user.update({str(k): str(v) for k, v in state.get("setenv", {}).items()})
-        table.forced |= set(state.get("forced", []))
-        table.deferred.update({k: (v[0], bool(v[1])) for k, v in state.get("deferred", {}).items()})
-        m.mains.update({k: int(v) for k, v in state.get("mains", {}).items()})
-        orphans = state.get("orphans", {})
-        m.orphans.reaped = int(orphans.get("reaped", 0))
-        m.orphans.left = {k: set(v) for k, v in orphans.get("left", {}).items()}
+        try:
+            m.environment.user.update({str(k): str(v) for k, v in state.get("setenv", {}).items()})
+            table.forced |= {str(p) for p in state.get("forced", [])}
+            table.deferred.update({k: (str(v[0]), bool(v[1])) for k, v in state.get("deferred", {}).items()})
+            m.mains.update({k: int(v) for k, v in state.get("mains", {}).items()})
+            orphans = state.get("orphans", {})
+            m.orphans.reaped = int(orphans.get("reaped", 0))
+            m.orphans.left = {k: {int(p) for p in v} for k, v in orphans.get("left", {}).items()}
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+            self.note = f"the domain's state is not restored ({type(e).__name__}: {e}); the jobs' is"
+            log.error("re-exec: %s", self.note)
 
     def load_rest(self) -> None:
         """After the scan: the state's jobs that are not in a watched directory."""
@@ -140,15 +144,15 @@ class Restore:
         return self._adopt_running(job, facts)
 
     def _resume(self, job: "JobRuntime", data: dict, facts: dict) -> None:
+        """Everything read first (a bad field raises before anything changed), then applied."""
         machine = JobMachine.restored(job.spec, data["machine"])
         deadlines = {timer_from(k): float(at) for k, at in data["timers"]}
-        counters = {s["fd"]: s for s in data["sockets"]}
-        for _, b in job.flat_sockets():
-            c = counters.get(b.fileno())
-            if c is not None:
-                b.accepted, b.triggers, b.last_trigger = int(c["accepted"]), int(c["triggers"]), c["last_trigger"]
+        counters = {int(s["fd"]): (int(s["accepted"]), int(s["triggers"]), s["last_trigger"]) for s in data["sockets"]}
         pipes = [fd for fd in data["pipes"] if fd in self.pipes]
-        job.spawn_error, job.spawn_warnings = data.get("spawn_error"), list(data.get("spawn_warnings", []))
+        job.spawn_error, job.spawn_warnings = data.get("spawn_error"), list(data.get("spawn_warnings") or [])
+        for _, b in job.flat_sockets():
+            if b.fileno() in counters:
+                b.accepted, b.triggers, b.last_trigger = counters[b.fileno()]
         for fd in pipes:
             self.pipes.discard(fd)
             job.read_pipe(fd)
@@ -157,7 +161,10 @@ class Restore:
         job.resume(facts, machine, deadlines)
         notify = self.manager.notify
         if data.get("readiness") and notify is not None:
-            notify.restore(job, data["readiness"])
+            try:
+                notify.restore(job, data["readiness"])
+            except (TypeError, ValueError) as e:
+                log.warning("(%s) re-exec: its readiness is not restored (%s)", job.label, e)
 
     def _adopt_running(self, job: "JobRuntime", facts: dict) -> bool:
         pids = sorted((p for p, label in self.unclaimed.items() if label == job.label), key=started_at)
