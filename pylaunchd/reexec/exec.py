@@ -112,6 +112,8 @@ class ReExec:
         except BaseException:
             self.busy = False
             raise
+        if not problem and m.shutting_down:
+            problem = "the manager began to shut down meanwhile"
         if problem:
             self.busy = False
             _unlink(handoff.state_path)
@@ -154,6 +156,10 @@ class ReExec:
         for _ in range(5):  # let the reply go out first
             await asyncio.sleep(0)
         m = self.manager
+        if m.shutting_down:  # a SIGTERM came with the reply: it wins
+            self.busy = False
+            log.warning("re-exec %d: not done, the manager is shutting down", generation)
+            return
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         state, handoff = collect(m, generation)
         handoff.requested_at = requested_at
