@@ -159,6 +159,7 @@ class ReExec:
         if m.shutting_down:  # a SIGTERM came with the reply: it wins
             self.busy = False
             log.warning("re-exec %d: not done, the manager is shutting down", generation)
+            _unlink(os.path.join(m.domain.state_dir, STATE_FILE))
             return
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         state, handoff = collect(m, generation)
