@@ -15,9 +15,9 @@ the bus). The steps, one module each:
   pool of inherited sockets that boot.py and the job table take from by
   address instead of binding. Standard library only: boot.py imports it.
 * :mod:`.exec` — the old process: write the state, check in a fresh
-  interpreter that the installed code imports and reads the state (else
-  refuse, and nothing changes), then clear close-on-exec on exactly the
-  handed-over descriptors and ``execve`` the same command line.
+  interpreter (:mod:`.check`) that the installed code imports and reads the
+  state (else refuse, and nothing changes), then clear close-on-exec on
+  exactly the handed-over descriptors and ``execve`` the same command line.
 * :mod:`.restore` — the new process: every job loaded again from its plist
   (or its submitted definition) with the inherited sockets, and its machine,
   timers, pipes and children restored; with a state it cannot read, the
