@@ -33,6 +33,8 @@ import time
 from typing import Awaitable, Callable
 
 from .boot import Early
+from .bus.hub import BusHub
+from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -112,7 +114,12 @@ class Manager:
         self.facts = FactHub(jobs, self.paths, self.network)
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
-        self.table.on_sockets_changed = self.environment.job_sockets
+        self.table.on_sockets_changed = self._sockets_changed
+        self.bus = BusHub(self.domain, jobs, self.clock, self.environment.setenv) if self.domain.bus_address else None
+        if self.bus is not None:
+            self.table.name_conflict = self.bus.conflict
+            self.bus.transient = TransientJobs(self.domain.system, self.table.submit, self.table.unload,
+                                               self.bus.own_files)
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
@@ -123,19 +130,28 @@ class Manager:
         table = self.table
         return JobContext(clock=self.clock, loop=self.loop, job_env=self._job_env,
                           child_spawned=table.child_spawned, active_changed=self._job_active,
-                          removed=table.removed, sockets_changed=self.environment.job_sockets, file_facts=file_facts,
+                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts,
                           close_groups=self._close_groups)
 
-    def _job_env(self) -> dict[str, str]:
-        env = self.environment.job_env()
+    def _job_env(self, spec) -> dict[str, str]:
+        env = self.bus.env(spec) if self.bus is not None else {}
+        env.update(self.environment.job_env())
         env.update(self.notify.env() if self.notify else {})
         return env
+
+    def _sockets_changed(self, label: str, groups) -> None:
+        """A job's definition took effect (groups: its sockets now), or it is gone (None)."""
+        self.environment.job_sockets(label, groups)
+        if self.bus is not None:
+            self.bus.job_changed(label, groups)
 
     def _job_active(self, label: str, running: bool) -> None:
         self.facts.job_active(label, running)
         job = self.table.find(label)
         if job is not None and self.notify is not None:
             self.notify.job_active(job)
+        if job is not None and self.bus is not None:
+            self.bus.job_active(job)
 
     def _close_groups(self, groups: list[SocketGroup]) -> None:
         """A removed job's sockets: closed now, or in a shutdown after the last job."""
@@ -209,6 +225,8 @@ class Manager:
             restore.finish()
             self._reap()  # what exited during the exec
             self.after_reexec()
+        if self.bus is not None:
+            self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
         # The jobs run before the control server is even imported: its
         # socket, bound by the caller, queues pylaunchctl's requests meanwhile.
@@ -216,6 +234,8 @@ class Manager:
         self.started.set()
         await self._stopped.wait()
         await self._shutdown()
+        if self.bus is not None:
+            self.bus.close()
         if self.notify is not None:
             self.notify.close()
         server.close()
@@ -245,9 +265,11 @@ class Manager:
         return restore
 
     def after_reexec(self) -> None:
-        """The hook for what a re-exec does not hand over: a bus connection
-        re-connects here (bus activation's own sockets are jobs' sockets,
-        and are handed over as every other)."""
+        """The hook for what a re-exec does not hand over, once the jobs are
+        back. The bus connection is not handed over (its socket closes at the
+        exec): the hub connects again right after this, in ``bus.started()``
+        and when the restored bus job reports its main process, as at any
+        start; the bus's own listening socket is a job's and is handed over."""
 
     def reexec(self, requested_at: float | None = None) -> Awaitable[dict]:
         """Write the state and exec the installed code (pylaunchd.reexec.exec);
@@ -277,6 +299,8 @@ class Manager:
             return
         log.info("received %s: stopping every job", signal.Signals(sig).name if sig else "shutdown request")
         self.table.closing = True
+        if self.bus is not None:
+            self.bus.closing = True  # the bus job stops too: no reconnecting
         self._stopped.set()
 
     async def _shutdown(self) -> None:
