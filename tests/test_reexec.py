@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bushelpers import BUS_LABEL, bus  # noqa: F401 - the fixture
 from conftest import PYTHON, connect_and_talk, job_script, plist, unix_talk, wait_for
 from inprocess import run_in_process
 from pylaunchd.control.protocol import request
@@ -30,6 +31,7 @@ from pylaunchd.reexec.state import StateError, dump, parse, timer_from, timer_ke
 from pylaunchd.runtime import JobRuntime
 
 ROOT = Path(__file__).resolve().parent.parent
+BUS_NAME, LATE_NAME = "org.pylaunchd.Echo", "org.pylaunchd.Late"
 
 
 def _bench():
@@ -310,3 +312,21 @@ def test_a_machine_snapshot_round_trips():
     m.exited(42, ExitStatus(code=3), 6)
     again = JobMachine.restored(spec, json.loads(json.dumps(m.snapshot())))
     assert again.snapshot() == m.snapshot() and again == m
+
+
+def test_the_bus_job_is_kept_and_the_bus_reconnected(bus):  # noqa: F811 - the fixture
+    """D-Bus activation across a re-exec: dbus-daemon (a job) keeps running
+    on its socket, the manager connects again, and a name not yet started
+    is activated by the new process."""
+    bus.write("echo.plist", bus.provider("test.echo", [BUS_NAME]))
+    bus.write("late.plist", bus.provider("test.late", [LATE_NAME]))
+    m = bus.manager
+    m.wait_loaded("test.late")
+    assert "pong" in bus.dbus_send(BUS_NAME).stdout
+    daemon, echo = m.info(BUS_LABEL)["pid"], m.info("test.echo")["pid"]
+    reexec(m)
+    assert m.info(BUS_LABEL)["pid"] == daemon and m.info("test.echo")["pid"] == echo
+    m.wait(lambda: "connected = yes" in m.ctl("print", "user/0").stdout, 20, "the bus connected again")
+    out = bus.dbus_send(LATE_NAME)
+    assert out.returncode == 0 and f"pong from pid {m.info('test.late')['pid']}" in out.stdout, out.stderr
+    assert "pong" in bus.dbus_send(BUS_NAME).stdout
