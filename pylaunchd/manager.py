@@ -165,7 +165,7 @@ class Manager:
         if self.notify is not None:
             self.notify.job_removed(job)
         left = self.orphans.forget(job.label)
-        self._mains.pop(job.label, None)  # else one entry per label ever loaded: jobs come and go for months
+        self.mains.pop(job.label, None)  # else one entry per label ever loaded: jobs come and go for months
         if self.shutting_down:
             self._stop_leftovers(job, left)
             last = job.machine.last_exit

@@ -111,7 +111,7 @@ def test_a_removed_job_leaves_no_record_behind_in_the_manager(tmp_path):
             h.manager.table.unload(label)
             await h.until(lambda: h.manager.table.find(label) is None, f"{label} to be removed")
         m = h.manager
-        held = {"last main PIDs": set(m._mains), "orphans": set(m.orphans.left), "pids": set(m.table.pids.values()),
+        held = {"last main PIDs": set(m.mains), "orphans": set(m.orphans.left), "pids": set(m.table.pids.values()),
                 "environment": set(m.environment._by_job)}
         assert not any(set(labels) & {getattr(x, "label", x) for x in v} for v in held.values()), held
 
