@@ -149,6 +149,10 @@ class Domain:
             st = os.stat(path)
         except OSError as e:
             return f"cannot stat: {e.strerror}"
+        return self.stat_problem(st)
+
+    def stat_problem(self, st: os.stat_result) -> str | None:
+        """:meth:`file_problem` of a file already stat'ed."""
         if st.st_uid not in (0, self.uid):
             return (f"owned by uid {st.st_uid}, not by {'root' if self.system else f'uid {self.uid} or root'}"
                     f" (launchctl's rule; load -F to override)")

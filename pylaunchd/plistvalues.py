@@ -168,6 +168,8 @@ class Reader:
         if not isinstance(key, str):
             return None
         canonical = by_lower.get(key.lower())
+        if canonical == key:
+            return canonical
         where = f"{key_path_prefix}{key}"
         if canonical is None:
             close = difflib.get_close_matches(key, list(by_lower.values()), n=1, cutoff=0.8)
