@@ -8,9 +8,7 @@ in the domain's state directory, outside the plists, as launchd keeps them.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +33,7 @@ def default_control_socket(system: bool) -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
         return os.path.join(runtime, "pylaunchd", "control.sock")
+    import tempfile  # here: not on the path to the first socket
     return os.path.join(tempfile.gettempdir(), f"pylaunchd-{os.getuid()}", "control.sock")
 
 
@@ -44,6 +43,7 @@ def user_control_socket(uid: int) -> str:
     if uid == os.getuid() or os.environ.get("PYLAUNCHD_CONTROL_SOCKET"):
         return default_control_socket(False)
     runtime = os.path.join("/run/user", str(uid), "pylaunchd", "control.sock")
+    import tempfile
     fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}", "control.sock")
     return runtime if os.path.exists(runtime) or not os.path.exists(fallback) else fallback
 
@@ -182,6 +182,7 @@ class Overrides:
         self._disabled: dict[str, bool] = {}
         try:
             with open(self.path) as f:
+                import json  # here: most domains have no overrides file
                 data = json.load(f)
             if isinstance(data, dict):
                 self._disabled = {k: bool(v) for k, v in data.get("disabled", {}).items()}
@@ -195,6 +196,7 @@ class Overrides:
         self._disabled[label] = disabled
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         tmp = f"{self.path}.{os.getpid()}.tmp"
+        import json
         with open(tmp, "w") as f:
             json.dump({"disabled": self._disabled}, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)

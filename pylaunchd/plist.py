@@ -9,9 +9,7 @@ Every error names the file, so a message can be shown to the user as it is.
 from __future__ import annotations
 
 import os
-import plistlib
 import re
-import xml.parsers.expat
 from typing import Any
 
 from . import plistxml
@@ -65,6 +63,9 @@ def parse_plist(path: str, data: bytes) -> Any:
         return value
     if not data.strip():
         raise PlistError(path, "file is empty; expected a property list")
+    import plistlib  # here: plistxml read the usual plists, and boot's path stays lighter
+    import xml.parsers.expat
+
     try:
         try:
             return plistlib.loads(data)

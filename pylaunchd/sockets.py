@@ -15,7 +15,6 @@ import os
 import socket
 import stat
 import struct
-import tempfile
 from dataclasses import dataclass, field
 
 from .addresses import address_text
@@ -266,6 +265,8 @@ def _join(sock: socket.socket, family: int, group: str) -> None:
 def _secure_path(name: str) -> tuple[str, str]:
     """A fresh private directory (0700) and the socket path in it, as launchd's
     /tmp/com.apple.launchd.XXXX/Listeners. Under XDG_RUNTIME_DIR when set."""
+    import tempfile  # here: only SecureSocketWithKey needs it
+
     base = os.environ.get("XDG_RUNTIME_DIR")
     if not base or not os.path.isdir(base):
         base = tempfile.gettempdir()

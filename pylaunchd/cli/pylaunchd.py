@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any, List, Optional
 
-from ..control.protocol import ControlError
+from ..control.errors import ControlError
 from ..domain import Domain, default_control_socket, default_jobs_dirs, default_state_dir
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
