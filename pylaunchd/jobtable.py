@@ -57,6 +57,7 @@ class Outcome(enum.Enum):
     ALREADY_LOADED = "already loaded"
     IN_USE = "in use"  # the label is loaded from another plist
     SOCKET_ERROR = "socket error"
+    NAME_IN_USE = "bus name in use"  # a MachServices name another loaded job serves
     UNLOADED = "unloaded"
     NOT_LOADED = "not loaded"
     NO_LABEL = "no label"
@@ -81,7 +82,7 @@ UnloadResult = LoadResult
 # The outcomes of a watched plist that are errors to show (the others are
 # loads, or the domain's choice: disabled, excluded).
 ERRORS = frozenset({Outcome.BAD_PERMISSIONS, Outcome.INVALID, Outcome.IN_USE, Outcome.SOCKET_ERROR,
-                    Outcome.NO_LABEL})
+                    Outcome.NO_LABEL, Outcome.NAME_IN_USE})
 
 
 class JobTable:
@@ -103,6 +104,13 @@ class JobTable:
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
         self.errors = LoadErrors()  # the watched plists that did not load, and why
         self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
+        self.submitted: dict[str, dict] = {}  # label -> the dictionary submitted (a re-exec submits it again)
+        # A re-exec: sockets handed over, taken by address; and who takes
+        # over a job that runs already (True: it did, instead of a load).
+        self.inherited = None
+        self.adopter: Callable[[JobRuntime, dict], bool] | None = None
+        # (key path, message) when another job serves one of the spec's bus names (the bus hub's)
+        self.name_conflict: Callable[[JobSpec], tuple[str, str] | None] = lambda spec: None
 
     def adopt(self, early: dict[str, Early]) -> None:
         """Take over the specs and sockets that boot.py made before the loop
@@ -178,6 +186,10 @@ class JobTable:
             return refused  # disabled or kept out: its keys' warnings would only be noise
         for w in spec.warnings:
             log.warning("(%s) %s: %s", spec.label, path, w)
+        taken = self.name_conflict(spec)
+        if taken is not None:
+            log.error("(%s) %s: %s: %s; not loaded", spec.label, path, *taken)
+            return LoadResult(path, spec.label, Outcome.NAME_IN_USE, f"{path}: {taken[0]}: {taken[1]}", taken[0])
         old_label = self.by_path.get(path)
         if old_label is not None and old_label != spec.label:
             log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
@@ -254,7 +266,10 @@ class JobTable:
             return LoadResult(None, None, Outcome.INVALID, str(e))
         if spec.label in self.jobs:
             return LoadResult(None, spec.label, Outcome.ALREADY_LOADED, f"{spec.label}: service already loaded")
-        return self._add(spec, None)
+        result = self._add(spec, None)
+        if result.ok:
+            self.submitted[spec.label] = raw
+        return result
 
     def _add(self, spec: JobSpec, path: str | None) -> LoadResult:
         """Create a new job's sockets and start it by its keys (at the end of
@@ -263,6 +278,7 @@ class JobTable:
         try:
             groups = self._sockets_for(spec, path)
         except SocketError as e:
+            e = SocketError(f"{e}{_holder(spec, self.jobs)}")
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}", "Sockets")
         job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
@@ -289,7 +305,7 @@ class JobTable:
         bound = {g.name: g for g in early.groups} if early is not None else {}
         groups: list = []
         try:
-            groups = create_groups(spec.sockets, bound)
+            groups = create_groups(spec.sockets, bound, self.inherited)
             return groups
         finally:
             for g in bound.values():
@@ -297,7 +313,9 @@ class JobTable:
                     close_group(g)
 
     def _start(self, job: JobRuntime) -> None:
-        job.load(self.facts.arm(job, job.spec))
+        facts = self.facts.arm(job, job.spec)
+        if self.adopter is None or not self.adopter(job, facts):
+            job.load(facts)
         self.facts.job_loaded(job.label, True)
 
     # -- unloading ----------------------------------------------------------
@@ -327,6 +345,7 @@ class JobTable:
         label = job.label
         if self.jobs.get(label) is job:
             del self.jobs[label]
+            self.submitted.pop(label, None)
         for pid in [p for p, j in self.pids.items() if j is job]:
             del self.pids[pid]
         self.on_removed(job)
@@ -404,3 +423,17 @@ class JobTable:
             if label_from_file(path) == label:
                 self.load(path, from_dir=True)
                 return
+
+
+def _holder(spec: JobSpec, jobs: dict) -> str:
+    """Which loaded job already has one of *spec*'s sockets (the same unix
+    path, or the same node and service), to say so: ``; job LABEL has it``."""
+    def keys(sp: JobSpec) -> set:
+        return {s.path or (s.node, s.service, s.type) for g in sp.sockets for s in g.sockets
+                if s.path or s.service not in (None, "0")}
+
+    mine = keys(spec)
+    for label, job in jobs.items():
+        if label != spec.label and mine & keys(job.spec):
+            return f" (job {label}, loaded from {job.spec.path or 'a submission'}, has it)"
+    return ""

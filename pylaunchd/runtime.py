@@ -21,6 +21,13 @@ Guarantees:
 * what a job wrote before it exited is read before its exit is acted on;
 * on removal every timer is cancelled, every watch removed, every socket
   closed (its unix socket file unlinked) and every pipe drained and closed.
+
+It also takes over processes that run already (:meth:`JobRuntime.adopt`,
+:meth:`JobRuntime.resume`): a re-exec's jobs, or what boot started.
+
+Size: carrying out the actions and taking over what runs share the same
+timers, pipes, watches and children; apart, each half would reach into the
+other's fields.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import logging
 import os
 import select
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .clock import Clock, Handle
 from .job import JobMachine
@@ -51,7 +58,7 @@ class JobContext:
 
     clock: Clock
     loop: asyncio.AbstractEventLoop
-    job_env: Callable[[], dict[str, str]]  # the domain's variables for a new process
+    job_env: Callable[[JobSpec], dict[str, str]]  # the domain's variables for a new process of this job
     child_spawned: Callable[[int, "JobRuntime"], None]  # reap this pid for this job
     active_changed: Callable[[str, bool], None]  # the job's main process started / is gone
     removed: Callable[["JobRuntime"], None]  # nothing of the job runs any more; it is closed
@@ -75,6 +82,7 @@ class JobRuntime:
         self.log = log_
         self.ctx = ctx
         self.timers: dict[TimerKey, Handle] = {}
+        self.deadlines: dict[TimerKey, float] = {}  # when each timer is due (a re-exec sets them again)
         self.readers: list[int] = []
         self.pipes: set[int] = set()  # read ends of the job's output pipes
         self.calendar: CalendarTimer | None = None
@@ -139,6 +147,10 @@ class JobRuntime:
         """A launch event: WatchPaths, StartOnMount, StartCalendarInterval."""
         self.execute(self.machine.trigger(reason, self.now()))
 
+    def bus_name_requested(self, name: str) -> None:
+        """A caller waits on the job's D-Bus name *name* (MachServices)."""
+        self.execute(self.machine.bus_name_requested(name, self.now()))
+
     def condition(self, fact: Fact, value: bool) -> None:
         self.execute(self.machine.condition(fact, value, self.now()))
 
@@ -152,6 +164,57 @@ class JobRuntime:
         self.execute(self.machine.exited(pid, ExitStatus.from_wait_status(status), self.now()))
         if main:
             self.ctx.active_changed(self.label, self.machine.pid is not None)
+
+    # -- taking over what runs already ---------------------------------------
+
+    def adopt(self, pid: int, started: float, pipes: Iterable[int] = (), reason: str = "adopted") -> None:
+        """Make *pid*, a child of the manager that runs already, this job's
+        process, as if spawned at *started* (monotonic time): its exit is
+        reaped for this job, KeepAlive, ExitTimeOut and the throttle apply
+        to it, and *pipes* (read ends of its output, any flags) are read into
+        the job's log. The main process of a waiting job, or an instance of
+        an inetd Wait false job. For processes started before the table
+        loaded the job: by boot, or before a re-exec whose state was lost.
+        Then :meth:`resume` with the job's facts, instead of :meth:`load`."""
+        for rfd in pipes:
+            self.read_pipe(rfd)
+        self.ctx.child_spawned(pid, self)
+        if self.spec.inetd_nowait:
+            self.execute(self.machine.instance_spawned(pid, started, reason))
+            return
+        self.execute(self.machine.adopted(pid, started, self.now(), reason))
+        if self.machine.pid == pid:
+            self.log.event(f"adopted pid {pid} ({reason})")
+            self.ctx.active_changed(self.label, True)
+
+    def read_pipe(self, rfd: int) -> None:
+        """Read *rfd*, a pipe the job writes its output into, into its log."""
+        os.set_blocking(rfd, False)
+        self.pipes.add(rfd)
+        self.ctx.loop.add_reader(rfd, self._job_output, rfd)
+
+    def resume(self, facts: Mapping[Fact, bool], machine: JobMachine | None = None,
+               deadlines: Mapping[TimerKey, float] | None = None) -> None:
+        """Carry on instead of :meth:`load`: with *machine* (a re-exec's,
+        for this job's spec) in place of the fresh one, its children reaped
+        for this job, its timers set again at their *deadlines* (monotonic,
+        so they survive an exec), its sockets watched if they were; then the
+        *facts* as they are now arrive as events (a condition that came true
+        meanwhile starts the job)."""
+        if machine is not None:
+            self.machine = machine
+            for pid in [machine.pid, *machine.instances]:
+                if pid is not None:
+                    self.ctx.child_spawned(pid, self)
+            if machine.pid is not None:
+                self.ctx.active_changed(self.label, True)
+        for key, at in (deadlines or {}).items():
+            self._do(SetTimer(key, at))
+        if self.machine.watching:
+            self._watch()
+        self._arm_calendar()
+        for fact, value in facts.items():
+            self.condition(fact, value)
 
     # -- carrying out -------------------------------------------------------
 
@@ -192,6 +255,7 @@ class JobRuntime:
         elif isinstance(act, SetTimer):
             self._cancel_timer(act.name)
             self.timers[act.name] = self.ctx.clock.call_at(act.at, self._timer_fired, act.name)
+            self.deadlines[act.name] = act.at
         elif isinstance(act, CancelTimer):
             self._cancel_timer(act.name)
         elif isinstance(act, Remove):
@@ -200,12 +264,14 @@ class JobRuntime:
             raise TypeError(f"unknown action {act!r}")
 
     def _cancel_timer(self, name: TimerKey) -> None:
+        self.deadlines.pop(name, None)
         old = self.timers.pop(name, None)
         if old:
             old.cancel()
 
     def _timer_fired(self, name: TimerKey) -> None:
         self.timers.pop(name, None)
+        self.deadlines.pop(name, None)
         self.execute(self.machine.timer(name, self.now()))
 
     def _arm_calendar(self) -> None:
@@ -225,7 +291,7 @@ class JobRuntime:
         listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
         rfd, wfd = self._output_pipe() if stdio is None else (None, None)
         try:
-            result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(), log_fd=wfd)
+            result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(spec), log_fd=wfd)
         except OSError as e:
             if rfd is not None:
                 self._close_pipe(rfd)
@@ -268,7 +334,7 @@ class JobRuntime:
             log.warning("(%s) accept failed: %s", self.label, e.strerror)
             return
         bound.accepted += 1
-        env = self.ctx.job_env()
+        env = self.ctx.job_env(self.spec)
         inet = isinstance(addr, tuple) and len(addr) >= 2
         if inet:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
@@ -365,6 +431,7 @@ class JobRuntime:
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()
+        self.deadlines.clear()
         if self.calendar is not None:
             self.calendar.cancel()
             self.calendar = None

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from typing import Any, List, Optional
 
 from ..control.errors import ControlError
-from ..domain import Domain, default_control_socket, default_jobs_dirs, default_state_dir
+from ..domain import (Domain, default_bus_address, default_bus_service_dir, default_control_socket,
+                      default_jobs_dirs, default_state_dir)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # option -> (keyword, kind): what the quick reader below understands.
 _OPTIONS = {"--user": ("user", bool), "--system": ("system", bool), "--jobs-dir": ("jobs_dir", list),
             "--control-socket": ("control_socket", str), "--state-dir": ("state_dir", str),
-            "--log-level": ("log_level", str), "--exit-with": ("exit_with", str)}
+            "--log-level": ("log_level", str), "--exit-with": ("exit_with", str),
+            "--bus-address": ("bus_address", str), "--bus-service-dir": ("bus_service_dir", str)}
 
 
 def quick_options(argv: list[str]) -> dict[str, Any] | None:
@@ -30,7 +33,8 @@ def quick_options(argv: list[str]) -> dict[str, Any] | None:
     (help, an unknown option, a missing value, a usage error): typer then
     takes the command line and says what is wrong."""
     out: dict[str, Any] = {"user": False, "system": False, "jobs_dir": [], "control_socket": None,
-                           "state_dir": None, "log_level": "info", "exit_with": None}
+                           "state_dir": None, "log_level": "info", "exit_with": None, "bus_address": None,
+                           "bus_service_dir": None}
     i = 0
     while i < len(argv):
         name, eq, value = argv[i].partition("=")
@@ -57,7 +61,8 @@ def quick_options(argv: list[str]) -> dict[str, Any] | None:
 
 
 def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | None, state_dir: str | None,
-          log_level: str, exit_with: str | None = None) -> int:
+          log_level: str, exit_with: str | None = None, bus_address: str | None = None,
+          bus_service_dir: str | None = None) -> int:
     """Run the manager with these (valid) options; its exit status."""
     is_system = system or (not user and os.geteuid() == 0)
     level = getattr(logging, log_level.upper())
@@ -69,6 +74,8 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
         jobs_dirs=[os.path.abspath(os.path.expanduser(d)) for d in jobs_dir] if jobs_dir else default_jobs_dirs(is_system),
         control_socket=os.path.abspath(control_socket or default_control_socket(is_system)),
         state_dir=os.path.abspath(os.path.expanduser(state_dir or default_state_dir(is_system))),
+        bus_address=bus_address or default_bus_address(is_system),
+        bus_service_dir=os.path.abspath(bus_service_dir) if bus_service_dir else default_bus_service_dir(is_system),
     )
     return serve(domain, exit_with)
 
@@ -76,19 +83,28 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
 def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
     from ..boot import bind_early
     from ..control.listener import bind_control_socket, lock_control_socket
+    from ..reexec.handoff import InheritedSockets, take_from_environment
 
     log = logging.getLogger("pylaunchd")
+    handoff = take_from_environment()  # a re-exec: the previous process's descriptors
     socket_dir = os.path.dirname(domain.control_socket)
     made_dir = not os.path.isdir(socket_dir)  # ours to remove at shutdown, once empty
     try:
-        lock_fd = lock_control_socket(domain.control_socket)
+        lock_fd = handoff.lock_fd if handoff is not None else lock_control_socket(domain.control_socket)
     except (ControlError, OSError) as e:
         log.error("%s", e)
         return 1
+    exec_cwd = os.getcwd()  # a re-exec runs the command line again from here
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
-        control = bind_control_socket(domain.control_socket, public=domain.system)
-        early = bind_early(domain)  # every socket listens from here on: clients queue
+        if handoff is not None:
+            control = socket.socket(fileno=handoff.control_fd)
+            control.setblocking(False)
+            inherited = InheritedSockets(handoff.socket_fds, handoff.secure)
+        else:
+            control = bind_control_socket(domain.control_socket, public=domain.system)
+            inherited = None
+        early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
         import asyncio
 
         from ..manager import Manager
@@ -97,7 +113,8 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
             from ..control.server import start_control_server  # the verbs: after the jobs started
             return await start_control_server(manager, control)
 
-        manager = Manager(domain, exit_with=exit_with, early=early)
+        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited)
+        manager.inherit, manager.exec_cwd = (control.fileno(), lock_fd), exec_cwd
         return asyncio.run(manager.run(control_server))
     except (ControlError, OSError) as e:
         log.error("%s", e)
@@ -145,6 +162,14 @@ def typer_app():
             None, "--exit-with", metavar="LABEL",
             help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
                  "as a container's main process ends the container."),
+        bus_address: Optional[str] = typer.Option(
+            None, "--bus-address", metavar="ADDRESS",
+            help="The D-Bus bus of MachServices names (default: unix:path=$XDG_RUNTIME_DIR/bus for a user "
+                 "domain, unix:path=/run/dbus/system_bus_socket for the system domain)."),
+        bus_service_dir: Optional[str] = typer.Option(
+            None, "--bus-service-dir", metavar="DIR",
+            help="Where to write the .service files of MachServices names (default: "
+                 "$XDG_RUNTIME_DIR/dbus-1/services, or /run/pylaunchd/dbus-1/system-services)."),
     ) -> None:
         """Run the job manager: create every job's sockets, start jobs on demand,
         keep them alive, and reload the job directories when they change."""
@@ -152,7 +177,8 @@ def typer_app():
             raise typer.BadParameter("--user and --system exclude each other")
         if log_level.lower() not in LOG_LEVELS:
             raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
-        raise typer.Exit(start(user, system, jobs_dir or [], control_socket, state_dir, log_level, exit_with))
+        raise typer.Exit(start(user, system, jobs_dir or [], control_socket, state_dir, log_level, exit_with,
+                               bus_address, bus_service_dir))
 
     return app
 

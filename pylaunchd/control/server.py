@@ -9,6 +9,7 @@ waits alone until its REQUEST_TIMEOUT and delays no one else.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import socket
@@ -99,7 +100,10 @@ async def _answer(service: ControlService, served: dict[str, Verb],
         who = "root" if os.getuid() == 0 else f"uid {os.getuid()} or root"  # not "uid 0 or root"
         return _error(f"uid {peer.uid} may not use {service.domain_name}: only {who}", EXIT_PERMISSION)
     try:
-        return {"ok": True, "result": verb.execute(service, verb.validate(args))}
+        result = verb.execute(service, verb.validate(args))
+        if inspect.isawaitable(result):  # a verb that waits on the loop (reexec)
+            result = await result
+        return {"ok": True, "result": result}
     except ControlError as e:
         return _error(str(e), e.status)
     except Exception as e:  # a bug must not take the manager down
