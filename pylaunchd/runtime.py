@@ -292,10 +292,15 @@ class JobRuntime:
     # -- output pipes -------------------------------------------------------
 
     def _output_pipe(self) -> tuple[int | None, int | None]:
-        """A pipe for the job's stdout/stderr when its plist names no file."""
+        """A pipe for the job's stdout/stderr when its plist names no file.
+        Only the manager's end is non-blocking: the job's end blocks, as a
+        terminal or a file would, so a job that writes faster than the loop
+        reads is slowed down, never handed EAGAIN (O_NONBLOCK belongs to
+        each end's open file, not to the pipe)."""
         if self.spec.stdout_path is not None and self.spec.stderr_path is not None:
             return None, None
-        rfd, wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(rfd, False)
         self.pipes.add(rfd)
         self.ctx.loop.add_reader(rfd, self._job_output, rfd)
         return rfd, wfd
