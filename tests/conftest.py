@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import pwd
 import shutil
 import signal
 import socket
@@ -260,6 +261,22 @@ def netns():
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@pytest.fixture
+def test_user():
+    """A user created for the test by root, removed afterwards."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd to create a test user")
+    name = f"pltest{os.getpid() % 100000}"
+    cp = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                        capture_output=True, text=True)
+    if cp.returncode != 0:
+        pytest.skip(f"cannot create a user: {cp.stderr.strip()}")
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
 
 
 def job_script(name: str) -> str:
