@@ -12,8 +12,11 @@ The last lines are also kept in memory for ``pylaunchctl log -f``.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import time
+
+log = logging.getLogger("pylaunchd")
 
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
@@ -36,6 +39,7 @@ class JobLog:
         self._partial = b""
         self._file = None
         self._held: list[str] = []  # events kept from the file until it exists (create=False)
+        self.write_error: str | None = None  # why the file cannot be written now (a full disk...)
 
     @property
     def lines(self) -> collections.deque[tuple[int, str]]:
@@ -65,6 +69,24 @@ class JobLog:
                 os.replace(src, f"{self.path}.{i}")
         self._open()  # a fresh, empty log, so the file is always there
 
+    def _write(self, data: bytes) -> None:
+        """Append to the file; when that fails (a full file system, a
+        directory gone) say so once, keep the lines in memory, and try again
+        with the next write: the job is never held up by its log."""
+        try:
+            f, view = self._open(), memoryview(data)
+            while view:  # an unbuffered write may be short (a disk filling up)
+                view = view[f.write(view):]
+            self._rotate_if_needed()
+        except OSError as e:
+            if self.write_error is None:
+                self.write_error = f"cannot write its log {self.path}: {e.strerror}; its output is kept in memory only"
+                log.error("%s", self.write_error)
+            return
+        if self.write_error is not None:
+            self.write_error = None
+            log.warning("writing %s again", self.path)
+
     def _remember(self, text: str) -> None:
         for line in text.splitlines():
             self.seq += 1
@@ -74,11 +96,7 @@ class JobLog:
         """Bytes the job wrote."""
         if not data:
             return
-        try:
-            self._open().write(data)
-            self._rotate_if_needed()
-        except OSError:
-            pass
+        self._write(data)
         data = self._partial + data
         complete, _, self._partial = data.rpartition(b"\n")
         if complete:
@@ -99,11 +117,7 @@ class JobLog:
             return
         if self._partial:  # keep the job's half line apart from ours
             self.output(b"\n")
-        try:
-            self._open().write(line.encode() + b"\n")
-            self._rotate_if_needed()
-        except OSError:
-            pass
+        self._write(line.encode() + b"\n")
         self._remember(line)
 
     def tail(self, n: int | None = None, after: int | None = None) -> tuple[list[str], int]:

@@ -32,6 +32,7 @@ import select
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from .acceptpause import AcceptPause
 from .clock import Clock, Handle
 from .job import JobMachine
 from .joblog import JobLog
@@ -80,6 +81,7 @@ class JobRuntime:
         self.calendar: CalendarTimer | None = None
         self.spawn_error: str | None = None
         self.spawn_warnings: list[str] = []
+        self.accepts = AcceptPause(ctx.clock, spec.label, log_)
 
     @property
     def spec(self) -> JobSpec:
@@ -265,8 +267,10 @@ class JobRuntime:
         except InterruptedError:
             return
         except OSError as e:
-            log.warning("(%s) accept failed: %s", self.label, e.strerror)
+            if not self.accepts.failed(e, self._unwatch, self._rewatch):
+                log.warning("(%s) accept failed: %s", self.label, e.strerror)
             return
+        self.accepts.succeeded()
         bound.accepted += 1
         env = self.ctx.job_env()
         inet = isinstance(addr, tuple) and len(addr) >= 2
@@ -332,6 +336,10 @@ class JobRuntime:
             self.ctx.loop.add_reader(fd, self._readable, index, name)
             self.readers.append(fd)
 
+    def _rewatch(self) -> None:
+        if self.machine.watching:
+            self._watch()
+
     def _unwatch(self) -> None:
         for fd in self.readers:
             self.ctx.loop.remove_reader(fd)
@@ -367,6 +375,7 @@ class JobRuntime:
 
     def _remove(self) -> None:
         self._unwatch()
+        self.accepts.cancel()
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()
