@@ -34,10 +34,23 @@ def read_plist(path: str) -> Any:
             data = f.read(MAX_PLIST_BYTES + 1)
     except OSError as e:
         raise PlistError(path, f"cannot read file: {e.strerror}") from None
+    return parse_plist(data, path)
+
+
+def parse_plist(data: bytes, path: str) -> Any:
+    """The top-level object of a property list's bytes (read from *path*,
+    which every error names): what :func:`read_plist` does once it has the
+    file's bytes, and what the fuzzers drive."""
     if len(data) > MAX_PLIST_BYTES:
         raise PlistError(path, f"file is larger than {MAX_PLIST_BYTES} bytes; not a job plist")
     if not data.strip():
         raise PlistError(path, "file is empty; expected a property list")
+    top = _parse(data, path)
+    _check_keys(top, path)
+    return top
+
+
+def _parse(data: bytes, path: str) -> Any:
     try:
         try:
             return plistlib.loads(data)
@@ -46,12 +59,48 @@ def read_plist(path: str) -> Any:
             if lenient is None:
                 raise
             return plistlib.loads(lenient)  # what CoreFoundation's parser reads, as launchd does
+    except LookupError as e:  # <?xml encoding="..."?> names no codec Python knows
+        raise PlistError(path, f"malformed XML property list: {e}") from None
+    except AttributeError:  # plistlib's date parser, on a <date> it cannot match
+        raise PlistError(path, "invalid property list: a <date> not written as YYYY-MM-DDTHH:MM:SSZ") from None
+    except RecursionError:  # binary plists are read recursively
+        raise PlistError(path, "invalid property list: nested too deep, or an object that contains itself") from None
     except xml.parsers.expat.ExpatError as e:
         raise PlistError(path, f"malformed XML property list: {e}{_why(str(e))}") from None
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
         raise PlistError(path, f"invalid property list: {e}") from None
+
+
+def _check_keys(top: Any, path: str) -> None:
+    """Every dictionary key a string, as launchd's keys are, and no object
+    inside itself: a binary plist may hold any object as a key, and its
+    references can make a cycle (an array that contains itself). Walked
+    without recursion, each container once (shared ones are fine)."""
+    seen: set[int] = set()
+    on_path: set[int] = set()
+    stack: list[tuple[Any, str, bool]] = [(top, "", False)]
+    while stack:
+        value, where, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(value))
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if id(value) in on_path:
+            raise PlistError(path, f"invalid property list: {where or 'the top level'} contains itself")
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        on_path.add(id(value))
+        stack.append((value, where, True))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if isinstance(value, dict) and not isinstance(k, str):
+                at = f"a key of {where}" if where else "a key at the top level"
+                raise PlistError(path, f"invalid property list: {at} is {type(k).__name__} {k!r:.40}, not a string")
+            stack.append((v, (f"{where}.{k}" if where else k) if isinstance(k, str) else f"{where}[{k}]", False))
 
 
 def _lenient_xml(data: bytes) -> bytes | None:
