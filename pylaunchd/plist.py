@@ -89,7 +89,8 @@ def _check_keys(top: Any, path: str) -> None:
         if not isinstance(value, (dict, list)):
             continue
         if id(value) in on_path:
-            raise PlistError(path, f"invalid property list: {where or 'the top level'} contains itself")
+            raise PlistError(path, f"invalid property list: {where or 'the top level'} refers back to an array or "
+                                   f"dictionary that holds it (a cycle)")
         if id(value) in seen:
             continue
         seen.add(id(value))

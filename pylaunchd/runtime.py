@@ -228,11 +228,12 @@ class JobRuntime:
         rfd, wfd = self._output_pipe() if stdio is None else (None, None)
         try:
             result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(), log_fd=wfd)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL in an argument or variable
             if rfd is not None:
                 self._close_pipe(rfd)
-            log.error("(%s) could not fork: %s", spec.label, e.strerror)
-            self.spawn_error = f"fork failed: {e.strerror}"
+            why = e.strerror if isinstance(e, OSError) else str(e)
+            log.error("(%s) could not fork: %s", spec.label, why)
+            self.spawn_error = f"fork failed: {why}"
             self.execute(self.machine.spawn_failed(self.now()))
             return
         finally:
@@ -278,8 +279,8 @@ class JobRuntime:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
         try:
             result = spawn(self.spec, [], conn, extra_env=env)
-        except OSError as e:
-            log.error("(%s) could not fork for a connection: %s", self.label, e.strerror)
+        except (OSError, ValueError) as e:
+            log.error("(%s) could not fork for a connection: %s", self.label, getattr(e, "strerror", None) or e)
             return
         finally:
             conn.close()

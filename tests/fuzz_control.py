@@ -87,7 +87,7 @@ def _good(rng: random.Random, name: str, arg) -> Any:
     if arg.type is int:
         return rng.choice([0, 1, -1, 15, 9, 2**40, -(2**40), 10])
     if arg.type is list:
-        return [rng.choice(["/nonexistent/a.plist", "/tmp", ""]) for _ in range(rng.randint(0, 3))]
+        return [rng.choice(["/nonexistent/a.plist", "/proc", ""]) for _ in range(rng.randint(0, 3))]
     return rng.choice(LABELS) if name == "label" else rng.choice(["FUZZ", "a b", "", "x" * 100])
 
 

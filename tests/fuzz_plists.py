@@ -48,7 +48,7 @@ from pylaunchd.validate import check, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/fuzz/job.plist"
-SLOW = 2.0  # seconds one input may take before it counts as a hang, and as long again per MiB
+SLOW = 10.0  # seconds one input may take before it counts as a hang, and as long again per MiB
 
 # -- values of every plist type --------------------------------------------
 
