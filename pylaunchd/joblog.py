@@ -12,6 +12,7 @@ The last lines are also kept in memory for ``pylaunchctl log -f``.
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
 import os
 import time
@@ -21,6 +22,25 @@ log = logging.getLogger("pylaunchd")
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
 MEMORY_LINES = 2000
+MEMORY_LINE_CHARS = 4096  # a longer line is kept in memory cut to this (the file has it whole)
+
+
+PIPE_SIZE = 1024 * 1024  # a job's output pipe (fs.pipe-max-size allows 1 MiB by default)
+
+
+def output_pipe() -> tuple[int, int]:
+    """The pipe a job without StandardOutPath writes into: (read end, write
+    end). Only the manager's read end is non-blocking; the job's end blocks,
+    as a terminal or a file would, so a job that writes faster than the loop
+    reads is slowed down, never handed EAGAIN (O_NONBLOCK belongs to each
+    end's open file, not to the pipe). PIPE_SIZE wakes the loop less often."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(rfd, False)
+    try:
+        fcntl.fcntl(rfd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+    return rfd, wfd
 
 
 def log_path(state_dir: str, label: str) -> str:
@@ -88,8 +108,12 @@ class JobLog:
             log.warning("writing %s again", self.path)
 
     def _remember(self, text: str) -> None:
+        """Keep the lines in memory, each cut to MEMORY_LINE_CHARS: memory
+        stays bounded (2000 lines of 4 KiB) whatever the job writes."""
         for line in text.splitlines():
             self.seq += 1
+            if len(line) > MEMORY_LINE_CHARS:
+                line = line[:MEMORY_LINE_CHARS] + f" [... {len(line) - MEMORY_LINE_CHARS} more characters in the file]"
             self.lines.append((self.seq, line))
 
     def output(self, data: bytes) -> None:
@@ -101,8 +125,8 @@ class JobLog:
         complete, _, self._partial = data.rpartition(b"\n")
         if complete:
             self._remember(complete.decode("utf-8", "replace"))
-        if len(self._partial) > 65536:
-            self._remember(self._partial.decode("utf-8", "replace"))
+        if len(self._partial) > 65536:  # a line that never ends: memory keeps its start
+            self._remember(self._partial[:4 * MEMORY_LINE_CHARS].decode("utf-8", "replace"))
             self._partial = b""
 
     def event(self, message: str, create: bool = True) -> None:

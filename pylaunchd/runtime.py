@@ -35,7 +35,7 @@ from typing import Callable, Mapping
 from .acceptpause import AcceptPause
 from .clock import Clock, Handle
 from .job import JobMachine
-from .joblog import JobLog
+from .joblog import PIPE_SIZE, JobLog, output_pipe
 from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, IgnoreSockets, Kill, KillGroup, Log,
                        Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
 from .triggers.schedule import CalendarTimer
@@ -297,22 +297,18 @@ class JobRuntime:
     # -- output pipes -------------------------------------------------------
 
     def _output_pipe(self) -> tuple[int | None, int | None]:
-        """A pipe for the job's stdout/stderr when its plist names no file.
-        Only the manager's end is non-blocking: the job's end blocks, as a
-        terminal or a file would, so a job that writes faster than the loop
-        reads is slowed down, never handed EAGAIN (O_NONBLOCK belongs to
-        each end's open file, not to the pipe)."""
+        """A pipe for the job's stdout/stderr when its plist names no file
+        (:func:`~pylaunchd.joblog.output_pipe`: only our end non-blocking)."""
         if self.spec.stdout_path is not None and self.spec.stderr_path is not None:
             return None, None
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(rfd, False)
+        rfd, wfd = output_pipe()
         self.pipes.add(rfd)
         self.ctx.loop.add_reader(rfd, self._job_output, rfd)
         return rfd, wfd
 
     def _job_output(self, rfd: int) -> None:
         try:
-            data = os.read(rfd, 65536)
+            data = os.read(rfd, PIPE_SIZE)
         except BlockingIOError:
             return
         except OSError:

@@ -19,11 +19,21 @@ def job_log_lines(manager, label: str) -> list[str]:
     return b"".join(p.read_bytes() for p in files if p.exists()).decode(errors="replace").splitlines()
 
 
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
 def test_dd_writing_64_mib_to_its_log_pipe_succeeds(manager):
+    """And the manager's memory stays bounded: output without a newline was
+    kept in memory as 64 KiB "lines", 2,000 of them (bench/output_flood.py
+    writes 1 GiB)."""
+    before = peak_rss_mib(manager.proc.pid)
     manager.write("dd.plist", plist("test.dd", RunAtLoad=True,
                                     ProgramArguments=["/bin/dd", "if=/dev/zero", "bs=1M", "count=64"]))
     info = manager.wait_state("test.dd", lambda i: i.get("last_exit_status") is not None, 60, "dd to exit")
     assert info["last_exit_status"] == 0, [line for line in job_log_lines(manager, "test.dd") if "dd:" in line]
+    assert peak_rss_mib(manager.proc.pid) - before < 16, "the manager's peak memory grew with the output"
 
 
 def writing_blocked(pid: int) -> bool:
