@@ -32,7 +32,8 @@ class Setenv(Verb):
     """Set a variable for every job the manager starts from now on.
 
     As launchctl setenv: a job's own EnvironmentVariables still win. Not persistent: a restarted
-    manager forgets it.
+    manager forgets it. A name or value no process environment can hold (a NUL byte, a character
+    the file system encoding cannot write) is refused.
     """
 
     name = "setenv"
