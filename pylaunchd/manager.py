@@ -65,6 +65,7 @@ class Manager:
         self._mains: dict[str, int] = {}  # label -> its last main PID (orphans of its session)
         self._held: list[SocketGroup] = []  # sockets of jobs removed in a shutdown: closed last
         self._running_at_stop: set[str] = set()
+        self._leftovers: dict[int, str] = {}  # in a shutdown: PIDs jobs left behind -> their job
         self.overrides = Overrides(domain.state_dir)
         self.environment = DomainEnvironment()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -96,6 +97,7 @@ class Manager:
         self.table.on_sockets_changed = self.environment.job_sockets
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
+        self._leftovers_gone = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
                                       clock=self.clock, observer=self.observer)
 
@@ -130,12 +132,36 @@ class Manager:
             self.notify.job_removed(job)
         left = self.orphans.forget(job.label)
         if self.shutting_down:
-            for pid in left:  # what it left behind stops with it
-                _kill(pid, signal.SIGTERM)
+            self._stop_leftovers(job, left)
             last = job.machine.last_exit
             if job.label in self._running_at_stop and last is not None and last.signal == signal.SIGKILL:
                 self.killed.append(job.label)
         self._wave_done.set()
+
+    def _stop_leftovers(self, job: JobRuntime, pids: list[int]) -> None:
+        """What a job left behind (it daemonized) stops with it: SIGTERM now,
+        SIGKILL after the job's ExitTimeOut (0: never, as for the job)."""
+        for pid in pids:
+            self._leftovers[pid] = job.label
+            _kill(pid, signal.SIGTERM)
+        if pids and job.spec.exit_timeout > 0:
+            self.clock.call_at(self.clock.monotonic() + job.spec.exit_timeout, self._kill_leftovers, pids)
+
+    def _kill_leftovers(self, pids: list[int]) -> None:
+        for pid in pids:
+            label = self._leftovers.get(pid)
+            if label is None:
+                continue
+            log.warning("(%s) pid %d it left running did not exit on SIGTERM: SIGKILL", label, pid)
+            _kill(pid, signal.SIGKILL)
+            if label not in self.killed:
+                self.killed.append(label)
+        # A process that is not our child (no subreaper) is never reaped here: stop waiting soon.
+        self.clock.call_at(self.clock.monotonic() + 1.0, self._leftovers_gone.set)
+
+    def _leftover_reaped(self, pid: int) -> None:
+        if self._leftovers.pop(pid, None) is not None and not self._leftovers:
+            self._leftovers_gone.set()
 
 
     async def run(self, control_server_factory: ControlServerFactory) -> int:
@@ -221,6 +247,8 @@ class Manager:
             table.unload(label)
         if table.jobs:
             await self._all_removed.wait()
+        if self._leftovers:  # the processes jobs left behind, on their way out
+            await self._leftovers_gone.wait()
         for group in self._held:
             close_group(group)
         self._held.clear()
@@ -252,6 +280,7 @@ class Manager:
         job = self.table.pids.get(pid)
         if job is None:  # reparented to us (PID 1, or a subreaper), or a job's already gone
             self.orphans.orphan_reaped(pid, status)
+            self._leftover_reaped(pid)
             return True
         main = pid == job.machine.pid
         if main and job.label == self.exit_with and self.exit_status is None:

@@ -157,6 +157,22 @@ def test_a_job_that_ignores_sigterm_is_killed_and_the_exit_status_says_so(init, 
 
 
 @needs_pidns
+def test_what_a_daemonized_job_left_behind_gets_sigterm_then_sigkill(init, workdir):
+    log = workdir / "left.log"
+    stubborn = f"trap 'echo stubborn term >> {log}' TERM; while :; do sleep 0.05; done"
+    polite = f"trap 'echo polite term >> {log}; exit 0' TERM; while :; do sleep 0.05; done"
+    m = init(jobs=[("d.plist", plist("test.daemonizes", RunAtLoad=True, ExitTimeOut=1, ProgramArguments=sh(
+        f"setsid sh -c \"{stubborn}\" & setsid sh -c \"{polite}\" & exit 0")))])
+    wait_for(lambda: m.log().count("(test.daemonizes) left pid") == 2, 15, what="both daemons seen as left behind")
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 3, m.log()[-3000:]
+    text = log.read_text()
+    assert "polite term" in text and "stubborn term" in text, "both got SIGTERM first"
+    assert m.log().count("did not exit on SIGTERM: SIGKILL") == 1, "only the one that stayed was killed"
+    assert "shutdown had to SIGKILL test.daemonizes" in m.log()
+
+
+@needs_pidns
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGPWR])
 def test_sigint_and_sigpwr_shut_down_like_sigterm(init, workdir, sig):
     m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=looping(workdir / "j.log", "j")))])
