@@ -36,6 +36,7 @@ if __package__ in (None, ""):
 from fuzz_plists import mutate  # noqa: E402
 
 from pylaunchd.control import verbs as _verbs  # noqa: E402,F401 - registers every verb
+from pylaunchd.control.protocol import exchange  # noqa: E402
 from pylaunchd.control.verb import REQUESTS  # noqa: E402
 
 EXCLUDED = {"submit", "limit"}
@@ -110,21 +111,7 @@ def send(path: str, data: bytes, timeout: float = 30.0) -> bytes:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
-        try:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered before it read everything
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return exchange(s, data)
 
 
 def judge(reply: bytes) -> str | None:

@@ -5,16 +5,17 @@ rights than its final ones."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import plistlib
 import socket
 import stat
 import threading
-import time
+from typing import Callable
 
 import pytest
 
-from conftest import as_user, plist
+from conftest import as_user, plist, wait_for
 from pylaunchd.control.protocol import request
 
 
@@ -41,6 +42,26 @@ def load_socket_job(manager, workdir, path: str, label: str = "test.shared", **k
 
 def as_other(user, fn) -> str:
     return as_user(user.pw_uid, user.pw_gid, fn)
+
+
+@contextlib.contextmanager
+def racing(user, stop, step: Callable[[], bool]):
+    """The other user runs *step* in a loop until *stop* exists (it is
+    made when the block ends); yields a list that then holds how many
+    steps succeeded (step returns True)."""
+    def loop() -> str:
+        done = 0
+        while not stop.exists():
+            done += bool(step())
+        return str(done)
+    result: list[str] = []
+    racer = threading.Thread(target=lambda: result.append(as_other(user, loop)))
+    racer.start()
+    try:
+        yield result
+    finally:
+        stop.touch()
+        racer.join(30)
 
 
 def test_a_symlink_planted_at_the_socket_path_is_not_followed(manager, workdir, shared, test_user):
@@ -97,29 +118,20 @@ def test_a_parent_swapped_for_a_symlink_while_loading_is_never_followed(manager,
     victim.mkdir()
     d, stop = shared / "d", workdir / "stop"
 
-    def flip() -> str:
-        flips = 0
-        while not stop.exists():
-            try:
-                os.mkdir(d)
-                os.rmdir(d)
-                os.symlink(str(victim), str(d))
-                os.unlink(d)
-                flips += 1
-            except OSError:
-                pass
-        return str(flips)
-    result: list[str] = []
-    flipper = threading.Thread(target=lambda: result.append(as_other(test_user, flip)))
-    flipper.start()
-    try:
+    def flip() -> bool:
+        try:
+            os.mkdir(d)
+            os.rmdir(d)
+            os.symlink(str(victim), str(d))
+            os.unlink(d)
+            return True
+        except OSError:
+            return False
+    with racing(test_user, stop, flip) as result:
         for _ in range(30):
             r = load_socket_job(manager, workdir, str(d / "s.sock"))
             assert "error" in r, "loaded through another user's directory or link"
             assert list(victim.iterdir()) == []
-    finally:
-        stop.touch()
-        flipper.join(30)
     assert int(result[0]) > 0
 
 
@@ -129,30 +141,19 @@ def test_the_socket_never_has_wider_rights_than_its_final_ones(manager, workdir,
     for a moment; they try all through 20 loads and never get in."""
     path, stop = str(shared / "s.sock"), workdir / "stop"
 
-    def knock() -> str:
-        got = 0
-        while not stop.exists():
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(path)
-                    got += 1
-                except OSError:
-                    pass
-        return str(got)
-    result: list[str] = []
-    knocker = threading.Thread(target=lambda: result.append(as_other(test_user, knock)))
-    knocker.start()
-    try:
+    def knock() -> bool:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                return False
+    with racing(test_user, stop, knock) as result:
         for _ in range(20):
             r = load_socket_job(manager, workdir, path, SockPathMode=0o606, SockPathGroup=test_user.pw_gid)
             assert "error" not in r, r
             st = os.lstat(path)
             assert stat.S_IMODE(st.st_mode) == 0o606 and st.st_gid == test_user.pw_gid
             request(manager.socket, "unload", {"paths": [str(workdir / "plists" / "test.shared.plist")]})
-            deadline = time.monotonic() + 10
-            while os.path.lexists(path) and time.monotonic() < deadline:
-                time.sleep(0.005)
-    finally:
-        stop.touch()
-        knocker.join(30)
+            wait_for(lambda: not os.path.lexists(path), 10, what="the socket file to be removed")
     assert result == ["0"]

@@ -88,30 +88,37 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
             who = "root" if owner == "0" else f"its owner (uid {owner}) or root"
             raise ControlError(f"permission denied connecting to {socket_path}: only {who} may drive that manager",
                                EXIT_PERMISSION) from None
-        try:
-            s.sendall(encode({"verb": verb, "args": args or {}}))
-            s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading early; its reply says why
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        data = exchange(s, encode({"verb": verb, "args": args or {}}))
     except socket.timeout:
         raise ControlError(f"pylaunchd on {socket_path} did not answer within {timeout:.0f} s") from None
     finally:
         s.close()
-    if not chunks:
+    if not data:
         raise ControlError(f"pylaunchd on {socket_path} closed the connection without answering")
-    reply = decode(b"".join(chunks))
+    reply = decode(data)
     if not reply.get("ok"):
         raise ControlError(reply.get("error", "request failed"), int(reply.get("status", 1)))
     return reply.get("result")
+
+
+def exchange(s: socket.socket, data: bytes) -> bytes:
+    """Send a request line on a connected socket, close our side, and read
+    the reply until the server closes."""
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server stopped reading early; its reply says why
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _owner(path: str) -> str:
