@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(__file__))
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # run as a script or as tests.fuzz_control
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fuzz_plists import mutate  # noqa: E402
 
 from pylaunchd.control import verbs as _verbs  # noqa: E402,F401 - registers every verb
