@@ -77,31 +77,41 @@ def _check_keys(top: Any, path: str) -> None:
     """Every dictionary key a string, as launchd's keys are, and no object
     inside itself: a binary plist may hold any object as a key, and its
     references can make a cycle (an array that contains itself). Walked
-    without recursion, each container once (shared ones are fine)."""
+    without recursion, each container once (shared ones are fine); a place
+    is a chain of (key, parent) links, spelled out only for the error."""
     seen: set[int] = set()
     on_path: set[int] = set()
-    stack: list[tuple[Any, str, bool]] = [(top, "", False)]
+    stack: list[tuple[Any, tuple | None, bool]] = [(top, None, False)]
     while stack:
-        value, where, leaving = stack.pop()
+        value, place, leaving = stack.pop()
         if leaving:
             on_path.discard(id(value))
             continue
         if not isinstance(value, (dict, list)):
             continue
         if id(value) in on_path:
-            raise PlistError(path, f"invalid property list: {where or 'the top level'} refers back to an array or "
-                                   f"dictionary that holds it (a cycle)")
+            raise PlistError(path, f"invalid property list: {_spell(place) or 'the top level'} refers back to an "
+                                   f"array or dictionary that holds it (a cycle)")
         if id(value) in seen:
             continue
         seen.add(id(value))
         on_path.add(id(value))
-        stack.append((value, where, True))
+        stack.append((value, place, True))
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for k, v in items:
             if isinstance(value, dict) and not isinstance(k, str):
-                at = f"a key of {where}" if where else "a key at the top level"
+                at = f"a key of {_spell(place)}" if place else "a key at the top level"
                 raise PlistError(path, f"invalid property list: {at} is {type(k).__name__} {k!r:.40}, not a string")
-            stack.append((v, (f"{where}.{k}" if where else k) if isinstance(k, str) else f"{where}[{k}]", False))
+            stack.append((v, (k, place), False))
+
+
+def _spell(place: tuple | None) -> str:
+    """A place as a key path: ``Sockets.Listeners[0]``."""
+    parts = []
+    while place is not None:
+        key, place = place
+        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
+    return "".join(reversed(parts)).lstrip(".")
 
 
 def _lenient_xml(data: bytes) -> bytes | None:
