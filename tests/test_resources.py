@@ -92,6 +92,8 @@ def test_descriptors_exhausted_while_accepting_neither_spins_nor_crashes(manager
     waiting.close()
     assert connect_and_talk(port, b"again\n") == b"again\n"
     m.wait(lambda: "accepting connections again" in m.log(), 5, "the manager to say it recovered")
+    assert "control socket: cannot accept a connection: Too many open files; accepting again in 1 s" in m.log()
+    assert m.jobs()[0]["label"] == "test.echo", "the control socket serves again"
     assert m.proc.poll() is None and "Traceback" not in m.log()
 
 
