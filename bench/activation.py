@@ -64,8 +64,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import REPO as DEFAULT_REPO  # noqa: E402
-from benchlib import (HOST, BenchError, add_repo_option, free_port, percentile, proc_children,  # noqa: E402
-                      repo_env, run_and_report, use_repo, wait_for)
+from benchlib import (HOST, BenchError, add_cold_run_options, add_repo_option, free_port,  # noqa: E402
+                      percentile, proc_children, repo_env, run_and_report, tiny_and_python, use_repo,
+                      version_line, wait_for)
 
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 CAT = shutil.which("cat") or "/bin/cat"
@@ -360,21 +361,9 @@ class SystemdSocketActivate:
 
 
 def build_jobs(tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
-    notes: list[str] = []
-    jobs: dict[str, list[str]] = {}
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc:
-        (tmp / "tiny.c").write_text(TINY_C)
-        cp = subprocess.run([cc, "-O2", "-o", str(tmp / "tiny"), str(tmp / "tiny.c")],
-                            capture_output=True, text=True)
-        if cp.returncode == 0:
-            jobs["tiny"] = [str(tmp / "tiny")]
-        else:
-            notes.append(f"tiny job skipped: {cc} failed: {cp.stderr.strip()[:300]}")
-    else:
-        notes.append("tiny job skipped: no C compiler (cc); the inetd /bin/cat job is the tiny one")
-    (tmp / "job.py").write_text(PY_JOB)
-    jobs["python"] = [sys.executable, str(tmp / "job.py")]
+    jobs, notes = tiny_and_python(tmp, TINY_C, PY_JOB, "job", "job.py")
+    if "tiny" not in jobs:
+        notes[-1] += "; the inetd /bin/cat job is the tiny one"
     jobs["inetd"] = [CAT]
     return jobs, notes
 
@@ -455,11 +444,7 @@ def run(args) -> dict:
 
 
 def ssa_version() -> str:
-    try:
-        out = subprocess.run([SSA, "--version"], capture_output=True, text=True, timeout=10).stdout
-        return out.splitlines()[0] if out else "?"
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
+    return version_line(SSA)
 
 
 JOB_TITLES = {
@@ -493,11 +478,7 @@ def render(report: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=50, help="timed runs per (job, manager) pair (default 50; use at least 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    p.add_argument("--settle", type=float, default=20, help="ms to wait before each connection (default 20)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
-    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_cold_run_options(p, 50, "(job, manager) pair; use at least 30", "before each connection")
     add_repo_option(p)
     args = p.parse_args(argv)
     global REPO

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -54,6 +55,53 @@ def percentile(data: list[float], p: int) -> float:
     if len(data) == 1:
         return data[0]
     return statistics.quantiles(data, n=100, method="inclusive")[p - 1]
+
+
+def add_cold_run_options(parser, runs: int, what: str, settle_what: str = "before each run") -> None:
+    """The options of an interleaved cold-latency benchmark (activation, bus_activation)."""
+    parser.add_argument("--runs", type=int, default=runs, help=f"timed runs per {what} (default {runs})")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    parser.add_argument("--settle", type=float, default=20, help=f"ms to wait {settle_what} (default 20)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+
+
+def compile_c(source: str, directory: Path, name: str) -> tuple[str | None, str | None]:
+    """Build *source* with the system's C compiler: (the program, None) or (None, why not)."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        return None, "no C compiler (cc)"
+    (directory / f"{name}.c").write_text(source)
+    cp = subprocess.run([cc, "-O2", "-o", str(directory / name), str(directory / f"{name}.c")],
+                        capture_output=True, text=True)
+    if cp.returncode != 0:
+        return None, f"{cc} failed: {cp.stderr.strip()[:300]}"
+    return str(directory / name), None
+
+
+def tiny_and_python(directory: Path, c_source: str, py_source: str, what: str,
+                    py_file: str = "program.py") -> tuple[dict, list[str]]:
+    """A cold-latency benchmark's two programs: "tiny" built from *c_source* (left out, with a
+    note, where it cannot be built) and "python" running *py_source*; name -> command line."""
+    programs: dict[str, list[str]] = {}
+    notes: list[str] = []
+    tiny, why = compile_c(c_source, directory, "tiny")
+    if tiny:
+        programs["tiny"] = [tiny]
+    else:
+        notes.append(f"tiny {what} skipped: {why}")
+    (directory / py_file).write_text(py_source)
+    programs["python"] = [sys.executable, str(directory / py_file)]
+    return programs, notes
+
+
+def version_line(program: str) -> str:
+    """The first line of ``PROGRAM --version``, or "?"."""
+    try:
+        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0] if out else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
 
 
 def run_and_report(run, args, render, what: str):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Wall time of `pylaunchctl list` as a whole process, with 1,000 loaded jobs.
+"""Wall time of `pylaunchctl list` (and `services list`) as a whole process, with 1,000 loaded jobs.
 
 Starts a private pylaunchd on a temporary jobs directory with N on-demand
 jobs (half of them with a socket on 127.0.0.1), then runs `pylaunchctl list`
@@ -81,6 +81,8 @@ def main(argv=None) -> int:
             "python -c pass": timed([sys.executable, "-c", "pass"], env, a.runs),
             "pylaunchctl list": timed([script, "list"] if script else ctl + ["list"], env, a.runs),
             "pylaunchctl list --json": timed([script, "list", "--json"] if script else ctl + ["list", "--json"], env, a.runs),
+            "pylaunchctl services list": timed([script, "services", "list"] if script else ctl + ["services", "list"],
+                                               env, a.runs),
         }
         base = results["python -c pass"]["p50_ms"]
         for r in results.values():

@@ -75,14 +75,28 @@ def startup_md(rep: dict) -> list[str]:
         "", f"Median of {rep['runs']} runs each. " + " ".join(rep.get("notes", []))]
 
 
-def activation_md(rep: dict) -> list[str]:
+def _against_peer(rep: dict, peer: str, head: list[str]) -> list[str]:
+    """One row per job: pylaunchd's p50 / p90 beside the peer's of the same run, and the ratios."""
     rows = []
     for r in rep["results"]:
-        a, b = r["pylaunchd"], r["systemd-socket-activate"]
+        a, b = r["pylaunchd"], r[peer]
         rows.append([r["job"], f"{f(a['p50_ms'])} / {f(a['p90_ms'])}", f"{f(b['p50_ms'])} / {f(b['p90_ms'])}",
                      f"{r['ratio_p50']:.2f}x", f"{r['ratio_p90']:.2f}x"])
-    return table(["job", "pylaunchd p50 / p90 ms", "systemd-socket-activate p50 / p90 ms", "p50 ratio", "p90 ratio"],
-                 rows) + ["", f"{rep['runs']} cold runs per pair."]
+    return table([*head, "p50 ratio", "p90 ratio"], rows)
+
+
+def activation_md(rep: dict) -> list[str]:
+    return _against_peer(rep, "systemd-socket-activate", ["job", "pylaunchd p50 / p90 ms",
+                                                          "systemd-socket-activate p50 / p90 ms"]) + [
+        "", f"{rep['runs']} cold runs per pair."]
+
+
+def bus_activation_md(rep: dict) -> list[str]:
+    return _against_peer(rep, "dbus-daemon", ["service", "pylaunchd (`MachServices`) p50 / p90 ms",
+                                              "dbus-daemon (classic `Exec=`) p50 / p90 ms"]) + [
+        "", f"First call to an unowned name -> reply; {rep['runs']} cold calls per pair, interleaved, on one "
+            "private bus; the same program both ways (tiny: C, no D-Bus library; python: jeepney). "
+            + " ".join(rep.get("notes", []))]
 
 
 def spawn_md(rep: dict) -> list[str]:
@@ -112,6 +126,7 @@ SECTIONS = (("scale", "N on-demand jobs (`bench/scale.py`)", scale_md),
             ("reload", "Reload latency (`bench/reload.py`)", reload_md),
             ("startup", "Start-up (`bench/startup.py`)", startup_md),
             ("activation", "Cold activation (`bench/activation.py`)", activation_md),
+            ("bus_activation", "Bus activation, first call (`bench/bus_activation.py`)", bus_activation_md),
             ("spawn_throughput", "Per-connection spawn throughput (`bench/spawn_throughput.py`)", spawn_md),
             ("list_latency", "`pylaunchctl list` (`bench/list_latency.py`)", list_md))
 

@@ -5,7 +5,7 @@
 
 Runs, one after the other and each as its own process with ``--json`` and
 ``--repo``: scale.py, reload.py, startup.py, activation.py,
-spawn_throughput.py and list_latency.py. Each is bounded in time (SIGTERM,
+bus_activation.py, spawn_throughput.py and list_latency.py. Each is bounded in time (SIGTERM,
 which makes it stop what it started and remove its temporary directory,
 then SIGKILL); one that fails or overruns is reported as such and the others
 still run. The tables, the machine and the tree measured go into
@@ -36,6 +36,7 @@ FULL = [("scale", ["scale.py", "--sizes", "100,300,1000,3000,10000"], 420),
         ("reload", ["reload.py", "--trials", "50"], 240),
         ("startup", ["startup.py", "--runs", "5"], 90),
         ("activation", ["activation.py", "--runs", "30"], 120),
+        ("bus_activation", ["bus_activation.py", "--runs", "30"], 120),
         ("spawn_throughput", ["spawn_throughput.py", "--max-seconds", "60"], 120),
         ("list_latency", ["list_latency.py", "--jobs", "1000", "--runs", "20"], 120),
         ("list_latency", ["list_latency.py", "--jobs", "10000", "--runs", "5"], 150)]
@@ -43,6 +44,7 @@ QUICK = [("scale", ["scale.py", "--sizes", "100,300,1000", "--idle-seconds", "2"
          ("reload", ["reload.py", "--trials", "10", "--half-trials", "2"], 40),
          ("startup", ["startup.py", "--runs", "3"], 25),
          ("activation", ["activation.py", "--runs", "8", "--warmup", "1"], 30),
+         ("bus_activation", ["bus_activation.py", "--runs", "8", "--warmup", "1"], 30),
          ("spawn_throughput", ["spawn_throughput.py", "--sequential", "100", "--per-client", "20",
                                "--rounds", "5", "--max-seconds", "15"], 30),
          ("list_latency", ["list_latency.py", "--jobs", "300", "--runs", "5"], 30)]
@@ -100,7 +102,8 @@ def versions(results: dict) -> list[str]:
     for key in ("scale", "startup"):
         out += [v for k, v in (results.get(key) or {}).get("versions", {}).items() if k != "pylaunchd"]
     ssa = (results.get("activation") or {}).get("machine", {}).get("ssa")
-    return sorted(set(out)) + ([ssa] if ssa else [])
+    dbus = (results.get("bus_activation") or {}).get("machine", {}).get("dbus")
+    return sorted(set(out)) + [v for v in (ssa, dbus) if v]
 
 
 def main(argv=None) -> int:

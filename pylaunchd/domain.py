@@ -26,7 +26,11 @@ def _xdg(var: str, default: str) -> str:
 
 
 def default_control_socket(system: bool) -> str:
-    """Where a manager listens and where pylaunchctl looks for it."""
+    """Where a manager listens and where pylaunchctl looks for it. Without
+    XDG_RUNTIME_DIR (no PAM session made one: ``su``, ``runuser``, cron, a
+    container) a per-user manager uses ``/tmp/pylaunchd-UID``, which
+    :func:`pylaunchd.control.listener.secure_directory` requires to be a
+    directory of that user's that nobody else can write."""
     override = os.environ.get("PYLAUNCHD_CONTROL_SOCKET")
     if override:
         return override
@@ -44,8 +48,11 @@ def user_control_socket(uid: int) -> str:
     if uid == os.getuid() or os.environ.get("PYLAUNCHD_CONTROL_SOCKET"):
         return default_control_socket(False)
     runtime = os.path.join("/run/user", str(uid), "pylaunchd", "control.sock")
-    fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}", "control.sock")
-    return runtime if os.path.exists(runtime) or not os.path.exists(fallback) else fallback
+    fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}")
+    # Only root sees into those 0700 directories; anyone sees whether the fallback's exists.
+    if os.path.exists(runtime) or not os.path.isdir(fallback):
+        return runtime
+    return os.path.join(fallback, "control.sock")
 
 
 def default_jobs_dirs(system: bool) -> list[str]:
@@ -59,6 +66,28 @@ def default_state_dir(system: bool) -> str:
     if system:
         return "/var/lib/pylaunchd"
     return os.path.join(_xdg("XDG_STATE_HOME", "~/.local/state"), "pylaunchd")
+
+
+SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
+SYSTEM_BUS_SERVICES = "/run/pylaunchd/dbus-1/system-services"  # named by contrib's system.d drop-in
+
+
+def default_bus_address(system: bool) -> str | None:
+    """The bus a domain's MachServices names live on: the system bus, or the
+    user's session bus at $XDG_RUNTIME_DIR/bus (None without XDG_RUNTIME_DIR)."""
+    if system:
+        return SYSTEM_BUS
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return f"unix:path={os.path.join(runtime, 'bus')}" if runtime and os.path.isabs(runtime) else None
+
+
+def default_bus_service_dir(system: bool) -> str | None:
+    """Where the domain writes its .service files: a directory the stock bus
+    configuration searches ($XDG_RUNTIME_DIR/dbus-1/services for a session)."""
+    if system:
+        return SYSTEM_BUS_SERVICES
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "dbus-1", "services") if runtime and os.path.isabs(runtime) else None
 
 
 def _already(key: str, value: str) -> bool:
@@ -82,6 +111,13 @@ class Domain:
     control_socket: str
     state_dir: str
     uid: int = field(default_factory=os.getuid)
+    bus_address: str | None = None  # the D-Bus bus of MachServices (None: the domain has no bus)
+    bus_service_dir: str | None = None  # where its .service files go
+
+    @property
+    def bus_type(self) -> str:
+        """DBUS_STARTER_BUS_TYPE's value: the system bus or a session bus."""
+        return "system" if self.system else "session"
 
     @property
     def name(self) -> str:

@@ -74,6 +74,7 @@ TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
     "trigger": _same_except(WAITING=_START),
     "condition": _same_except(WAITING=_START),
     "socket_readable": _same_except(WAITING=_START),
+    "bus_name_requested": _same_except(WAITING=_START),
     "start": _same_except(WAITING=_START),
     "spawned": _same_except(),
     "spawn_failed": _same_except(RUNNING=frozenset({THROTTLED})),
@@ -90,7 +91,8 @@ TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
     "stop": _same_except(RUNNING=frozenset({RUNNING, STOPPING})),
     "unload": _same_except(WAITING=frozenset({WAITING, REMOVED}), THROTTLED=frozenset({REMOVED}),
                            RUNNING=frozenset({STOPPING})),
-    "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({WAITING, RUNNING}),
+    # (a definition equal to the loaded one changes nothing: a throttled job stays so)
+    "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({THROTTLED, WAITING, RUNNING}),
                            RUNNING=frozenset({RUNNING, STOPPING})),
     "observe": _same_except(),
 }
@@ -209,6 +211,16 @@ class JobMachine:
         stdio = index if self.spec.inetd is not None else None
         self.demanded = True
         return self._want_start(f"socket {name} readable", now, stdio)
+
+    @_event
+    def bus_name_requested(self, name: str, now: float) -> list[Action]:
+        """A caller waits on one of the job's MachServices names, which nobody
+        owns (dbus-daemon's ActivationRequest). Started as a socket's client
+        starts it; a process that runs already is left to take the name."""
+        if self.removing or self.spec.inetd_nowait or self.phase is not WAITING:
+            return []
+        self.demanded = True
+        return self._want_start(f"D-Bus name {name}", now)
 
     @_event
     def spawned(self, pid: int, now: float) -> list[Action]:

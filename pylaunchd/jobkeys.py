@@ -21,6 +21,7 @@ SUPPORTED_KEYS = {
     "POSIXSpawnType",  # launchd reads it exactly as ProcessType (which wins when both are given)
     "LowPriorityIO", "LowPriorityBackgroundIO", "LimitLoadToHosts", "LimitLoadFromHosts",
     "LimitLoadToSessionType",
+    "MachServices",  # as D-Bus well-known names (pylaunchd/bus/, docs/plist-keys.md)
     "WatchdogInterval",  # pylaunchd's own: systemd's WatchdogSec (docs/plist-keys.md)
 }
 
@@ -30,7 +31,6 @@ IGNORED_KEYS = {
     "LimitLoadToHardware": "macOS hw.* sysctl matching has no Linux equivalent",
     "LimitLoadFromHardware": "macOS hw.* sysctl matching has no Linux equivalent",
     "TimeOut": "no longer implemented by launchd either",
-    "MachServices": "Mach ports do not exist on Linux",
     "LaunchEvents": "XPC event streams do not exist on Linux",
     "EnableTransactions": "XPC transactions do not exist on Linux",
     "EnablePressuredExit": "XPC transactions do not exist on Linux",

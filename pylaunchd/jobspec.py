@@ -13,7 +13,7 @@ from .triggers.calendar import CalendarInterval
 from .plistvalues import Problem
 
 __all__ = ["DEFAULT_THROTTLE_INTERVAL", "DEFAULT_EXIT_TIMEOUT", "SocketSpec", "SocketGroupSpec",
-           "KeepAliveSpec", "InetdSpec", "JobSpec"]
+           "KeepAliveSpec", "InetdSpec", "BusNameSpec", "JobSpec"]
 
 DEFAULT_THROTTLE_INTERVAL = 10
 DEFAULT_EXIT_TIMEOUT = 20
@@ -82,6 +82,15 @@ class InetdSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BusNameSpec:
+    """One ``MachServices`` entry: a D-Bus well-known name the job serves on demand."""
+
+    name: str
+    hide_until_check_in: bool = False  # not activatable until the job runs and owns it
+    reset_at_close: bool = False  # accepted: D-Bus always tells callers when the owner goes
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     label: str
     path: str | None = field(compare=False)  # a renamed plist is the same job
@@ -108,6 +117,7 @@ class JobSpec:
     watchdog_interval: int = 0  # WatchdogInterval (pylaunchd): seconds between WATCHDOG=1; 0: none
     disabled: bool = False
     sockets: tuple[SocketGroupSpec, ...] = ()
+    mach_services: tuple[BusNameSpec, ...] = ()  # MachServices: D-Bus names started on demand
     inetd: InetdSpec | None = None
     enable_globbing: bool = False
     user_name: str | None = None

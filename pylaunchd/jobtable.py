@@ -57,6 +57,7 @@ class Outcome(enum.Enum):
     ALREADY_LOADED = "already loaded"
     IN_USE = "in use"  # the label is loaded from another plist
     SOCKET_ERROR = "socket error"
+    NAME_IN_USE = "bus name in use"  # a MachServices name another loaded job serves
     UNLOADED = "unloaded"
     NOT_LOADED = "not loaded"
     NO_LABEL = "no label"
@@ -81,7 +82,7 @@ UnloadResult = LoadResult
 # The outcomes of a watched plist that are errors to show (the others are
 # loads, or the domain's choice: disabled, excluded).
 ERRORS = frozenset({Outcome.BAD_PERMISSIONS, Outcome.INVALID, Outcome.IN_USE, Outcome.SOCKET_ERROR,
-                    Outcome.NO_LABEL})
+                    Outcome.NO_LABEL, Outcome.NAME_IN_USE})
 
 
 class JobTable:
@@ -103,6 +104,8 @@ class JobTable:
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
         self.errors = LoadErrors()  # the watched plists that did not load, and why
         self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
+        # (key path, message) when another job serves one of the spec's bus names (the bus hub's)
+        self.name_conflict: Callable[[JobSpec], tuple[str, str] | None] = lambda spec: None
 
     def adopt(self, early: dict[str, Early]) -> None:
         """Take over the specs and sockets that boot.py made before the loop
@@ -178,6 +181,10 @@ class JobTable:
             return refused  # disabled or kept out: its keys' warnings would only be noise
         for w in spec.warnings:
             log.warning("(%s) %s: %s", spec.label, path, w)
+        taken = self.name_conflict(spec)
+        if taken is not None:
+            log.error("(%s) %s: %s: %s; not loaded", spec.label, path, *taken)
+            return LoadResult(path, spec.label, Outcome.NAME_IN_USE, f"{path}: {taken[0]}: {taken[1]}", taken[0])
         old_label = self.by_path.get(path)
         if old_label is not None and old_label != spec.label:
             log.info("(%s) %s now defines %s: unloading the old label", old_label, path, spec.label)
@@ -263,6 +270,7 @@ class JobTable:
         try:
             groups = self._sockets_for(spec, path)
         except SocketError as e:
+            e = SocketError(f"{e}{_holder(spec, self.jobs)}")
             log.error("(%s) %s: %s; not loaded", spec.label, where, e)
             return LoadResult(path, spec.label, Outcome.SOCKET_ERROR, f"{where}: {e}", "Sockets")
         job = JobRuntime(spec, groups, JobLog(log_path(self.domain.state_dir, spec.label)), self._context())
@@ -404,3 +412,17 @@ class JobTable:
             if label_from_file(path) == label:
                 self.load(path, from_dir=True)
                 return
+
+
+def _holder(spec: JobSpec, jobs: dict) -> str:
+    """Which loaded job already has one of *spec*'s sockets (the same unix
+    path, or the same node and service), to say so: ``; job LABEL has it``."""
+    def keys(sp: JobSpec) -> set:
+        return {s.path or (s.node, s.service, s.type) for g in sp.sockets for s in g.sockets
+                if s.path or s.service not in (None, "0")}
+
+    mine = keys(spec)
+    for label, job in jobs.items():
+        if label != spec.label and mine & keys(job.spec):
+            return f" (job {label}, loaded from {job.spec.path or 'a submission'}, has it)"
+    return ""

@@ -80,8 +80,8 @@ def _semantic_checks(path: str, spec: JobSpec, uid: int) -> list[Finding]:
     stem = os.path.splitext(os.path.basename(path))[0]
     if stem != spec.label:
         add(NOTE, "Label", f'"{spec.label}" differs from the file name "{stem}.plist"; by convention they match')
-    for check_ in (_program_checks, _file_path_checks, _keep_alive_checks, _socket_checks, _trigger_checks,
-                   _domain_checks):
+    for check_ in (_program_checks, _identity_checks, _file_path_checks, _keep_alive_checks, _socket_checks,
+                   _trigger_checks, _domain_checks):
         check_(spec, uid, add)
     return out
 
@@ -103,6 +103,24 @@ def _program_checks(spec: JobSpec, uid: int, add: Add) -> None:
         add(WARNING, key, f"{exe} does not exist; the job will fail with exit status 2 (ENOENT)")
     elif not os.access(exe, os.X_OK) or os.path.isdir(exe):
         add(WARNING, key, f"{exe} is not an executable file; the job will fail with exit status 13 (EACCES)")
+
+
+def _identity_checks(spec: JobSpec, uid: int, add: Add) -> None:
+    """A UserName or GroupName this host lacks (an installer's placeholder,
+    macOS's staff): the system domain loads the job, and its start fails."""
+    if uid != 0:
+        return  # a per-user manager runs every job as its own user (admission says so)
+    import grp
+    import pwd
+
+    for key, name, lookup in (("UserName", spec.user_name, pwd.getpwnam), ("GroupName", spec.group_name, grp.getgrnam)):
+        if name is None:
+            continue
+        try:
+            lookup(name)
+        except KeyError:
+            add(WARNING, key, f'no {"user" if key == "UserName" else "group"} "{name}" on this host: the job loads, '
+                              "and each start fails with exit status 3 (ESRCH), as pylaunchctl print then says")
 
 
 def _file_path_checks(spec: JobSpec, uid: int, add: Add) -> None:

@@ -31,6 +31,8 @@ import signal
 from typing import Awaitable, Callable
 
 from .boot import Early
+from .bus.hub import BusHub
+from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
@@ -94,7 +96,12 @@ class Manager:
         self.facts = FactHub(jobs, self.paths, self.network)
         self.table = JobTable(self.domain, self.overrides, self.facts, self._job_context, jobs)
         self.table.on_empty = self._all_removed.set
-        self.table.on_sockets_changed = self.environment.job_sockets
+        self.table.on_sockets_changed = self._sockets_changed
+        self.bus = BusHub(self.domain, jobs, self.clock, self.environment.setenv) if self.domain.bus_address else None
+        if self.bus is not None:
+            self.table.name_conflict = self.bus.conflict
+            self.bus.transient = TransientJobs(self.domain.system, self.table.submit, self.table.unload,
+                                               self.bus.own_files)
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
@@ -105,19 +112,28 @@ class Manager:
         table = self.table
         return JobContext(clock=self.clock, loop=self.loop, job_env=self._job_env,
                           child_spawned=table.child_spawned, active_changed=self._job_active,
-                          removed=table.removed, sockets_changed=self.environment.job_sockets, file_facts=file_facts,
+                          removed=table.removed, sockets_changed=self._sockets_changed, file_facts=file_facts,
                           close_groups=self._close_groups)
 
-    def _job_env(self) -> dict[str, str]:
-        env = self.environment.job_env()
+    def _job_env(self, spec) -> dict[str, str]:
+        env = self.bus.env(spec) if self.bus is not None else {}
+        env.update(self.environment.job_env())
         env.update(self.notify.env() if self.notify else {})
         return env
+
+    def _sockets_changed(self, label: str, groups) -> None:
+        """A job's definition took effect (groups: its sockets now), or it is gone (None)."""
+        self.environment.job_sockets(label, groups)
+        if self.bus is not None:
+            self.bus.job_changed(label, groups)
 
     def _job_active(self, label: str, running: bool) -> None:
         self.facts.job_active(label, running)
         job = self.table.find(label)
         if job is not None and self.notify is not None:
             self.notify.job_active(job)
+        if job is not None and self.bus is not None:
+            self.bus.job_active(job)
 
     def _close_groups(self, groups: list[SocketGroup]) -> None:
         """A removed job's sockets: closed now, or in a shutdown after the last job."""
@@ -185,6 +201,8 @@ class Manager:
         self.early = {}
         self.table.reconcile(self.watcher.scan())
         self.table.forget_early()
+        if self.bus is not None:
+            self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
         # The jobs run before the control server is even imported: its
         # socket, bound by the caller, queues pylaunchctl's requests meanwhile.
@@ -192,6 +210,8 @@ class Manager:
         self.started.set()
         await self._stopped.wait()
         await self._shutdown()
+        if self.bus is not None:
+            self.bus.close()
         if self.notify is not None:
             self.notify.close()
         server.close()
@@ -226,6 +246,8 @@ class Manager:
             return
         log.info("received %s: stopping every job", signal.Signals(sig).name if sig else "shutdown request")
         self.table.closing = True
+        if self.bus is not None:
+            self.bus.closing = True  # the bus job stops too: no reconnecting
         self._stopped.set()
 
     async def _shutdown(self) -> None:

@@ -52,7 +52,7 @@ class JobContext:
 
     clock: Clock
     loop: asyncio.AbstractEventLoop
-    job_env: Callable[[], dict[str, str]]  # the domain's variables for a new process
+    job_env: Callable[[JobSpec], dict[str, str]]  # the domain's variables for a new process of this job
     child_spawned: Callable[[int, "JobRuntime"], None]  # reap this pid for this job
     active_changed: Callable[[str, bool], None]  # the job's main process started / is gone
     removed: Callable[["JobRuntime"], None]  # nothing of the job runs any more; it is closed
@@ -141,6 +141,10 @@ class JobRuntime:
         """A launch event: WatchPaths, StartOnMount, StartCalendarInterval."""
         self.execute(self.machine.trigger(reason, self.now()))
 
+    def bus_name_requested(self, name: str) -> None:
+        """A caller waits on the job's D-Bus name *name* (MachServices)."""
+        self.execute(self.machine.bus_name_requested(name, self.now()))
+
     def condition(self, fact: Fact, value: bool) -> None:
         self.execute(self.machine.condition(fact, value, self.now()))
 
@@ -227,7 +231,7 @@ class JobRuntime:
         listen = [] if stdio is not None else [(name, b.sock) for name, b in flat]
         rfd, wfd = self._output_pipe() if stdio is None else (None, None)
         try:
-            result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(), log_fd=wfd)
+            result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(spec), log_fd=wfd)
         except (OSError, ValueError) as e:  # ValueError: a NUL in an argument or variable
             if rfd is not None:
                 self._close_pipe(rfd)
@@ -273,7 +277,7 @@ class JobRuntime:
             return
         self.accepts.succeeded()
         bound.accepted += 1
-        env = self.ctx.job_env()
+        env = self.ctx.job_env(self.spec)
         inet = isinstance(addr, tuple) and len(addr) >= 2
         if inet:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))

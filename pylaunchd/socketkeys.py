@@ -144,6 +144,9 @@ _READERS: dict[str, Callable[[Reader, str, Any], Fields]] = {
 SOCKET_KEYS = set(_READERS)
 SOCKET_IGNORED_KEYS = {
     "ReceivePacketInfo": "undocumented launchd key",
+    # Mac OS X 10.3's name for Bonjour (openlaunchd's ftp.plist has it); launchd
+    # 842 no longer reads it either
+    "Rendezvous": "the name Bonjour had before Mac OS X 10.4; not advertised, the socket works as usual",
 }
 _SOCKET_BY_LOWER = {k.lower(): k for k in SOCKET_KEYS | set(SOCKET_IGNORED_KEYS)}
 

@@ -85,11 +85,23 @@ def base_environment(label: str, inherited: dict[str, str] | None = None) -> dic
     for key in ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "TZ", "TMPDIR", "XDG_RUNTIME_DIR"):
         if src.get(key):
             env[key] = src[key]
+    if not ("HOME" in env and "USER" in env):  # a manager started with a bare environment: as launchd,
+        _identity_from_passwd(env)              # the user's own, from the password database
     env["XPC_SERVICE_NAME"] = label
     env["PYLAUNCHD_LABEL"] = label
     if sys.executable:  # the manager's own interpreter, which has pylaunchd whatever python3 PATH finds
         env["PYLAUNCHD_PYTHON"] = sys.executable
     return env
+
+
+def _identity_from_passwd(env: dict[str, str]) -> None:
+    try:
+        pw = pwd.getpwuid(os.geteuid())
+    except KeyError:
+        return
+    for key, value in (("HOME", pw.pw_dir), ("USER", pw.pw_name), ("LOGNAME", pw.pw_name),
+                       ("SHELL", pw.pw_shell or "/bin/sh")):
+        env.setdefault(key, value)
 
 
 def plan(spec: JobSpec, extra_env: dict[str, str] | None = None, inherited: dict[str, str] | None = None) -> Plan:

@@ -30,6 +30,7 @@ from .plist import read_plist
 from .plistvalues import Problem, Reader, SpecError, describe
 from .processkeys import read_loader_keys, read_process_keys
 from .socketkeys import read_sockets
+from .bus.keys import read_mach_services
 
 __all__ = ["validate", "check", "Checked", "load_spec"]
 
@@ -219,6 +220,7 @@ def _umask(r: Reader, value: Any) -> int | None:
 
 
 def _inetd_and_sockets(r: Reader, keys: Keys) -> Fields:
+    """inetdCompatibility, Sockets and MachServices: the job's endpoints."""
     inetd = _inetd(r, keys["inetdCompatibility"]) if "inetdCompatibility" in keys else None
     sockets = read_sockets(r, keys["Sockets"]) if "Sockets" in keys else ()
     if inetd is not None and not sockets:
@@ -228,7 +230,8 @@ def _inetd_and_sockets(r: Reader, keys: Keys) -> Fields:
         r.warn("inetdCompatibility.Wait", "false needs connections to accept; a datagram socket has none, "
                                           "so the job runs as Wait true (as inetd requires for dgram)")
         inetd = InetdSpec(wait=True, instances=inetd.instances)
-    return {"inetd": inetd, "sockets": sockets}
+    mach = read_mach_services(r, keys["MachServices"]) if "MachServices" in keys else ()
+    return {"inetd": inetd, "sockets": sockets, "mach_services": mach}
 
 
 def _inetd(r: Reader, value: Any) -> InetdSpec:

@@ -96,7 +96,7 @@ def test_the_quick_command_line_reader_takes_only_ordinary_command_lines():
 
     assert quick_options(["--jobs-dir", "a", "--jobs-dir=b", "--user", "--log-level", "debug"]) == {
         "user": True, "system": False, "jobs_dir": ["a", "b"], "control_socket": None, "state_dir": None,
-        "log_level": "debug", "exit_with": None}
+        "log_level": "debug", "exit_with": None, "bus_address": None, "bus_service_dir": None}
     assert quick_options([])["jobs_dir"] == []
     # typer's to answer: help, unknown options, missing values, contradictions, bad values
     for argv in (["--help"], ["-h"], ["--jobs"], ["--jobs-dir"], ["--user", "--system"], ["--log-level", "loud"],

@@ -818,3 +818,14 @@ def test_exit_status_clean_and_crashed():
 def test_exit_status_describe():
     assert ExitStatus(code=2).describe() == "exit code 2"
     assert ExitStatus(signal=signal.SIGTERM).describe().startswith("SIGTERM")
+
+
+def test_reloading_an_unchanged_definition_leaves_a_throttled_job_throttled():
+    """Found by the corpus (docs/corpus.md): `load -F` of the plist a
+    throttled KeepAlive job was loaded from raised IllegalTransition
+    ("reload took throttled to throttled") and pylaunchctl said "internal error"."""
+    j = started(pid=100, now=100.0, KeepAlive=True)
+    j.exited(100, FAILED, 101.0)
+    assert j.state == THROTTLED
+    assert j.reload(spec(KeepAlive=True), 102.0) == []
+    assert j.state == THROTTLED and j.throttled_until == 110.0

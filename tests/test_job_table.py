@@ -90,6 +90,7 @@ EVENTS = {
     "trigger": lambda m: m.trigger("WatchPaths /x", 10),
     "condition": lambda m: m.condition(Fact.path("/nonexistent/x"), True, 10),
     "socket_readable": lambda m: m.socket_readable(0, "Listeners", 10),
+    "bus_name_requested": lambda m: m.bus_name_requested("org.example.Name", 10),
     "start": lambda m: m.start(10),
     "spawned": lambda m: m.spawned(m.pid or 300, 10),
     "spawn_failed": lambda m: m.spawn_failed(10) if m.phase is Phase.RUNNING else [],

@@ -132,3 +132,24 @@ def test_manager_survives_the_whole_corpus_at_once(manager_factory):
     for name in ERRORS:
         assert f"{name}.plist" in log, name
     assert m.proc.poll() is None
+
+
+def test_a_user_or_group_this_host_lacks_is_named(workdir):
+    """Found by the corpus: installers' placeholders (launch_socket_server's
+    "your-username-here") and macOS's group "staff" loaded without a word,
+    and every start then failed with exit status 3."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("only the system domain (root) changes a job's user; lint checks it as root")
+    from pylaunchd.lint import lint_file
+    import plistlib
+
+    p = workdir / "com.example.placeholder.plist"
+    p.write_bytes(plistlib.dumps(plist("com.example.placeholder", Program="/bin/true",
+                                       UserName="your-username-here", GroupName="no-such-group-here")))
+    os.chmod(p, 0o644)
+    found = {(f.key_path, f.message) for f in lint_file(str(p))}
+    assert ("UserName", 'no user "your-username-here" on this host: the job loads, and each start fails with '
+                        "exit status 3 (ESRCH), as pylaunchctl print then says") in found
+    assert any(k == "GroupName" and '"no-such-group-here"' in m for k, m in found)
+    assert not [f for f in lint_file(str(p), as_uid=1000) if f.key_path in ("UserName", "GroupName")]

@@ -132,3 +132,17 @@ def test_a_symlinked_plist_follows_its_target(manager, workdir):
     os.chmod(target, 0o666)  # the target's mode is what the domain checks
     manager.wait(lambda: by_path(manager, link), 10, "the unsafe target to be refused")
     manager.wait_unloaded("com.example.linked")
+
+
+def test_a_unix_path_held_by_another_job_names_that_job(manager, workdir):
+    """Found by the corpus: two versions of one daemon (mDNSResponder's old and
+    new plists) want one socket path; the second was told "a process is
+    already listening there" without a word of which."""
+    sock = str(workdir / "shared.sock")
+    first = manager.write("com.example.first.plist", sleeper("com.example.first",
+                                                             Sockets={"L": {"SockPathName": sock}}))
+    manager.wait_loaded("com.example.first")
+    second = manager.write("com.example.second.plist", sleeper("com.example.second",
+                                                               Sockets={"L": {"SockPathName": sock}}))
+    e = manager.wait(lambda: by_path(manager, second), 10, "the second plist's error")
+    assert f"(job com.example.first, loaded from {first}, has it)" in e["message"], e

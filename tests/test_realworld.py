@@ -62,3 +62,15 @@ def test_calendar_job():
     assert s.process_type == "Background" and s.low_priority_io and s.nice == 10
     sunday = [c for c in s.start_calendar if c.weekday is not None][0]
     assert sunday.weekday == 0  # Weekday 7 is Sunday
+
+
+def test_the_corpus_check_reads_every_plist_without_a_crash():
+    """scripts/corpus_check.py, which made docs/corpus.md's table, over the
+    plists kept here (the real ones and the lint corpus of mistakes)."""
+    corpus = HERE.parent / "lint_corpus"
+    cp = subprocess.run([PYTHON, str(HERE.parent.parent / "scripts" / "corpus_check.py"), str(HERE), str(corpus)],
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0 and "CRASH" not in cp.stdout, cp.stdout + cp.stderr
+    rows = [line for line in cp.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(list(HERE.glob("*.plist"))) + len(list(corpus.glob("*.plist")))
+    assert any("refused: " in r for r in rows) and any("loads in: system, per-user" in r for r in rows)

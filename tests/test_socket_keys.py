@@ -178,3 +178,13 @@ def test_instances_cap_queues_connections_never_refuses(manager):
     finally:
         for c in held:
             c.close()
+
+
+def test_rendezvous_the_old_name_of_bonjour_is_known():
+    """Found by the corpus (openlaunchd's ftp.plist): not "unknown key"."""
+    from pylaunchd.spec import validate
+
+    s = validate({"Label": "x", "Program": "/bin/true",
+                  "Sockets": {"L": {"SockServiceName": "ftp", "Rendezvous": True}}}, "/j/x.plist")
+    [w] = s.warnings
+    assert w.key_path == "Sockets.L.Rendezvous" and "the name Bonjour had before Mac OS X 10.4" in w.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 from pylaunchd.spawnplan import DEFAULT_PATH, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE, base_environment, plan
 from pylaunchd.spec import validate
@@ -42,3 +43,15 @@ def test_limits_in_a_fixed_order_with_soft_and_hard_apart():
 def test_unknown_user_is_a_fatal_esrch_as_launchd():
     p = plan(spec(UserName="no-such-user-pylaunchd"))
     assert p.fatal is not None and p.fatal[0] == errno.ESRCH and "no-such-user-pylaunchd" in p.fatal[1]
+
+
+def test_a_bare_environment_gets_the_users_identity_from_the_password_database():
+    """A manager started with env -i (or by a supervisor that passes nothing)
+    still gives its agents HOME, USER, LOGNAME and SHELL, as launchd does."""
+    import pwd
+
+    pw = pwd.getpwuid(os.geteuid())
+    env = base_environment("x", inherited={})
+    assert (env["HOME"], env["USER"], env["LOGNAME"]) == (pw.pw_dir, pw.pw_name, pw.pw_name)
+    kept = base_environment("x", inherited={"HOME": "/elsewhere", "USER": "someone"})
+    assert (kept["HOME"], kept["USER"]) == ("/elsewhere", "someone") and "LOGNAME" not in kept

@@ -226,13 +226,15 @@ def test_keepalive_subkeys_are_matched_case_insensitively():
 
 
 def test_ignored_launchd_keys_are_listed():
-    s = validate(job(MachServices={"org.example.svc": True}, UserName="nobody", StartCalendarInterval={"Hour": 3},
+    s = validate(job(LaunchEvents={"com.apple.notifyd": {}}, UserName="nobody", StartCalendarInterval={"Hour": 3},
                      ServiceDescription="old"), PATH)
-    assert set(s.ignored_keys) == {"MachServices", "ServiceDescription"}
+    assert set(s.ignored_keys) == {"LaunchEvents", "ServiceDescription"}
     assert s.user_name == "nobody" and len(s.start_calendar) == 1
-    (w,) = warnings_about(s, "MachServices")
+    (w,) = warnings_about(s, "LaunchEvents")
     assert "accepted and ignored" in w and "Linux" in w
     assert not any("unknown key" in w for w in s.warnings)
+    # MachServices is supported now: D-Bus names (tests/test_bus_logic.py)
+    assert validate(job(MachServices={"org.example.svc": True}), PATH).ignored_keys == ()
 
 
 def test_keepalive_conditions_parse():

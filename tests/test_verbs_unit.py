@@ -179,7 +179,8 @@ DOCUMENTED_KEYS = ["label", "pid", "last_exit_status", "state", "runs", "domain"
                    "last_exit", "last_trigger", "throttled_for", "instances", "spawn_error", "warnings",
                    "ignored_keys", "watching_sockets", "sockets",
                    # issue 10: added after every older key, which keep their order
-                   "ready", "status_text", "watchdog_interval", "daemon_pid"]
+                   "ready", "status_text", "watchdog_interval", "daemon_pid",
+                   "endpoints"]  # issue 9
 
 
 def test_job_status_json_keeps_the_wire_keys_in_order():
@@ -286,3 +287,13 @@ def test_report_prints_errors_and_returns_the_first_status(capsys):
     assert report(results) == 109
     assert capsys.readouterr().err == "/b: bad\n/c: worse\n"
     assert report([{"path": "/a", "label": "a"}]) == 0
+
+
+def test_a_load_error_names_its_key_once():
+    """Found by the corpus: `list` printed "PATH: Label: Label: expected ..."."""
+    from pylaunchd.control.status import LoadErrorStatus
+
+    e = LoadErrorStatus("/j/x.plist", None, "invalid", "Label", "Label: expected a string naming the job")
+    assert e.text == "/j/x.plist: Label: expected a string naming the job"
+    e = LoadErrorStatus("/j/x.plist", "x", "invalid", "KeepAlive", "expected a boolean")
+    assert e.text == "/j/x.plist: KeepAlive: expected a boolean"

@@ -16,13 +16,15 @@ import sys
 from typing import Any, List, Optional
 
 from ..control.protocol import ControlError
-from ..domain import Domain, default_control_socket, default_jobs_dirs, default_state_dir
+from ..domain import (Domain, default_bus_address, default_bus_service_dir, default_control_socket,
+                      default_jobs_dirs, default_state_dir)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # option -> (keyword, kind): what the quick reader below understands.
 _OPTIONS = {"--user": ("user", bool), "--system": ("system", bool), "--jobs-dir": ("jobs_dir", list),
             "--control-socket": ("control_socket", str), "--state-dir": ("state_dir", str),
-            "--log-level": ("log_level", str), "--exit-with": ("exit_with", str)}
+            "--log-level": ("log_level", str), "--exit-with": ("exit_with", str),
+            "--bus-address": ("bus_address", str), "--bus-service-dir": ("bus_service_dir", str)}
 
 
 def quick_options(argv: list[str]) -> dict[str, Any] | None:
@@ -30,7 +32,8 @@ def quick_options(argv: list[str]) -> dict[str, Any] | None:
     (help, an unknown option, a missing value, a usage error): typer then
     takes the command line and says what is wrong."""
     out: dict[str, Any] = {"user": False, "system": False, "jobs_dir": [], "control_socket": None,
-                           "state_dir": None, "log_level": "info", "exit_with": None}
+                           "state_dir": None, "log_level": "info", "exit_with": None, "bus_address": None,
+                           "bus_service_dir": None}
     i = 0
     while i < len(argv):
         name, eq, value = argv[i].partition("=")
@@ -57,7 +60,8 @@ def quick_options(argv: list[str]) -> dict[str, Any] | None:
 
 
 def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | None, state_dir: str | None,
-          log_level: str, exit_with: str | None = None) -> int:
+          log_level: str, exit_with: str | None = None, bus_address: str | None = None,
+          bus_service_dir: str | None = None) -> int:
     """Run the manager with these (valid) options; its exit status."""
     is_system = system or (not user and os.geteuid() == 0)
     level = getattr(logging, log_level.upper())
@@ -69,6 +73,8 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
         jobs_dirs=[os.path.abspath(os.path.expanduser(d)) for d in jobs_dir] if jobs_dir else default_jobs_dirs(is_system),
         control_socket=os.path.abspath(control_socket or default_control_socket(is_system)),
         state_dir=os.path.abspath(os.path.expanduser(state_dir or default_state_dir(is_system))),
+        bus_address=bus_address or default_bus_address(is_system),
+        bus_service_dir=os.path.abspath(bus_service_dir) if bus_service_dir else default_bus_service_dir(is_system),
     )
     return serve(domain, exit_with)
 
@@ -145,6 +151,14 @@ def typer_app():
             None, "--exit-with", metavar="LABEL",
             help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
                  "as a container's main process ends the container."),
+        bus_address: Optional[str] = typer.Option(
+            None, "--bus-address", metavar="ADDRESS",
+            help="The D-Bus bus of MachServices names (default: unix:path=$XDG_RUNTIME_DIR/bus for a user "
+                 "domain, unix:path=/run/dbus/system_bus_socket for the system domain)."),
+        bus_service_dir: Optional[str] = typer.Option(
+            None, "--bus-service-dir", metavar="DIR",
+            help="Where to write the .service files of MachServices names (default: "
+                 "$XDG_RUNTIME_DIR/dbus-1/services, or /run/pylaunchd/dbus-1/system-services)."),
     ) -> None:
         """Run the job manager: create every job's sockets, start jobs on demand,
         keep them alive, and reload the job directories when they change."""
@@ -152,7 +166,8 @@ def typer_app():
             raise typer.BadParameter("--user and --system exclude each other")
         if log_level.lower() not in LOG_LEVELS:
             raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
-        raise typer.Exit(start(user, system, jobs_dir or [], control_socket, state_dir, log_level, exit_with))
+        raise typer.Exit(start(user, system, jobs_dir or [], control_socket, state_dir, log_level, exit_with,
+                               bus_address, bus_service_dir))
 
     return app
 

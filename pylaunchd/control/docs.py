@@ -106,24 +106,40 @@ def replace_section(text: str, name: str, body: str) -> str:
     return f"{head}{begin}\n{body}{end}{tail}"
 
 
-def main(argv: list[str]) -> int:
+def sync(wanted: dict[str, str], mode: str, command: str) -> int:
+    """Make each file hold its wanted text (*mode* ``--write``), or say which
+    do not (``--check``, status 1). Also the man pages' (pylaunchd.manpages)."""
     stale = []
-    for filename, (name, make) in SECTIONS.items():
-        path = os.path.join(DOCS, filename)
-        if not argv:
-            print(make())
+    for path, new in wanted.items():
+        try:
+            with open(path) as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = None
+        if old == new:
             continue
-        with open(path) as f:
-            text = f.read()
-        new = replace_section(text, name, make())
-        if new != text and argv[0] == "--write":
+        if mode == "--write":
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 f.write(new)
-        elif new != text:
+        else:
             stale.append(path)
     for path in stale:
-        print(f"{path} is out of date: run python -m pylaunchd.control.docs --write", file=sys.stderr)
+        print(f"{path} is out of date: run {command} --write", file=sys.stderr)
     return 1 if stale else 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        for _, make in SECTIONS.values():
+            print(make())
+        return 0
+    wanted = {}
+    for filename, (name, make) in SECTIONS.items():
+        path = os.path.join(DOCS, filename)
+        with open(path) as f:
+            wanted[path] = replace_section(f.read(), name, make())
+    return sync(wanted, argv[0], "python -m pylaunchd.control.docs")
 
 
 if __name__ == "__main__":

@@ -11,16 +11,46 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 
 from .errors import ControlError
+
+
+def secure_directory(directory: str) -> None:
+    """Make sure *directory* is one that only we can change, creating it (0700)
+    if need be: a real directory (not a symbolic link), owned by us, and
+    writable by nobody else, unless it is our own ``pylaunchd*`` directory,
+    whose mode we set. In a shared place such as /tmp (the fallback when
+    XDG_RUNTIME_DIR is not set) another user could have made the directory
+    first, to plant a link where the lock file goes or to answer in the
+    manager's place: ControlError says so, and nothing is opened in it."""
+    parent = os.path.dirname(directory)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(directory)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise ControlError(f"{directory} is {'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'not a directory'}; "
+                           f"refusing to put the control socket there (remove it, or set XDG_RUNTIME_DIR)")
+    if st.st_uid != os.getuid():
+        raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
+                           f"refusing to put the control socket there (remove it, or set XDG_RUNTIME_DIR)")
+    if st.st_mode & 0o022 and not os.path.basename(directory).startswith("pylaunchd"):
+        raise ControlError(f"{directory} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); refusing to "
+                           f"put the control socket there, where anyone could replace it")
 
 
 def lock_control_socket(path: str) -> int:
     """Take the control socket's lock file, or raise ControlError naming the holder."""
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    secure_directory(directory)
+    if os.path.basename(directory).startswith("pylaunchd"):  # our own: nobody else writes in it
+        os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) & ~0o022)
     lock_path = path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
@@ -45,7 +75,7 @@ def bind_control_socket(path: str, public: bool = False) -> socket.socket:
     if st.st_uid != os.getuid():
         raise ControlError(f"{directory} is owned by uid {st.st_uid}, not by us (uid {os.getuid()}); "
                            f"refusing to put the control socket there")
-    if os.path.basename(directory) == "pylaunchd":  # our own directory: set its mode
+    if os.path.basename(directory).startswith("pylaunchd"):  # our own directory: set its mode
         os.chmod(directory, 0o755 if public else 0o700)
     try:
         os.unlink(path)  # we hold the lock: anything there is stale

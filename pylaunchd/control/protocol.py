@@ -88,6 +88,7 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
             who = "root" if owner == "0" else f"its owner (uid {owner}) or root"
             raise ControlError(f"permission denied connecting to {socket_path}: only {who} may drive that manager",
                                EXIT_PERMISSION) from None
+        _check_server(s, socket_path)
         data = exchange(s, encode({"verb": verb, "args": args or {}}))
     except socket.timeout:
         raise ControlError(f"pylaunchd on {socket_path} did not answer within {timeout:.0f} s") from None
@@ -121,8 +122,23 @@ def exchange(s: socket.socket, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def _check_server(s: socket.socket, socket_path: str) -> None:
+    """Speak only to a manager run by us or by root (SO_PEERCRED of the
+    server): in a shared directory someone else's process could be listening
+    where our manager should be, to read our requests and lie in its replies.
+    Root may speak to any user's manager."""
+    me = os.geteuid()
+    server = peer_credentials(s).uid
+    if me != 0 and server not in (0, me):
+        raise ControlError(f"the process listening on {socket_path} runs as uid {server}, neither you (uid {me}) "
+                           f"nor root: it is not your manager, and pylaunchctl sends it nothing", EXIT_PERMISSION)
+
+
 def _owner(path: str) -> str:
-    try:
-        return str(os.stat(path).st_uid)
-    except OSError:
-        return "?"
+    """The uid owning the socket, or its directory when that is all we may see."""
+    for p in (path, os.path.dirname(path) or "."):
+        try:
+            return str(os.stat(p).st_uid)
+        except OSError:
+            continue
+    return "?"

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # What a load or unload that did not happen means to pylaunchctl.
 STATUS = {Outcome.BAD_PERMISSIONS: EXIT_BAD_PERMISSIONS, Outcome.INVALID: EXIT_INVALID_PLIST,
           Outcome.EXCLUDED: EXIT_WRONG_SESSION, Outcome.DISABLED: EXIT_DISABLED, Outcome.ALREADY_LOADED: EXIT_IO,
-          Outcome.IN_USE: EXIT_IO, Outcome.SOCKET_ERROR: EXIT_IO, Outcome.NOT_LOADED: EXIT_NO_SUCH_PROCESS,
+          Outcome.IN_USE: EXIT_IO, Outcome.SOCKET_ERROR: EXIT_IO, Outcome.NAME_IN_USE: EXIT_IO, Outcome.NOT_LOADED: EXIT_NO_SUCH_PROCESS,
           Outcome.NO_LABEL: EXIT_INVALID_PLIST}
 
 # launchctl limit's names for the resources a manager's jobs inherit.
@@ -73,6 +73,10 @@ class ControlService:
         """Every loaded job, by label."""
         return [_summary(m) for _, m in sorted(self._table.jobs.items())]
 
+    def plist_paths(self) -> dict[str, str | None]:
+        """label -> the plist each loaded job came from (None: submitted)."""
+        return {label: m.spec.path for label, m in self._table.jobs.items()}
+
     def summary(self, label: str) -> JobSummary:
         return _summary(self._find(label))
 
@@ -100,7 +104,15 @@ class ControlService:
             + [t for t in (m.accepts.problem, m.log.write_error) if t],
             ignored_keys=list(spec.ignored_keys), watching_sockets=j.watching,
             sockets=[SocketStatus(name=name, **b.describe()) for name, b in m.flat_sockets()],
-            **self._readiness(m))
+            **self._readiness(m), endpoints=self._endpoints(m))
+
+    def _endpoints(self, m: JobRuntime) -> list[dict]:
+        bus = self._manager.bus
+        if bus is not None:
+            return bus.endpoints(m.label)
+        return [{"name": s.name, "bus": None, "state": "not registered: the domain has no bus (--bus-address)",
+                 "owner": None, "owner_pid": None, "owned_by_job": None, "hide_until_check_in": s.hide_until_check_in,
+                 "activations": 0, "last_activation": None} for s in m.spec.mach_services]
 
     def _readiness(self, m: JobRuntime) -> dict:
         notify = self._manager.notify
@@ -129,7 +141,7 @@ class ControlService:
         d = self._manager.domain
         return DomainStatus(d.name, d.job_type, os.getpid(), os.getuid(), d.jobs_dirs, d.control_socket,
                             d.state_dir, self.environment(), self.overrides(), self.summaries(),
-                            self.load_errors())
+                            self.load_errors(), self._manager.bus.status() if self._manager.bus else None)
 
     @property
     def domain_name(self) -> str:
@@ -228,6 +240,8 @@ class ControlService:
         return pids
 
     def set_enabled(self, label: str, enabled: bool) -> None:
+        if self._manager.bus is not None:  # first: an enable may load the job now
+            self._manager.bus.set_disabled(label, not enabled)
         self._table.set_enabled(label, enabled, self._manager.watcher.scan)
 
     # -------------------------------------------------------------- limits

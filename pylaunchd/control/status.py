@@ -168,6 +168,9 @@ class JobStatus(JobSummary):
     status_text: Optional[str] = None  # its last STATUS= text
     watchdog_interval: int = 0  # WatchdogInterval, seconds; 0: none
     daemon_pid: Optional[int] = None  # a process the job left running when its main process exited
+    # Issue 9: the job's MachServices names (dicts: name, bus, state, owner, owner_pid, owned_by_job,
+    # hide_until_check_in, activations, last_activation); never mutated
+    endpoints: list = []
 
     @property
     def summary(self) -> JobSummary:
@@ -197,8 +200,8 @@ class LoadErrorStatus(Record):
     @property
     def text(self) -> str:
         """One line: ``PATH: KEY: MESSAGE``."""
-        where = f"{self.path}: {self.key_path}" if self.key_path and self.reason == "invalid" else self.path
-        return f"{where}: {self.message}"
+        named = self.key_path and self.reason == "invalid" and not self.message.startswith(f"{self.key_path}: ")
+        return f"{self.path}: {self.key_path}: {self.message}" if named else f"{self.path}: {self.message}"
 
 
 class DomainStatus(Record):
@@ -215,6 +218,9 @@ class DomainStatus(Record):
     disabled: dict  # label -> disabled?
     services: list  # of JobSummary
     load_errors: list = []  # of LoadErrorStatus (issue 11: an older manager lacks them); never mutated
+    # Issue 9: the domain's bus (address, type, connected, activator, unique_name, bus_job, service_dir,
+    # names), or None when the domain has none
+    bus: Optional[dict] = None
 
     @classmethod
     def from_json(cls, data: dict) -> "DomainStatus":

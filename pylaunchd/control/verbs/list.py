@@ -54,6 +54,10 @@ def format_list_label(info: JobStatus) -> str:
         for name, n in counts.items():
             lines += [f"\t\t{q(name)} = ("] + ["\t\t\tfile-descriptor-object;"] * n + ["\t\t);"]
         lines.append("\t};")
+    if info.endpoints:  # launchd shows a Mach port; here each is a D-Bus name
+        lines.append('\t"MachServices" = {')
+        lines += [f"\t\t{q(e['name'])} = mach-port-object;" for e in info.endpoints]
+        lines.append("\t};")
     lines.append("};")
     return "\n".join(lines)
 
@@ -77,7 +81,8 @@ class List(Verb):
     name = "list"
     read_only = True
     sends = ("list", "print", "domain")  # print: list LABEL's details; domain: the jobs and load errors
-    args = {"label": Arg(str, help="only this job's summary")}
+    args = {"label": Arg(str, help="only this job's summary"),
+            "paths": Arg(bool, default=False, help="each job's plist too, as path (services list)")}
 
     def run(self, label: Optional[str] = typer.Argument(None, help="Only this job, or a domain's jobs."),
             as_json: bool = typer.Option(False, "--json", help="JSON: label, pid, last_exit_status, state, runs."),
@@ -103,4 +108,7 @@ class List(Verb):
     def execute(self, service: ControlService, args: dict) -> object:
         if args["label"]:
             return service.summary(args["label"]).to_json()
+        if args["paths"]:
+            paths = service.plist_paths()
+            return [dict(j.to_json(), path=paths.get(j.label)) for j in service.summaries()]
         return [j.to_json() for j in service.summaries()]

@@ -56,6 +56,21 @@ def _socket_lines(s: SocketStatus) -> list[str]:
     return out
 
 
+def _endpoint_lines(e: dict) -> list[str]:
+    """One MachServices name: its bus, state, owner and activations."""
+    out = [f'\t\t"{e["name"]}" = {{', f"\t\t\tbus = {e['bus'] or '(none)'}", f"\t\t\tstate = {e['state']}"]
+    if e.get("owner"):
+        pid = e.get("owner_pid")
+        whose = {True: ", this job", False: ", not this job"}.get(e.get("owned_by_job"), "")
+        out.append(f"\t\t\towner = {e['owner']}" + (f" (pid {pid}{whose})" if pid else ""))
+    out.append(f"\t\t\tactivations = {e.get('activations', 0)}")
+    if e.get("last_activation"):
+        stamp = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(e["last_activation"]))
+        out.append(f"\t\t\tlast activation = {stamp}")
+    out.append("\t\t}")
+    return out
+
+
 def _last_exit(info: JobStatus) -> str:
     last = info.last_exit
     if last is None:
@@ -115,6 +130,8 @@ def format_print(info: JobStatus) -> str:
     if info.sockets:
         out.extend(["\tsockets = {", *(line for s in info.sockets for line in _socket_lines(s)), "\t}"])
         kv("watching sockets", "yes" if info.watching_sockets else "no")
+    if info.endpoints:
+        out.extend(["\tendpoints = {", *(line for e in info.endpoints for line in _endpoint_lines(e)), "\t}"])
     if info.warnings:
         block("warnings", info.warnings)
     if info.ignored_keys:
@@ -131,6 +148,12 @@ def format_domain(info: DomainStatus) -> str:
     out += [f"\t\t{d}" for d in info.jobs_dirs] + ["\t}"]
     if info.environment:
         out += ["\tenvironment = {"] + [f"\t\t{k} => {v}" for k, v in info.environment.items()] + ["\t}"]
+    if info.bus:
+        b = info.bus
+        out += ["\tbus = {", f"\t\taddress = {b['address']}", f"\t\ttype = {b['type']}",
+                f"\t\tconnected = {'yes (' + b['unique_name'] + ')' if b['connected'] else 'no'}",
+                f"\t\tactivator = {b['activator']}", f"\t\tbus job = {b['bus_job'] or '(run by someone else)'}",
+                f"\t\tservice directory = {b['service_dir'] or '(none)'}", f"\t\tnames = {b['names']}", "\t}"]
     out.append("\tservices = {")
     for j in info.services:
         pid = "-" if j.pid is None else j.pid
@@ -154,9 +177,13 @@ class Print(Verb):
     As launchctl print. A service (DOMAIN/LABEL, or a bare label): its state, plist, program and
     arguments, environment, runs and last exit, why it last started,
     throttling, spawn errors, KeepAlive and launch properties, sockets (with
-    the connections accepted and the times each started the job), warnings
+    the connections accepted and the times each started the job), endpoints
+    (each MachServices D-Bus name: its state — activatable, starting, owned,
+    owned by another process, hidden until check-in, not registered and why
+    — its owner and PID, and the calls that started the job), warnings
     and ignored keys. A domain (system, user/UID, gui/UID): its manager,
-    jobs directories, environment, services, the plists that did not load
+    jobs directories, environment, bus (address, connection, whether
+    pylaunchd is its activator), services, the plists that did not load
     (load errors, as errors shows them) and overrides. --json gives the
     same as one object; docs/pylaunchctl.md lists its fields.
     """
