@@ -76,6 +76,15 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def children(pid: int) -> list[int]:
+    """The PIDs of a process's children (zombies too), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 def plist(label: str, **keys) -> dict:
     d = {"Label": label}
     d.update(keys)

@@ -8,7 +8,7 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import plist
+from conftest import children, plist
 
 
 def job_log_lines(manager, label: str) -> list[str]:
@@ -43,14 +43,6 @@ def writing_blocked(pid: int) -> bool:
             return "pipe_write" in f.read()
     except OSError:
         return False
-
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def test_a_slow_reader_slows_the_job_and_loses_no_line(manager, workdir):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import connect_and_talk, plist
+from conftest import children, connect_and_talk, plist
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
 
@@ -97,11 +97,6 @@ def test_descriptors_exhausted_while_accepting_neither_spins_nor_crashes(manager
     assert m.proc.poll() is None and "Traceback" not in m.log()
 
 
-def manager_children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(x) for x in f.read().split()]
-
-
 def test_a_job_that_leaves_1000_children_has_them_all_reaped(manager):
     """They are orphans: reparented to the manager (a child subreaper) as the
     job exits; once they end (the test stops them, by PID) every one is
@@ -110,11 +105,11 @@ def test_a_job_that_leaves_1000_children_has_them_all_reaped(manager):
         "/bin/sh", "-c", "for i in $(seq 1000); do sleep 120 & done; exit 0"]))
     info = manager.wait_state("test.forker", lambda i: i.get("last_exit_status") is not None, 60, "the job to exit")
     assert info["last_exit_status"] == 0
-    orphans = manager.wait(lambda: [p for p in manager_children(manager.proc.pid)] if len(
-        manager_children(manager.proc.pid)) >= 1000 else None, 30, "the orphans to be the manager's")
+    orphans = manager.wait(lambda: (lambda c: c if len(c) >= 1000 else None)(children(manager.proc.pid)), 30,
+                           "the orphans to be the manager's")
     for pid in orphans:
         os.kill(pid, signal.SIGTERM)
-    manager.wait(lambda: not manager_children(manager.proc.pid), 60, "every orphan to be reaped")
+    manager.wait(lambda: not children(manager.proc.pid), 60, "every orphan to be reaped")
     assert manager.jobs()[0]["label"] == "test.forker"
     assert "Traceback" not in manager.log(), manager.log()[-3000:]
 
