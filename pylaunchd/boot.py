@@ -16,6 +16,11 @@ the table would not keep. Whatever it cannot do it leaves to the table,
 which reports it as a load does: a plist it cannot read, a socket it cannot
 bind. A plist changed between the two readings is read again (its file's
 identity is checked), and a socket the table does not take is closed.
+
+After a re-exec (:mod:`pylaunchd.reexec`) the same reading takes the
+sockets the previous process handed over, by address, instead of binding
+them: they never stopped listening, and their unix socket files, in use,
+are not unlinked.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from .domain import Domain, Overrides
 from .jobspec import JobSpec
 from .plist import PlistError, plists_in
-from .sockets import SocketError, SocketGroup, create_groups
+from .sockets import Inherited, SocketError, SocketGroup, create_groups
 from .validate import SpecError, load_spec
 
 
@@ -51,8 +56,10 @@ def _identity(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def bind_early(domain: Domain) -> dict[str, Early]:
-    """Path -> Early for every plist of the job directories the domain would load."""
+def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, Early]:
+    """Path -> Early for every plist of the job directories the domain would
+    load. After a re-exec, *inherited* holds the sockets the previous
+    process listened on: those are taken by address, not bound again."""
     overrides = Overrides(domain.state_dir)
     host = socket.gethostname()
     early: dict[str, Early] = {}
@@ -71,7 +78,7 @@ def bind_early(domain: Domain) -> dict[str, Early]:
                     or overrides.is_disabled(spec.label, spec.disabled):
                 continue
             try:
-                groups = create_groups(spec.sockets)
+                groups = create_groups(spec.sockets, inherited=inherited)
             except SocketError:
                 continue
             labels.add(spec.label)

@@ -14,9 +14,9 @@ exit, last spawn, whether it was ever demanded). :data:`TRANSITIONS` is the
 table of the phases each event may lead to from each phase; every event
 checks itself against it, and ``tests/test_job_table.py`` walks every pair.
 
-Size: one state machine is one class; its sixteen events share the private
+Size: one state machine is one class; its seventeen events share the private
 helpers below them (want a start, spawn, terminate, watch), and read best
-beside them. KeepAlive's reasons are apart, in :mod:`pylaunchd.keepalive`.
+beside them; its snapshot for a re-exec names every field, so it sits beside them. KeepAlive's reasons are apart, in :mod:`pylaunchd.keepalive`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .jobtypes import (CRASH_SIGNALS, AcceptAndSpawn, Action, CancelTimer, ExitStatus,
-                       Fact, IgnoreSockets, InstanceKill, Kill, KillGroup, Log, Phase, Remove, SetTimer, Spawn,
+                       Fact, FactKind, IgnoreSockets, InstanceKill, Kill, KillGroup, Log, Phase, Remove, SetTimer, Spawn,
                        SwapSockets, Timer, TimerKey, WatchSockets, Want)
 from . import keepalive
 from .spec import JobSpec
@@ -95,6 +95,8 @@ TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
     "reload": _same_except(WAITING=frozenset({WAITING, RUNNING}), THROTTLED=frozenset({THROTTLED, WAITING, RUNNING}),
                            RUNNING=frozenset({RUNNING, STOPPING})),
     "observe": _same_except(),
+    # a process that runs already became the main process (boot, a re-exec)
+    "adopted": _same_except(WAITING=frozenset({WAITING, RUNNING})),
 }
 
 
@@ -394,6 +396,56 @@ class JobMachine:
         self.last_spawn = None
         self.want, self._restart = Want.KEYS, ("", False)
         return acts + self._ignore() + [SwapSockets()] + self._load(now)
+
+    @_event
+    def adopted(self, pid: int, started: float, now: float, reason: str = "adopted") -> list[Action]:
+        """*pid*, a child that runs already (started before the manager knew
+        of it, at *started*), is the main process now, as if spawned then.
+        Only a waiting job takes one; StartInterval's timer starts anew."""
+        if self.phase is not WAITING or self.removing:
+            return []
+        self.phase, self.pid, self.last_spawn, self.last_trigger = RUNNING, pid, started, reason
+        self.runs += 1
+        acts: list[Action] = self._ignore()
+        if self.spec.start_interval:
+            acts.append(SetTimer(Timer.INTERVAL, now + self.spec.start_interval))
+        return acts
+
+    # -- a re-exec ----------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Everything but the spec, JSON-able, for a re-exec (:mod:`pylaunchd.reexec`)."""
+        last = self.last_exit
+        return {"phase": self.phase.value, "want": self.want.value, "pid": self.pid, "runs": self.runs,
+                "last_exit": None if last is None else [last.code, last.signal], "last_spawn": self.last_spawn,
+                "last_ran": self.last_ran, "quick_failures": self.quick_failures, "last_trigger": self.last_trigger,
+                "throttled_until": self.throttled_until, "watching": self.watching,
+                "instances": [[pid, t] for pid, t in self.instances.items()],
+                "conditions": [[f.kind.value, f.subject, v] for f, v in self.conditions.items()],
+                "demanded": self.demanded, "restart": list(self._restart), "held": list(self._held),
+                "last_stdio": self._last_stdio}
+
+    @classmethod
+    def restored(cls, spec: JobSpec, data: Mapping) -> "JobMachine":
+        """The machine *data* (a :meth:`snapshot`) describes, with *spec*, read
+        again, as its definition; a reload that was pending applies *spec*.
+        Raises KeyError, ValueError or TypeError on a snapshot it cannot use."""
+        last = data["last_exit"]
+        m = cls(spec, phase=Phase(data["phase"]), want=Want(data["want"]), pid=data["pid"], runs=int(data["runs"]),
+                last_exit=None if last is None else ExitStatus(*last), last_spawn=data["last_spawn"],
+                last_ran=data["last_ran"], quick_failures=int(data["quick_failures"]),
+                last_trigger=data["last_trigger"], throttled_until=data["throttled_until"],
+                watching=bool(data["watching"]), instances={int(p): float(t) for p, t in data["instances"]},
+                conditions={Fact(FactKind(k), s): bool(v) for k, s, v in data["conditions"]},
+                demanded=bool(data["demanded"]))
+        m._restart = (str(data["restart"][0]), bool(data["restart"][1]))
+        m._held = (str(data["held"][0]), data["held"][1])
+        m._last_stdio = data["last_stdio"]
+        if m.phase is REMOVED:
+            raise ValueError("a removed job is not restored")
+        if m.want is Want.RESPEC:
+            m._pending_spec = spec
+        return m
 
     # -- helpers ------------------------------------------------------------
 

@@ -104,6 +104,11 @@ class JobTable:
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
         self.errors = LoadErrors()  # the watched plists that did not load, and why
         self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
+        self.submitted: dict[str, dict] = {}  # label -> the dictionary submitted (a re-exec submits it again)
+        # A re-exec: sockets handed over, taken by address; and who takes
+        # over a job that runs already (True: it did, instead of a load).
+        self.inherited = None
+        self.adopter: Callable[[JobRuntime, dict], bool] | None = None
         # (key path, message) when another job serves one of the spec's bus names (the bus hub's)
         self.name_conflict: Callable[[JobSpec], tuple[str, str] | None] = lambda spec: None
 
@@ -261,7 +266,10 @@ class JobTable:
             return LoadResult(None, None, Outcome.INVALID, str(e))
         if spec.label in self.jobs:
             return LoadResult(None, spec.label, Outcome.ALREADY_LOADED, f"{spec.label}: service already loaded")
-        return self._add(spec, None)
+        result = self._add(spec, None)
+        if result.ok:
+            self.submitted[spec.label] = raw
+        return result
 
     def _add(self, spec: JobSpec, path: str | None) -> LoadResult:
         """Create a new job's sockets and start it by its keys (at the end of
@@ -297,7 +305,7 @@ class JobTable:
         bound = {g.name: g for g in early.groups} if early is not None else {}
         groups: list = []
         try:
-            groups = create_groups(spec.sockets, bound)
+            groups = create_groups(spec.sockets, bound, self.inherited)
             return groups
         finally:
             for g in bound.values():
@@ -305,7 +313,9 @@ class JobTable:
                     close_group(g)
 
     def _start(self, job: JobRuntime) -> None:
-        job.load(self.facts.arm(job, job.spec))
+        facts = self.facts.arm(job, job.spec)
+        if self.adopter is None or not self.adopter(job, facts):
+            job.load(facts)
         self.facts.job_loaded(job.label, True)
 
     # -- unloading ----------------------------------------------------------
@@ -335,6 +345,7 @@ class JobTable:
         label = job.label
         if self.jobs.get(label) is job:
             del self.jobs[label]
+            self.submitted.pop(label, None)
         for pid in [p for p, j in self.pids.items() if j is job]:
             del self.pids[pid]
         self.on_removed(job)

@@ -14,7 +14,8 @@ down, and little else:
 Signals: SIGTERM, SIGINT and SIGPWR stop every job (each by its ExitTimeOut;
 clients before the jobs they name, :func:`pylaunchd.pid1.shutdown_waves`),
 then close every socket, then the manager; SIGHUP rescans the job directories (and retries plists that
-failed to load); SIGCHLD reaps children and hands each exit to its job, and orphans (the
+failed to load); SIGUSR2 re-execs the manager, keeping its jobs and sockets
+(:mod:`pylaunchd.reexec`); SIGCHLD reaps children and hands each exit to its job, and orphans (the
 manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
 :class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
 (:mod:`pylaunchd.notify`).
@@ -28,6 +29,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from typing import Awaitable, Callable
 
 from .boot import Early
@@ -41,6 +43,7 @@ from .jobsdir import JobsDirWatcher
 from .jobtable import JobTable
 from .jobtypes import ExitStatus
 from .notify import NotifySocket
+from .reexec.handoff import Handoff, InheritedSockets
 from . import pid1
 from .runtime import JobContext, JobRuntime
 from .sockets import SocketGroup, close_group
@@ -50,12 +53,16 @@ from .watching import SharedObserver
 
 log = logging.getLogger("pylaunchd")
 
+REEXEC_SIGNAL = signal.SIGUSR2  # as nginx's binary upgrade; SIGTERM (systemd's, as PID 1) is the shutdown here
+HANDLED = (*pid1.SHUTDOWN_SIGNALS, signal.SIGHUP, signal.SIGCHLD, REEXEC_SIGNAL)
+
 ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 
 
 class Manager:
     def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None,
-                 early: dict[str, Early] | None = None):
+                 early: dict[str, Early] | None = None, handoff: Handoff | None = None,
+                 inherited: InheritedSockets | None = None):
         self.domain = domain
         self.clock = clock
         self.early = early or {}  # the sockets boot.py bound before the loop (path -> Early)
@@ -64,7 +71,7 @@ class Manager:
         self.killed: list[str] = []  # the jobs a shutdown had to SIGKILL
         self.orphans = pid1.Orphans()
         self.notify: NotifySocket | None = None
-        self._mains: dict[str, int] = {}  # label -> its last main PID (orphans of its session)
+        self.mains: dict[str, int] = {}  # label -> its last main PID (orphans of its session)
         self._held: list[SocketGroup] = []  # sockets of jobs removed in a shutdown: closed last
         self._running_at_stop: set[str] = set()
         self._leftovers: dict[int, str] = {}  # in a shutdown: PIDs jobs left behind -> their job
@@ -76,6 +83,17 @@ class Manager:
         self.started: asyncio.Event | None = None  # set once the first scan is loaded
         self._stopped: asyncio.Event | None = None
         self._all_removed: asyncio.Event | None = None
+        # Re-exec (pylaunchd.reexec): what the command line holds (control
+        # socket's fd, its lock's fd) and the directory it ran from; the
+        # handoff and sockets of the re-exec that started this process.
+        self.inherit: tuple[int, int] | None = None
+        self.exec_cwd = "/"
+        self.handoff, self.inherited = handoff, inherited
+        self.reexec_generation = 0  # re-execs so far
+        self.reexec_note: str | None = None  # what the last re-exec could not restore
+        self.reexec_gap: float | None = None  # seconds from the last exec to the new process restored
+        self.helpers: dict[int, Callable[[int], None]] = {}  # pid -> its wait status's reader (not a job's)
+        self._reexec = None
 
     @property
     def shutting_down(self) -> bool:
@@ -189,6 +207,8 @@ class Manager:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        self.loop.add_signal_handler(REEXEC_SIGNAL, self._reexec_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)  # held across a re-exec's exec
         # A burst of signals fills asyncio's wake-up socket; one byte pending
         # wakes the loop, so a full buffer is no error worth a traceback.
         signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
@@ -197,10 +217,17 @@ class Manager:
         self.watcher.start()
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
                  self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        restore = self._restore()
         self.table.adopt(self.early)
         self.early = {}
         self.table.reconcile(self.watcher.scan())
+        if restore is not None:
+            restore.load_rest()
         self.table.forget_early()
+        if restore is not None:
+            restore.finish()
+            self._reap()  # what exited during the exec
+            self.after_reexec()
         if self.bus is not None:
             self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
@@ -215,7 +242,7 @@ class Manager:
         if self.notify is not None:
             self.notify.close()
         server.close()
-        for sig in (*pid1.SHUTDOWN_SIGNALS, signal.SIGHUP, signal.SIGCHLD):
+        for sig in HANDLED:
             self.loop.remove_signal_handler(sig)
         self.watcher.stop()
         self.paths.close()
@@ -231,11 +258,40 @@ class Manager:
             log.warning("shutdown had to SIGKILL %s", ", ".join(self.killed))
         return 0
 
+    def _restore(self):
+        """After a re-exec: what takes the jobs over (pylaunchd.reexec.restore)."""
+        if self.handoff is None:
+            return None
+        from .reexec.restore import Restore
+        restore = Restore(self, self.handoff, self.inherited or InheritedSockets([]))
+        restore.install()
+        return restore
+
+    def after_reexec(self) -> None:
+        """The hook for what a re-exec does not hand over, once the jobs are
+        back. The bus connection is not handed over (its socket closes at the
+        exec): the hub connects again right after this, in ``bus.started()``
+        and when the restored bus job reports its main process, as at any
+        start; the bus's own listening socket is a job's and is handed over."""
+
+    def reexec(self, requested_at: float | None = None) -> Awaitable[dict]:
+        """Write the state and exec the installed code (pylaunchd.reexec.exec);
+        the awaitable's result is the reply, ReexecError a refusal."""
+        from .reexec.exec import ReExec
+        if self._reexec is None:
+            self._reexec = ReExec(self)
+        return self._reexec.run(requested_at if requested_at is not None else time.monotonic())
+
+    def _reexec_signal(self) -> None:
+        log.info("received SIGUSR2: re-exec")
+        task = self.loop.create_task(self.reexec())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a refusal is logged already
+
     def _open_notify(self) -> None:
         notify = NotifySocket(NotifySocket.address_for(self.domain.control_socket), self.loop, self.clock,
                               lambda: self.table.pids)
         try:
-            notify.open()
+            notify.open(self.handoff.notify_fd if self.handoff is not None else None)
         except OSError as e:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return
@@ -294,11 +350,15 @@ class Manager:
                 break
             scan = self._reaped(pid, status) or scan
         if scan:
-            self.orphans.scan(self.table.pids, lambda: {label: job.machine.pid or self._mains.get(label)
+            self.orphans.scan(self.table.pids, lambda: {label: job.machine.pid or self.mains.get(label)
                                                         for label, job in self.table.jobs.items()})
 
     def _reaped(self, pid: int, status: int) -> bool:
         """Hand one exit on; True when orphans may have been left (a main process, an orphan)."""
+        helper = self.helpers.pop(pid, None)
+        if helper is not None:
+            helper(status)
+            return False
         job = self.table.pids.get(pid)
         if job is None:  # reparented to us (PID 1, or a subreaper), or a job's already gone
             self.orphans.orphan_reaped(pid, status)
@@ -312,7 +372,7 @@ class Manager:
             job.unload()  # not restarted by KeepAlive: it is the container's main process
         self.table.reaped(pid, status)
         if main:
-            self._mains[job.label] = pid
+            self.mains[job.label] = pid
         return main
 
 

@@ -90,7 +90,14 @@ class NotifySocket:
         path = control_socket + ".notify"
         return path if len(os.fsencode(path)) < 108 else f"@pylaunchd-notify-{os.getpid()}"
 
-    def open(self) -> None:
+    def open(self, inherited: int | None = None) -> None:
+        """Bind the socket, or take *inherited*, the descriptor of the one a
+        re-exec handed over (jobs keep their NOTIFY_SOCKET)."""
+        if inherited is not None:
+            self.sock = socket.socket(fileno=inherited)
+            self.sock.setblocking(False)
+            self.loop.add_reader(self.sock.fileno(), self._readable)
+            return
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         if self.address.startswith("@"):
@@ -151,6 +158,26 @@ class NotifySocket:
             r.timer.cancel()
         for pid in [p for p, j in self.mainpids.items() if j is job]:
             del self.mainpids[pid]
+
+    def snapshot(self, job: "JobRuntime") -> dict | None:
+        """The job's readiness, JSON-able, for a re-exec."""
+        r = self.jobs.get(job)
+        if r is None:
+            return None
+        return {k: v for k, v in vars(r).items() if k != "timer"}
+
+    def restore(self, job: "JobRuntime", data: dict) -> None:
+        """The readiness a re-exec's snapshot gave; the watchdog runs on from
+        the last WATCHDOG=1 (or the start)."""
+        r = self.jobs.get(job)
+        if r is not None and r.timer:
+            r.timer.cancel()
+        self.jobs[job] = r = Readiness(**data)
+        if r.main_pid is not None:
+            self.mainpids[r.main_pid] = job
+        since = r.last_ping if r.last_ping is not None else job.machine.last_spawn
+        if r.watchdog_usec and r.pid is not None and r.pid == job.machine.pid and since is not None:
+            r.timer = self.clock.call_at(since + r.watchdog_usec / 1e6, self._expired, job, r.pid)
 
     # -- messages -----------------------------------------------------------
 

@@ -21,9 +21,10 @@ child subreaper when it is not.
 On signals as PID 1: the kernel does not deliver a signal whose action is
 the default to a namespace's init, so SIGTERM with no handler would be
 ignored and a runtime would SIGKILL after its grace period. The manager
-installs handlers for :data:`SHUTDOWN_SIGNALS` (and SIGHUP, SIGCHLD) on its
-loop; every other signal keeps its default action, which for PID 1 means
-that it is ignored, and none is forwarded to the jobs.
+installs handlers for :data:`SHUTDOWN_SIGNALS` (and SIGHUP, SIGCHLD, and
+SIGUSR2 for a re-exec) on its loop; every other signal keeps its default
+action, which for PID 1 means that it is ignored, and none is forwarded to
+the jobs.
 """
 
 from __future__ import annotations

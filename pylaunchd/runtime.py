@@ -21,6 +21,13 @@ Guarantees:
 * what a job wrote before it exited is read before its exit is acted on;
 * on removal every timer is cancelled, every watch removed, every socket
   closed (its unix socket file unlinked) and every pipe drained and closed.
+
+It also takes over processes that run already (:meth:`JobRuntime.adopt`,
+:meth:`JobRuntime.resume`): a re-exec's jobs, or what boot started.
+
+Size: carrying out the actions and taking over what runs share the same
+timers, pipes, watches and children; apart, each half would reach into the
+other's fields.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import logging
 import os
 import select
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .acceptpause import AcceptPause
 from .clock import Clock, Handle
@@ -76,6 +83,7 @@ class JobRuntime:
         self.log = log_
         self.ctx = ctx
         self.timers: dict[TimerKey, Handle] = {}
+        self.deadlines: dict[TimerKey, float] = {}  # when each timer is due (a re-exec sets them again)
         self.readers: list[int] = []
         self.pipes: set[int] = set()  # read ends of the job's output pipes
         self.calendar: CalendarTimer | None = None
@@ -159,6 +167,57 @@ class JobRuntime:
         if main:
             self.ctx.active_changed(self.label, self.machine.pid is not None)
 
+    # -- taking over what runs already ---------------------------------------
+
+    def adopt(self, pid: int, started: float, pipes: Iterable[int] = (), reason: str = "adopted") -> None:
+        """Make *pid*, a child of the manager that runs already, this job's
+        process, as if spawned at *started* (monotonic time): its exit is
+        reaped for this job, KeepAlive, ExitTimeOut and the throttle apply
+        to it, and *pipes* (read ends of its output, any flags) are read into
+        the job's log. The main process of a waiting job, or an instance of
+        an inetd Wait false job. For processes started before the table
+        loaded the job: by boot, or before a re-exec whose state was lost.
+        Then :meth:`resume` with the job's facts, instead of :meth:`load`."""
+        for rfd in pipes:
+            self.read_pipe(rfd)
+        self.ctx.child_spawned(pid, self)
+        if self.spec.inetd_nowait:
+            self.execute(self.machine.instance_spawned(pid, started, reason))
+            return
+        self.execute(self.machine.adopted(pid, started, self.now(), reason))
+        if self.machine.pid == pid:
+            self.log.event(f"adopted pid {pid} ({reason})")
+            self.ctx.active_changed(self.label, True)
+
+    def read_pipe(self, rfd: int) -> None:
+        """Read *rfd*, a pipe the job writes its output into, into its log."""
+        os.set_blocking(rfd, False)
+        self.pipes.add(rfd)
+        self.ctx.loop.add_reader(rfd, self._job_output, rfd)
+
+    def resume(self, facts: Mapping[Fact, bool], machine: JobMachine | None = None,
+               deadlines: Mapping[TimerKey, float] | None = None) -> None:
+        """Carry on instead of :meth:`load`: with *machine* (a re-exec's,
+        for this job's spec) in place of the fresh one, its children reaped
+        for this job, its timers set again at their *deadlines* (monotonic,
+        so they survive an exec), its sockets watched if they were; then the
+        *facts* as they are now arrive as events (a condition that came true
+        meanwhile starts the job)."""
+        if machine is not None:
+            self.machine = machine
+            for pid in [machine.pid, *machine.instances]:
+                if pid is not None:
+                    self.ctx.child_spawned(pid, self)
+            if machine.pid is not None:
+                self.ctx.active_changed(self.label, True)
+        for key, at in (deadlines or {}).items():
+            self._do(SetTimer(key, at))
+        if self.machine.watching:
+            self._watch()
+        self._arm_calendar()
+        for fact, value in facts.items():
+            self.condition(fact, value)
+
     # -- carrying out -------------------------------------------------------
 
     def execute(self, actions: list[Action]) -> None:
@@ -198,6 +257,7 @@ class JobRuntime:
         elif isinstance(act, SetTimer):
             self._cancel_timer(act.name)
             self.timers[act.name] = self.ctx.clock.call_at(act.at, self._timer_fired, act.name)
+            self.deadlines[act.name] = act.at
         elif isinstance(act, CancelTimer):
             self._cancel_timer(act.name)
         elif isinstance(act, Remove):
@@ -206,12 +266,14 @@ class JobRuntime:
             raise TypeError(f"unknown action {act!r}")
 
     def _cancel_timer(self, name: TimerKey) -> None:
+        self.deadlines.pop(name, None)
         old = self.timers.pop(name, None)
         if old:
             old.cancel()
 
     def _timer_fired(self, name: TimerKey) -> None:
         self.timers.pop(name, None)
+        self.deadlines.pop(name, None)
         self.execute(self.machine.timer(name, self.now()))
 
     def _arm_calendar(self) -> None:
@@ -380,6 +442,7 @@ class JobRuntime:
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()
+        self.deadlines.clear()
         if self.calendar is not None:
             self.calendar.cancel()
             self.calendar = None

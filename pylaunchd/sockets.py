@@ -17,6 +17,7 @@ import stat
 import struct
 import tempfile
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import safepath
 from .addresses import address_text
@@ -87,15 +88,18 @@ class SocketGroup:
         return self.spec.name
 
 
-def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGroup] | None = None) -> list[SocketGroup]:
+def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGroup] | None = None,
+                  inherited: "Inherited | None" = None) -> list[SocketGroup]:
     """Create every group, reusing the open groups in *keep* whose definition
-    is unchanged; on any failure close what was made here and raise."""
+    is unchanged, and taking from *inherited* (a re-exec's sockets) every
+    listening socket already open at the address asked for; on any failure
+    close what was made here and raise."""
     keep = keep or {}
     made: list[SocketGroup] = []
     try:
         for g in groups:
             old = keep.get(g.name)
-            made.append(old if old is not None and old.spec == g else create_group(g))
+            made.append(old if old is not None and old.spec == g else create_group(g, inherited))
     except BaseException:
         for g in made:
             if keep.get(g.name) is not g:
@@ -109,16 +113,25 @@ class UnknownService(SocketError):
     the job without that socket, and so does pylaunchd."""
 
 
-def create_group(spec: SocketGroupSpec) -> SocketGroup:
+class Inherited(Protocol):
+    """Open listening sockets to take instead of binding (see
+    :class:`pylaunchd.reexec.handoff.InheritedSockets`)."""
+
+    def take(self, family: int, type: int, address) -> socket.socket | None: ...
+
+    def take_secure(self, key: str, name: str) -> socket.socket | None: ...
+
+
+def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None) -> SocketGroup:
     group = SocketGroup(spec)
     try:
         for i, s in enumerate(spec.sockets):
             where = f"socket {spec.name!r}" + (f" [{i}]" if len(spec.sockets) > 1 else "")
             if s.is_unix:
-                group.sockets.append(_create_unix(s, where, spec.name))
+                group.sockets.append(_create_unix(s, where, spec.name, inherited))
                 continue
             try:
-                group.sockets.extend(_create_inet(s, where))
+                group.sockets.extend(_create_inet(s, where, inherited))
             except UnknownService as e:
                 log.warning("%s", e)
     except BaseException:
@@ -155,7 +168,7 @@ def exported_environment(groups: list[SocketGroup]) -> dict[str, str]:
     return {b.spec.secure_key: b.address["path"] for g in groups for b in g.sockets if b.spec.secure_key}
 
 
-def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
+def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
     sock_type = _TYPES[s.type]
     flags = socket.AI_PASSIVE if s.passive else 0
     try:
@@ -168,17 +181,14 @@ def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
                                  f"the job is loaded without this socket, as launchd does; give the port "
                                  f"number") from None
         raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
-    seen = set()
-    unique = []
-    for info in infos:
-        key = (info[0], info[4][:2])
-        if key not in seen:
-            seen.add(key)
-            unique.append(info)
     out: list[BoundSocket] = []
     errors: list[str] = []
-    for family, stype, proto, _canon, addr in unique:
+    for family, stype, proto, _canon, addr in _unique(infos):
         text = f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+        taken = inherited.take(family, stype, addr) if inherited is not None and s.passive else None
+        if taken is not None:  # a re-exec: this socket has listened all along
+            out.append(_bound_inet(taken, s))
+            continue
         try:
             sock = socket.socket(family, stype, proto)
         except OSError as e:
@@ -210,11 +220,26 @@ def _create_inet(s: SocketSpec, where: str) -> list[BoundSocket]:
             verb = "bind to" if s.passive else "connect to"
             hint = " (another process is listening there)" if e.errno == errno.EADDRINUSE else ""
             raise SocketError(f"{where}: cannot {verb} {text}: {e.strerror}{hint}") from None
-        host, port = sock.getsockname()[:2]
-        out.append(BoundSocket(sock, s, _FAMILY_NAMES[family], s.type, {"host": host, "port": port}))
+        out.append(_bound_inet(sock, s))
     if not out:
         raise SocketError(f"{where}: no socket could be created: {'; '.join(errors) or 'no address'}")
     return out
+
+
+def _unique(infos: list) -> list:
+    """getaddrinfo's answers, each (family, address) once."""
+    seen, unique = set(), []
+    for info in infos:
+        key = (info[0], info[4][:2])
+        if key not in seen:
+            seen.add(key)
+            unique.append(info)
+    return unique
+
+
+def _bound_inet(sock: socket.socket, s: SocketSpec) -> BoundSocket:
+    host, port = sock.getsockname()[:2]
+    return BoundSocket(sock, s, _FAMILY_NAMES[sock.family], s.type, {"host": host, "port": port})
 
 
 def _join(sock: socket.socket, family: int, group: str) -> None:
@@ -249,9 +274,13 @@ def _secure_path(name: str) -> tuple[str, str]:
     return d, os.path.join(d, name)
 
 
-def _create_unix(s: SocketSpec, where: str, name: str) -> BoundSocket:
-    """Bind (or connect) a unix socket; in a shared directory nothing another
-    user planted is followed or removed (see :mod:`pylaunchd.safepath`)."""
+def _create_unix(s: SocketSpec, where: str, name: str, inherited: Inherited | None = None) -> BoundSocket:
+    """Bind (or connect) a unix socket, or take one a re-exec handed over; nothing
+    another user planted in a shared directory is followed or removed (safepath)."""
+    if inherited is not None and s.passive:
+        adopted = _adopt_unix(s, name, inherited)
+        if adopted is not None:
+            return adopted
     secure_dir = None
     if s.secure_key:
         secure_dir, path = _secure_path(name)
@@ -339,6 +368,24 @@ def _unlink_ours(dir_fd: int, base: str, inode: tuple[int, int]) -> None:
             os.unlink(base, dir_fd=dir_fd)
     except OSError:
         pass
+
+
+def _adopt_unix(s: SocketSpec, name: str, inherited: Inherited) -> BoundSocket | None:
+    """The inherited socket for this address, if a re-exec handed one over:
+    its file is in use, so it is neither unlinked nor bound again."""
+    sock_type = _TYPES[s.type]
+    sock = inherited.take_secure(s.secure_key, name) if s.secure_key else \
+        inherited.take(socket.AF_UNIX, sock_type, s.path)
+    if sock is None:
+        return None
+    path = sock.getsockname()
+    try:
+        st = os.lstat(path)
+        inode = (st.st_dev, st.st_ino) if stat.S_ISSOCK(st.st_mode) else None
+    except OSError:
+        inode = None
+    secure_dir = os.path.dirname(path) if s.secure_key else None
+    return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode, secure_dir=secure_dir)
 
 
 def _unix_socket_is_live(path: str, sock_type: int) -> bool:

@@ -105,14 +105,18 @@ class ManagerProcess:
         self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS]
         self.proc: subprocess.Popen | None = None
         self._log = None
+        self.entry = ["-m", "pylaunchd"]  # what python runs (a wrapper script, say)
+        self.cwd: str | None = None
+        self.env: dict | None = None
 
     # -- process --------------------------------------------------------------
     def start(self, wait: bool = True) -> "ManagerProcess":
         self._log = open(self.log_path, "ab")
-        cmd = [*self.prefix, PYTHON, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
+        cmd = [*self.prefix, PYTHON, *self.entry, "--jobs-dir", str(self.jobs_dir),
                "--control-socket", self.socket, "--state-dir", str(self.state_dir),
                "--log-level", "debug", *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     cwd=self.cwd, env=self.env)
         if wait:
             self.wait(self.ready, 15, f"pylaunchd to listen on {self.socket}")
         return self

@@ -103,6 +103,7 @@ EVENTS = {
     "unload": lambda m: m.unload(10),
     "reload": lambda m: m.reload(spec("keepalive", ExitTimeOut=7), 10),
     "observe": lambda m: m.observe({Fact.path("/x"): True}, replace=True),
+    "adopted": lambda m: m.adopted(400, 5, 10),
 }
 TIMERS = [Timer.THROTTLE, Timer.KILL, Timer.INTERVAL, InstanceKill(200), InstanceKill(999)]
 

@@ -202,12 +202,32 @@ def test_signals_without_a_meaning_reach_neither_the_manager_nor_the_jobs(init, 
     m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=sh(
         f"trap 'echo usr1 >> {log}' USR1; trap 'echo quit >> {log}' QUIT; while :; do sleep 0.05; done")))])
     m.wait(lambda: (m.info("test.j") or {}).get("pid"), 10, "the job to run")
-    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGALRM):
+    for sig in (signal.SIGUSR1, signal.SIGQUIT, signal.SIGALRM):  # SIGUSR2 is a re-exec: below
         m.signal(sig)  # default action; PID 1 without a handler: not delivered
     m.signal(signal.SIGHUP)  # handled: a rescan, after the signals above
     wait_for(lambda: "SIGHUP: rescanning" in m.log(), 10, what="the rescan")
     assert m.ready() and m.proc.poll() is None
     assert not log.exists(), "no signal was forwarded to the job"
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0
+
+
+@needs_pidns
+def test_sigusr2_reexecs_pid1_which_keeps_its_jobs_and_reaps_orphans(init, workdir):
+    m = init(jobs=[("keep.plist", plist("test.keep", RunAtLoad=True, ProgramArguments=sh(
+                        "while :; do sleep 0.05; done"))),
+                   ("orphans.plist", plist("test.orphans", ProgramArguments=sh(
+                       "for i in 1 2; do setsid sleep 0.3 & done; exit 0")))])
+    init_pid = m.init_pid
+    pid = m.wait(lambda: (m.info("test.keep") or {}).get("pid"), 10, "the job to run")
+    m.ctl("kickstart", "test.orphans")
+    wait_for(lambda: "2 orphans so far" in m.log(), 15, what="two orphans reaped")
+    m.signal(signal.SIGUSR2)
+    wait_for(lambda: "re-exec 1 done" in m.log(), 30, what="the re-exec")
+    assert m.init_pid == init_pid and m.info("test.keep")["pid"] == pid
+    m.ctl("kickstart", "test.orphans")  # orphans after the exec: reaped by the new code, counted on
+    wait_for(lambda: "4 orphans so far" in m.log(), 15, what="two more orphans reaped")
+    wait_for(lambda: all(state != "Z" for _, state in m.in_namespace()), 10, what="no zombie")
     m.signal(signal.SIGTERM)
     assert m.exit_status() == 0
 

@@ -23,10 +23,10 @@ from pylaunchd.control.verbs.print import exit_meaning, format_domain, format_pr
 # Every verb pylaunchctl has had, and every request the protocol has had.
 CLI_VERBS = ["load", "unload", "start", "stop", "remove", "list", "errors", "print", "lint", "bootstrap", "bootout", "enable",
              "disable", "print-disabled", "kickstart", "kill", "blame", "log", "submit", "setenv", "unsetenv",
-             "getenv", "export", "limit", "import", "services", "error", "managerpid", "manageruid", "managername", "version", "help"]
+             "getenv", "export", "limit", "reexec", "import", "services", "error", "managerpid", "manageruid", "managername", "version", "help"]
 PROTOCOL = ["list", "print", "load", "unload", "remove", "start", "stop", "manager", "log", "kickstart", "kill",
             "enable", "disable", "print-disabled", "domain", "blame", "submit", "setenv", "unsetenv", "getenv",
-            "limit", "bootout", "errors"]
+            "limit", "bootout", "errors", "reexec"]
 
 
 # ------------------------------------------------------------------ registry

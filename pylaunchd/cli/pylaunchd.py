@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from typing import Any, List, Optional
 
@@ -82,19 +83,28 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
 def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
     from ..boot import bind_early
     from ..control.listener import bind_control_socket, lock_control_socket
+    from ..reexec.handoff import InheritedSockets, take_from_environment
 
     log = logging.getLogger("pylaunchd")
+    handoff = take_from_environment()  # a re-exec: the previous process's descriptors
     socket_dir = os.path.dirname(domain.control_socket)
     made_dir = not os.path.isdir(socket_dir)  # ours to remove at shutdown, once empty
     try:
-        lock_fd = lock_control_socket(domain.control_socket)
+        lock_fd = handoff.lock_fd if handoff is not None else lock_control_socket(domain.control_socket)
     except (ControlError, OSError) as e:
         log.error("%s", e)
         return 1
+    exec_cwd = os.getcwd()  # a re-exec runs the command line again from here
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
-        control = bind_control_socket(domain.control_socket, public=domain.system)
-        early = bind_early(domain)  # every socket listens from here on: clients queue
+        if handoff is not None:
+            control = socket.socket(fileno=handoff.control_fd)
+            control.setblocking(False)
+            inherited = InheritedSockets(handoff.socket_fds, handoff.secure)
+        else:
+            control = bind_control_socket(domain.control_socket, public=domain.system)
+            inherited = None
+        early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
         import asyncio
 
         from ..manager import Manager
@@ -103,7 +113,8 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
             from ..control.server import start_control_server  # the verbs: after the jobs started
             return await start_control_server(manager, control)
 
-        manager = Manager(domain, exit_with=exit_with, early=early)
+        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited)
+        manager.inherit, manager.exec_cwd = (control.fileno(), lock_fd), exec_cwd
         return asyncio.run(manager.run(control_server))
     except (ControlError, OSError) as e:
         log.error("%s", e)

@@ -11,6 +11,7 @@ one else; at most MAX_CLIENTS are served at once, and more are answered
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import socket
@@ -172,7 +173,10 @@ async def _answer(service: ControlService, served: dict[str, Verb],
         who = "root" if os.getuid() == 0 else f"uid {os.getuid()} or root"  # not "uid 0 or root"
         return _error(f"uid {peer.uid} may not use {service.domain_name}: only {who}", EXIT_PERMISSION)
     try:
-        return {"ok": True, "result": verb.execute(service, verb.validate(args))}
+        result = verb.execute(service, verb.validate(args))
+        if inspect.isawaitable(result):  # a verb that waits on the loop (reexec)
+            result = await result
+        return {"ok": True, "result": result}
     except ControlError as e:
         return _error(str(e), e.status)
     except Exception as e:  # a bug must not take the manager down

@@ -134,8 +134,20 @@ class ControlService:
     # ------------------------------------------------------------- domain
 
     def manager_info(self) -> ManagerInfo:
-        d = self._manager.domain
-        return ManagerInfo(os.getpid(), os.getuid(), d.name, __version__, d.jobs_dirs, d.control_socket)
+        m = self._manager
+        d = m.domain
+        return ManagerInfo(os.getpid(), os.getuid(), d.name, __version__, d.jobs_dirs, d.control_socket,
+                           m.reexec_generation, m.reexec_note,
+                           None if m.reexec_gap is None else round(m.reexec_gap, 4))
+
+    async def reexec(self) -> dict:
+        """Re-exec the manager (pylaunchd.reexec): once the installed code has
+        passed its check, {"pid", "generation"}; a refusal is ControlError (1)."""
+        from ..reexec.exec import ReexecError
+        try:
+            return await self._manager.reexec()
+        except ReexecError as e:
+            raise ControlError(str(e), 1) from None
 
     def domain_status(self) -> DomainStatus:
         d = self._manager.domain

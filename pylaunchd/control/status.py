@@ -239,6 +239,9 @@ class ManagerInfo(Record):
     version: str
     jobs_dirs: list
     control_socket: str
+    reexecs: int = 0  # re-execs since the manager started (pylaunchctl reexec, SIGUSR2)
+    reexec_note: Optional[str] = None  # what the last re-exec could not restore, if anything
+    reexec_gap: Optional[float] = None  # seconds from the last exec to the new process having taken over
 
     @property
     def session(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("load", "startstop", "list", "errors", "print", "lint", "bootstrap", "enable", "kickstart", "blame", "log",
-           "submit", "env", "limit", "imports", "services", "error", "managerinfo", "help")
+           "submit", "env", "limit", "reexec", "imports", "services", "error", "managerinfo", "help")
 
 for _name in MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -62,7 +62,10 @@ class Version(Verb):
     """The manager's version and domain.
 
     One line: pylaunchd VERSION (DOMAIN, control socket PATH). --json: pid,
-    uid, domain, version, jobs_dirs and control_socket.
+    uid, domain, version, jobs_dirs, control_socket, and of re-execs
+    (pylaunchctl reexec): reexecs (how many), reexec_note (what the last
+    one could not restore, or null) and reexec_gap (seconds from its exec
+    to the new process having taken over).
     """
 
     cli_name = "version"
