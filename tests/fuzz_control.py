@@ -5,7 +5,7 @@ of its own, as pylaunchctl would send it:
 
 * **structure-aware**: ``{"verb": V, "args": {...}}`` for every request the
   server knows (but ``submit`` and ``limit``, which would run random programs
-  or lower the manager's own limits), each argument of its schema given a
+  or lower the manager's own limits, and ``reexec``), each argument of its schema given a
   value of any JSON type -- the right one and the wrong ones, huge strings,
   long and nested arrays, big and negative numbers -- plus unknown arguments
   and verbs;
@@ -39,7 +39,7 @@ from pylaunchd.control import verbs as _verbs  # noqa: E402,F401 - registers eve
 from pylaunchd.control.protocol import exchange  # noqa: E402
 from pylaunchd.control.verb import REQUESTS  # noqa: E402
 
-EXCLUDED = {"submit", "limit"}
+EXCLUDED = {"submit", "limit", "reexec"}  # reexec: tests/test_reexec.py; here it would restart the target
 VERBS = sorted(set(REQUESTS) - EXCLUDED)
 LABELS = ["fuzz.job", "fuzz.none", "", "x" * 300, "../../etc", "fuzz.job\x00"]
 
