@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import BenchError, proc_children, run_and_report  # noqa: E402
-from benchlib import log_tail, terminate  # noqa: E402
+from benchlib import log_tail, repo_env, terminate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = Path(__file__).resolve().parent / "boot_service.py"
@@ -271,8 +271,7 @@ class Pylaunchd(InNamespace):
                 "--control-socket", str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
     def launch(self) -> None:
-        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        self.popen(UNSHARE + self.init_argv(), env=dict(os.environ, PYTHONPATH=path))
+        self.popen(UNSHARE + self.init_argv(), env=repo_env(REPO))  # this checkout, from bytecode
 
     @classmethod
     def version(cls) -> str:

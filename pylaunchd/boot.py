@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from dataclasses import dataclass
 
 from .domain import Domain, Overrides
 from .jobspec import JobSpec
-from .plist import PlistError, plists_in
+from .plist import PlistError, parse_plist, plists_in, read_limited
 from .sockets import Inherited, SocketError, SocketGroup, create_groups
-from .validate import SpecError, load_spec
+from .validate import SpecError, validate
 
 
 @dataclass
@@ -56,6 +57,25 @@ def _identity(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _read(domain: Domain, path: str) -> tuple[tuple[int, int, int, int], bytes] | None:
+    """The identity and bytes of a regular file the domain may load, in one
+    open (its fstat is both checks); None for anything else, left to the table."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # never waits on a FIFO
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or domain.stat_problem(st):
+            return None
+        data = read_limited(fd, st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), data
+
+
 def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, Early]:
     """Path -> Early for every plist of the job directories the domain would
     load. After a re-exec, *inherited* holds the sockets the previous
@@ -67,11 +87,12 @@ def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, 
     for directory in domain.jobs_dirs:
         for path in plists_in(directory):
             path = os.path.abspath(path)
-            identity = _identity(path)
-            if identity is None or domain.file_problem(path):
+            read = _read(domain, path)
+            if read is None:
                 continue
+            identity, data = read
             try:
-                spec = domain.admit(load_spec(path))
+                spec = domain.admit(validate(parse_plist(path, data), path))
             except (PlistError, SpecError):
                 continue
             if spec.label in labels or domain.load_filter(spec, host) \

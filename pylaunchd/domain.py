@@ -8,9 +8,7 @@ in the domain's state directory, outside the plists, as launchd keeps them.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -39,6 +37,7 @@ def default_control_socket(system: bool) -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
         return os.path.join(runtime, "pylaunchd", "control.sock")
+    import tempfile  # here: not on the path to the first socket
     return os.path.join(tempfile.gettempdir(), f"pylaunchd-{os.getuid()}", "control.sock")
 
 
@@ -48,6 +47,7 @@ def user_control_socket(uid: int) -> str:
     if uid == os.getuid() or os.environ.get("PYLAUNCHD_CONTROL_SOCKET"):
         return default_control_socket(False)
     runtime = os.path.join("/run/user", str(uid), "pylaunchd", "control.sock")
+    import tempfile
     fallback = os.path.join(tempfile.gettempdir(), f"pylaunchd-{uid}")
     # Only root sees into those 0700 directories; anyone sees whether the fallback's exists.
     if os.path.exists(runtime) or not os.path.isdir(fallback):
@@ -185,6 +185,10 @@ class Domain:
             st = os.stat(path)
         except OSError as e:
             return f"cannot stat: {e.strerror}"
+        return self.stat_problem(st)
+
+    def stat_problem(self, st: os.stat_result) -> str | None:
+        """:meth:`file_problem` of a file already stat'ed."""
         if st.st_uid not in (0, self.uid):
             return (f"owned by uid {st.st_uid}, not by {'root' if self.system else f'uid {self.uid} or root'}"
                     f" (launchctl's rule; load -F to override)")
@@ -214,6 +218,7 @@ class Overrides:
         self._disabled: dict[str, bool] = {}
         try:
             with open(self.path) as f:
+                import json  # here: most domains have no overrides file
                 data = json.load(f)
             if isinstance(data, dict):
                 self._disabled = {k: bool(v) for k, v in data.get("disabled", {}).items()}
@@ -227,6 +232,7 @@ class Overrides:
         self._disabled[label] = disabled
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         tmp = f"{self.path}.{os.getpid()}.tmp"
+        import json
         with open(tmp, "w") as f:
             json.dump({"disabled": self._disabled}, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)

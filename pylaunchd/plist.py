@@ -1,15 +1,18 @@
 """Reading launchd property lists (XML or binary) with the standard library.
 
+An XML plist is read by :mod:`pylaunchd.plistxml` (plistlib's algorithm, quicker)
+and by plistlib itself when that reader is unsure (binary plists, errors, dates).
+
 Every error names the file, so a message can be shown to the user as it is.
 """
 
 from __future__ import annotations
 
 import os
-import plistlib
 import re
-import xml.parsers.expat
 from typing import Any
+
+from . import plistxml
 
 
 class PlistError(Exception):
@@ -30,27 +33,45 @@ def read_plist(path: str) -> Any:
     XML and binary plists are both accepted (plistlib detects the format).
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_PLIST_BYTES + 1)
+        with open(path, "rb", buffering=0) as f:
+            data = read_limited(f.fileno(), os.fstat(f.fileno()).st_size)
     except OSError as e:
         raise PlistError(path, f"cannot read file: {e.strerror}") from None
-    return parse_plist(data, path)
+    return parse_plist(path, data)
 
 
-def parse_plist(data: bytes, path: str) -> Any:
-    """The top-level object of a property list's bytes (read from *path*,
-    which every error names): what :func:`read_plist` does once it has the
-    file's bytes, and what the fuzzers drive."""
+def read_limited(fd: int, size: int) -> bytes:
+    """At most MAX_PLIST_BYTES + 1 bytes of an open file whose size is
+    probably *size*: one read of that size (a read of the limit itself
+    allocates 4 MiB, which took longer than the parse of a small plist),
+    more while the file turns out longer."""
+    chunks = [os.read(fd, min(size, MAX_PLIST_BYTES) + 1)]
+    total = len(chunks[0])
+    while chunks[-1] and total <= MAX_PLIST_BYTES:
+        chunks.append(os.read(fd, min(MAX_PLIST_BYTES + 1 - total, 1 << 16)))
+        total += len(chunks[-1])
+    return b"".join(chunks)
+
+
+def parse_plist(path: str, data: bytes) -> Any:
+    """The top-level object of *data*, the bytes read from *path* (at most
+    MAX_PLIST_BYTES + 1 of them: more is refused)."""
     if len(data) > MAX_PLIST_BYTES:
         raise PlistError(path, f"file is larger than {MAX_PLIST_BYTES} bytes; not a job plist")
+    value = plistxml.loads(data)  # the common case, quicker; plistlib for anything else
+    if value is not plistxml.UNSURE:
+        return value
     if not data.strip():
         raise PlistError(path, "file is empty; expected a property list")
     top = _parse(data, path)
-    _check_keys(top, path)
+    _check_keys(top, path)  # plistxml's XML has string keys and no cycles; a binary plist may not
     return top
 
 
 def _parse(data: bytes, path: str) -> Any:
+    import plistlib  # here: plistxml read the usual plists, and boot's path stays lighter
+    import xml.parsers.expat
+
     try:
         try:
             return plistlib.loads(data)

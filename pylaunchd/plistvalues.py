@@ -16,7 +16,6 @@ supervisor's ``states.py`` is a leaf).
 from __future__ import annotations
 
 import datetime
-import difflib
 from typing import Any, NoReturn
 
 __all__ = ["ERROR", "WARNING", "NOTE", "describe", "Problem", "SpecError", "Reader"]
@@ -170,8 +169,11 @@ class Reader:
         if not isinstance(key, str):
             return None
         canonical = by_lower.get(key.lower())
+        if canonical == key:
+            return canonical
         where = f"{key_path_prefix}{key}"
         if canonical is None:
+            import difflib  # here: only for an unknown key
             close = difflib.get_close_matches(key, list(by_lower.values()), n=1, cutoff=0.8)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             self.warn(where, f"unknown key, ignored{hint}")

@@ -15,7 +15,6 @@ import os
 import socket
 import stat
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -172,8 +171,8 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
     sock_type = _TYPES[s.type]
     flags = socket.AI_PASSIVE if s.passive else 0
     try:
-        infos = socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
-                                   _PROTOCOLS[s.protocol], flags)
+        infos = _numeric(s, sock_type) or socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
+                                                             _PROTOCOLS[s.protocol], flags)
     except socket.gaierror as e:
         what = f"{s.node or '*'}:{s.service}"
         if e.errno == socket.EAI_SERVICE and s.service and not str(s.service).isdigit():
@@ -226,6 +225,31 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
     return out
 
 
+_NUMERIC_PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+
+
+def _numeric(s: SocketSpec, sock_type: int) -> list | None:
+    """getaddrinfo's answer for a numeric address and port (``127.0.0.1``,
+    ``::1``; ``8080``), without the call: most of the time of a socket's
+    creation at start. None for anything else, which getaddrinfo answers."""
+    service, node = s.service, s.node
+    proto = _NUMERIC_PROTOCOLS.get(sock_type)
+    if node is None or service is None or proto is None or not (service.isascii() and service.isdigit()) \
+            or int(service) > 65535 or _PROTOCOLS[s.protocol] not in (0, proto):
+        return None
+    wanted = _FAMILIES[s.family]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        if wanted not in (socket.AF_UNSPEC, family):
+            continue
+        try:
+            host = socket.inet_ntop(family, socket.inet_pton(family, node))
+        except OSError:
+            continue
+        addr = (host, int(service)) if family == socket.AF_INET else (host, int(service), 0, 0)
+        return [(family, sock_type, proto, "", addr)]
+    return None
+
+
 def _unique(infos: list) -> list:
     """getaddrinfo's answers, each (family, address) once."""
     seen, unique = set(), []
@@ -267,6 +291,8 @@ def _join(sock: socket.socket, family: int, group: str) -> None:
 def _secure_path(name: str) -> tuple[str, str]:
     """A fresh private directory (0700) and the socket path in it, as launchd's
     /tmp/com.apple.launchd.XXXX/Listeners. Under XDG_RUNTIME_DIR when set."""
+    import tempfile  # here: only SecureSocketWithKey needs it
+
     base = os.environ.get("XDG_RUNTIME_DIR")
     if not base or not os.path.isdir(base):
         base = tempfile.gettempdir()

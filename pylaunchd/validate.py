@@ -20,6 +20,7 @@ process's identity and limits by :mod:`pylaunchd.processkeys`,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -36,6 +37,7 @@ __all__ = ["validate", "check", "Checked", "load_spec"]
 
 Fields = dict[str, Any]
 Keys = dict[str, Any]
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def load_spec(path: str) -> JobSpec:
@@ -115,7 +117,7 @@ def _label(r: Reader, keys: Keys) -> Fields:
     if "Label" not in keys:
         r.error("Label", "a string naming the job", found="no Label key")
     label = r.string("Label", keys["Label"])
-    if not label or any(ord(c) < 32 or ord(c) == 127 for c in label):
+    if not label or _CONTROL.search(label):
         r.error("Label", "a non-empty string without control characters", label)
     if label.lower().startswith(("com.apple.launchd", "com.apple.launchctl")):
         r.error("Label", "a label without the reserved prefix com.apple.launchd", label)

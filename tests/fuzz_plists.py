@@ -1,7 +1,7 @@
 """Fuzzing the job loader: plists built from the keys it knows, and bytes.
 
 Two fuzzers drive the code the job directories and the job table read a file
-with (``plist.parse_plist`` -- ``read_plist`` without the ``open`` -- then
+with (``plist.parse_plist`` -- ``read_plist`` without the ``open``, plistxml or plistlib -- then
 ``validate.validate``, and ``validate.check``, which ``pylaunchctl lint``
 uses):
 
@@ -145,7 +145,7 @@ def load(data: bytes) -> str:
     hang."""
     started = time.monotonic()
     try:
-        raw = parse_plist(data, PATH)
+        raw = parse_plist(PATH, data)
         for run in (validate, check):
             try:
                 run(raw, PATH)

@@ -37,7 +37,7 @@ def test_fuzzed_control_requests_break_nothing(manager):
 
 def refused(data: bytes) -> str:
     with pytest.raises(PlistError) as e:
-        parse_plist(data, PATH)
+        parse_plist(PATH, data)
     assert str(e.value).startswith(PATH + ": ")
     return str(e.value)
 
@@ -65,7 +65,7 @@ def test_a_binary_plist_that_contains_itself_is_refused():  # an endless walk fo
 
 
 def test_a_hex_integer_past_4300_digits_is_described():  # was ValueError from str(int)
-    raw = parse_plist(b"<plist><integer>0x" + b"f" * 5000 + b"</integer></plist>", PATH)
+    raw = parse_plist(PATH, b"<plist><integer>0x" + b"f" * 5000 + b"</integer></plist>")
     assert describe(raw) == "integer of 20000 bits (more than a plist's 64)"
     with pytest.raises(SpecError, match="a dictionary at the top level"):
         validate(raw, PATH)
@@ -74,7 +74,7 @@ def test_a_hex_integer_past_4300_digits_is_described():  # was ValueError from s
 def test_arrays_100000_deep_are_read_without_recursion():
     data = fuzz_plists.deep_xml("ProgramArguments", 100_000, array=True)
     with pytest.raises(SpecError) as e:
-        validate(parse_plist(data, PATH), PATH)
+        validate(parse_plist(PATH, data), PATH)
     assert e.value.key_path.startswith("ProgramArguments")
 
 

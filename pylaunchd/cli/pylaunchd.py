@@ -16,7 +16,7 @@ import socket
 import sys
 from typing import Any, List, Optional
 
-from ..control.protocol import ControlError
+from ..control.errors import ControlError
 from ..domain import (Domain, default_bus_address, default_bus_service_dir, default_control_socket,
                       default_jobs_dirs, default_state_dir)
 
