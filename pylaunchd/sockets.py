@@ -4,6 +4,11 @@ The manager creates every socket when the job loads, before anything runs,
 and holds it for the job's whole life: connections made while the job is not
 running wait in the kernel's queue. Sockets are created blocking, as launchd
 and systemd hand them over; the manager only polls them for readability.
+
+Size: every family's create and close paths share the BoundSocket record,
+the type tables and the error wording; the unix path (bind in a shared
+directory through :mod:`pylaunchd.safepath`, or take a re-exec's socket)
+is the largest of them, and splitting it off would make a cycle.
 """
 
 from __future__ import annotations
