@@ -47,10 +47,13 @@ def as_other(user, fn) -> str:
 @contextlib.contextmanager
 def racing(user, stop, step: Callable[[], object]):
     """The other user runs *step* in a loop until *stop* exists (it is
-    made when the block ends); yields a list that then holds how many
-    steps succeeded (did not raise OSError)."""
+    made when the block ends); yields, once the loop runs, a list that then
+    holds how many steps succeeded (did not raise OSError)."""
+    running = stop.parent / "shared" / ".racing"  # the user may write only there
+
     def loop() -> str:
         done = 0
+        running.touch()
         while not stop.exists():
             try:
                 step()
@@ -62,6 +65,7 @@ def racing(user, stop, step: Callable[[], object]):
     racer = threading.Thread(target=lambda: result.append(as_other(user, loop)))
     racer.start()
     try:
+        wait_for(running.exists, 15, what="the other user's loop to start")
         yield result
     finally:
         stop.touch()
