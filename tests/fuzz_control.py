@@ -136,7 +136,11 @@ def run(path: str, n: int, seed: int = 0, report: Callable[[str], None] = print)
     findings = []
     for data in inputs(n, seed):
         try:
-            what = judge(send(path, data))
+            reply = send(path, data)
+            # One request per connection: after more than one line the server
+            # answers the first and closes, and Linux may reset the connection
+            # (unread data) before the reply is read. Not a finding.
+            what = None if not reply and data.find(b"\n") < len(data) - 1 else judge(reply)
         except OSError as e:
             what = f"{type(e).__name__}: {e}"
         if what:

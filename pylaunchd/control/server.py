@@ -77,9 +77,7 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
             else:
                 reply = await _timed(conns, task, _answer(service, served, reader, writer), "request")
             writer.write(encode(reply))
-            writer.write_eof()
             await _timed(conns, task, writer.drain(), "reply")
-            await _timed(conns, task, _read_to_end(reader), "reply")
         except ConnectionError:
             pass
         except _Expired:  # drop what is buffered: close() would keep it until the client reads
@@ -94,15 +92,6 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
 
 class _Expired(Exception):
     pass
-
-
-async def _read_to_end(reader: asyncio.StreamReader) -> None:
-    """Take what the client still sends after its line, up to MAX_REQUEST, so
-    that closing does not reset the connection before it has read the reply
-    (Linux resets a unix socket closed with unread data)."""
-    left = MAX_REQUEST
-    while left > 0 and (chunk := await reader.read(min(left, 65536))):
-        left -= len(chunk)
 
 
 async def _timed(conns: Connections, task: asyncio.Task, aw, what: str) -> object:
