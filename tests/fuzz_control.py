@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -168,6 +169,7 @@ def main(argv: list[str]) -> int:
         problems = log_problems(m.log())
     finally:
         m.stop()
+        shutil.rmtree(root, ignore_errors=True)
     print(f"{n} requests in {time.monotonic() - started:.0f} s: {len(found)} finding(s); manager "
           f"{'alive' if alive else 'DEAD'}; {len(problems)} traceback line(s) in its log")
     for data, what in found[:20]:
