@@ -15,14 +15,37 @@ small: every job of a manager that runs for months fills its buffer once.
 from __future__ import annotations
 
 import collections
+import fcntl
+import logging
 import os
 import time
+
+log = logging.getLogger("pylaunchd")
 
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
 # About 220 bytes a line: 22 KiB a job, 220 MiB for 10,000 busy jobs (2,000
 # lines, as before, came to 4.3 GiB for them, reached in a manager's first weeks).
 MEMORY_LINES = 100
+MEMORY_LINE_CHARS = 4096  # a longer line is kept in memory cut to this (the file has it whole)
+
+
+PIPE_SIZE = 1024 * 1024  # a job's output pipe (fs.pipe-max-size allows 1 MiB by default)
+
+
+def output_pipe() -> tuple[int, int]:
+    """The pipe a job without StandardOutPath writes into: (read end, write
+    end). Only the manager's read end is non-blocking; the job's end blocks,
+    as a terminal or a file would, so a job that writes faster than the loop
+    reads is slowed down, never handed EAGAIN (O_NONBLOCK belongs to each
+    end's open file, not to the pipe). PIPE_SIZE wakes the loop less often."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(rfd, False)
+    try:
+        fcntl.fcntl(rfd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+    return rfd, wfd
 
 
 def log_path(state_dir: str, label: str) -> str:
@@ -41,6 +64,7 @@ class JobLog:
         self._partial = b""
         self._file = None
         self._held: list[str] = []  # events kept from the file until it exists (create=False)
+        self.write_error: str | None = None  # why the file cannot be written now (a full disk...)
 
     @property
     def lines(self) -> collections.deque[tuple[int, str]]:
@@ -70,26 +94,44 @@ class JobLog:
                 os.replace(src, f"{self.path}.{i}")
         self._open()  # a fresh, empty log, so the file is always there
 
+    def _write(self, data: bytes) -> None:
+        """Append to the file; when that fails (a full file system, a
+        directory gone) say so once, keep the lines in memory, and try again
+        with the next write: the job is never held up by its log."""
+        try:
+            f, view = self._open(), memoryview(data)
+            while view:  # an unbuffered write may be short (a disk filling up)
+                view = view[f.write(view):]
+            self._rotate_if_needed()
+        except OSError as e:
+            if self.write_error is None:
+                self.write_error = f"cannot write its log {self.path}: {e.strerror}; its output is kept in memory only"
+                log.error("%s", self.write_error)
+            return
+        if self.write_error is not None:
+            self.write_error = None
+            log.warning("writing %s again", self.path)
+
     def _remember(self, text: str) -> None:
+        """Keep the lines in memory, each cut to MEMORY_LINE_CHARS: memory
+        stays bounded (2000 lines of 4 KiB) whatever the job writes."""
         for line in text.splitlines():
             self.seq += 1
+            if len(line) > MEMORY_LINE_CHARS:
+                line = line[:MEMORY_LINE_CHARS] + f" [... {len(line) - MEMORY_LINE_CHARS} more characters in the file]"
             self.lines.append((self.seq, line))
 
     def output(self, data: bytes) -> None:
         """Bytes the job wrote."""
         if not data:
             return
-        try:
-            self._open().write(data)
-            self._rotate_if_needed()
-        except OSError:
-            pass
+        self._write(data)
         data = self._partial + data
         complete, _, self._partial = data.rpartition(b"\n")
         if complete:
             self._remember(complete.decode("utf-8", "replace"))
-        if len(self._partial) > 65536:
-            self._remember(self._partial.decode("utf-8", "replace"))
+        if len(self._partial) > 65536:  # a line that never ends: memory keeps its start
+            self._remember(self._partial[:4 * MEMORY_LINE_CHARS].decode("utf-8", "replace"))
             self._partial = b""
 
     def event(self, message: str, create: bool = True) -> None:
@@ -104,11 +146,7 @@ class JobLog:
             return
         if self._partial:  # keep the job's half line apart from ours
             self.output(b"\n")
-        try:
-            self._open().write(line.encode() + b"\n")
-            self._rotate_if_needed()
-        except OSError:
-            pass
+        self._write(line.encode() + b"\n")
         self._remember(line)
 
     def tail(self, n: int | None = None, after: int | None = None) -> tuple[list[str], int]:

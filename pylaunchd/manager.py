@@ -210,6 +210,9 @@ class Manager:
         self.loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self.loop.add_signal_handler(REEXEC_SIGNAL, self._reexec_signal)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)  # held across a re-exec's exec
+        # A burst of signals fills asyncio's wake-up socket; one byte pending
+        # wakes the loop, so a full buffer is no error worth a traceback.
+        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
         self.network.start()
         self.mounts.start()
         self.watcher.start()

@@ -63,6 +63,12 @@ def parse_plist(path: str, data: bytes) -> Any:
         return value
     if not data.strip():
         raise PlistError(path, "file is empty; expected a property list")
+    top = _parse(data, path)
+    _check_keys(top, path)  # plistxml's XML has string keys and no cycles; a binary plist may not
+    return top
+
+
+def _parse(data: bytes, path: str) -> Any:
     import plistlib  # here: plistxml read the usual plists, and boot's path stays lighter
     import xml.parsers.expat
 
@@ -74,12 +80,59 @@ def parse_plist(path: str, data: bytes) -> Any:
             if lenient is None:
                 raise
             return plistlib.loads(lenient)  # what CoreFoundation's parser reads, as launchd does
+    except LookupError as e:  # <?xml encoding="..."?> names no codec Python knows
+        raise PlistError(path, f"malformed XML property list: {e}") from None
+    except AttributeError:  # plistlib's date parser, on a <date> it cannot match
+        raise PlistError(path, "invalid property list: a <date> not written as YYYY-MM-DDTHH:MM:SSZ") from None
+    except RecursionError:  # binary plists are read recursively
+        raise PlistError(path, "invalid property list: nested too deep, or an object that contains itself") from None
     except xml.parsers.expat.ExpatError as e:
         raise PlistError(path, f"malformed XML property list: {e}{_why(str(e))}") from None
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
         raise PlistError(path, f"invalid property list: {e}") from None
+
+
+def _check_keys(top: Any, path: str) -> None:
+    """Every dictionary key a string, as launchd's keys are, and no object
+    inside itself: a binary plist may hold any object as a key, and its
+    references can make a cycle (an array that contains itself). Walked
+    without recursion, each container once (shared ones are fine); a place
+    is a chain of (key, parent) links, spelled out only for the error."""
+    seen: set[int] = set()
+    on_path: set[int] = set()
+    stack: list[tuple[Any, tuple | None, bool]] = [(top, None, False)]
+    while stack:
+        value, place, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(value))
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if id(value) in on_path:
+            raise PlistError(path, f"invalid property list: {_spell(place) or 'the top level'} refers back to an "
+                                   f"array or dictionary that holds it (a cycle)")
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        on_path.add(id(value))
+        stack.append((value, place, True))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if isinstance(value, dict) and not isinstance(k, str):
+                at = f"a key of {_spell(place)}" if place else "a key at the top level"
+                raise PlistError(path, f"invalid property list: {at} is {type(k).__name__} {k!r:.40}, not a string")
+            stack.append((v, (k, place), False))
+
+
+def _spell(place: tuple | None) -> str:
+    """A place as a key path: ``Sockets.Listeners[0]``."""
+    parts = []
+    while place is not None:
+        key, place = place
+        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
+    return "".join(reversed(parts)).lstrip(".")
 
 
 def _lenient_xml(data: bytes) -> bytes | None:

@@ -30,6 +30,8 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {'true' if value else 'false'}"
     if isinstance(value, int):
+        if value.bit_length() > 64:  # a hex <integer> may be any size; str() refuses past 4300 digits
+            return f"integer of {value.bit_length()} bits (more than a plist's 64)"
         return f"integer {value}"
     if isinstance(value, float):
         return f"real {value}"

@@ -39,9 +39,10 @@ import select
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from .acceptpause import AcceptPause
 from .clock import Clock, Handle
 from .job import JobMachine
-from .joblog import JobLog
+from .joblog import PIPE_SIZE, JobLog, output_pipe
 from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, IgnoreSockets, Kill, KillGroup, Log,
                        Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
 from .triggers.schedule import CalendarTimer
@@ -88,6 +89,7 @@ class JobRuntime:
         self.calendar: CalendarTimer | None = None
         self.spawn_error: str | None = None
         self.spawn_warnings: list[str] = []
+        self.accepts = AcceptPause(ctx.clock, spec.label, log_)
 
     @property
     def spec(self) -> JobSpec:
@@ -292,11 +294,12 @@ class JobRuntime:
         rfd, wfd = self._output_pipe() if stdio is None else (None, None)
         try:
             result = spawn(spec, listen, stdio, extra_env=self.ctx.job_env(spec), log_fd=wfd)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL in an argument or variable
             if rfd is not None:
                 self._close_pipe(rfd)
-            log.error("(%s) could not fork: %s", spec.label, e.strerror)
-            self.spawn_error = f"fork failed: {e.strerror}"
+            why = e.strerror if isinstance(e, OSError) else str(e)
+            log.error("(%s) could not fork: %s", spec.label, why)
+            self.spawn_error = f"fork failed: {why}"
             self.execute(self.machine.spawn_failed(self.now()))
             return
         finally:
@@ -331,8 +334,10 @@ class JobRuntime:
         except InterruptedError:
             return
         except OSError as e:
-            log.warning("(%s) accept failed: %s", self.label, e.strerror)
+            if not self.accepts.failed(e, self._unwatch, self._rewatch):
+                log.warning("(%s) accept failed: %s", self.label, e.strerror)
             return
+        self.accepts.succeeded()
         bound.accepted += 1
         env = self.ctx.job_env(self.spec)
         inet = isinstance(addr, tuple) and len(addr) >= 2
@@ -340,8 +345,8 @@ class JobRuntime:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
         try:
             result = spawn(self.spec, [], conn, extra_env=env)
-        except OSError as e:
-            log.error("(%s) could not fork for a connection: %s", self.label, e.strerror)
+        except (OSError, ValueError) as e:
+            log.error("(%s) could not fork for a connection: %s", self.label, getattr(e, "strerror", None) or e)
             return
         finally:
             conn.close()
@@ -358,17 +363,18 @@ class JobRuntime:
     # -- output pipes -------------------------------------------------------
 
     def _output_pipe(self) -> tuple[int | None, int | None]:
-        """A pipe for the job's stdout/stderr when its plist names no file."""
+        """A pipe for the job's stdout/stderr when its plist names no file
+        (:func:`~pylaunchd.joblog.output_pipe`: only our end non-blocking)."""
         if self.spec.stdout_path is not None and self.spec.stderr_path is not None:
             return None, None
-        rfd, wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        rfd, wfd = output_pipe()
         self.pipes.add(rfd)
         self.ctx.loop.add_reader(rfd, self._job_output, rfd)
         return rfd, wfd
 
     def _job_output(self, rfd: int) -> None:
         try:
-            data = os.read(rfd, 65536)
+            data = os.read(rfd, PIPE_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -392,6 +398,10 @@ class JobRuntime:
             fd = b.fileno()
             self.ctx.loop.add_reader(fd, self._readable, index, name)
             self.readers.append(fd)
+
+    def _rewatch(self) -> None:
+        if self.machine.watching:
+            self._watch()
 
     def _unwatch(self) -> None:
         for fd in self.readers:
@@ -428,6 +438,7 @@ class JobRuntime:
 
     def _remove(self) -> None:
         self._unwatch()
+        self.accepts.cancel()
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()

@@ -4,6 +4,11 @@ The manager creates every socket when the job loads, before anything runs,
 and holds it for the job's whole life: connections made while the job is not
 running wait in the kernel's queue. Sockets are created blocking, as launchd
 and systemd hand them over; the manager only polls them for readability.
+
+Size: every family's create and close paths share the BoundSocket record,
+the type tables and the error wording; the unix path (bind in a shared
+directory through :mod:`pylaunchd.safepath`, or take a re-exec's socket)
+is the largest of them, and splitting it off would make a cycle.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from . import safepath
 from .addresses import address_text
 from .jobspec import SocketGroupSpec, SocketSpec
 
@@ -300,6 +306,8 @@ def _secure_path(name: str) -> tuple[str, str]:
 
 
 def _create_unix(s: SocketSpec, where: str, name: str, inherited: Inherited | None = None) -> BoundSocket:
+    """Bind (or connect) a unix socket, or take one a re-exec handed over; nothing
+    another user planted in a shared directory is followed or removed (safepath)."""
     if inherited is not None and s.passive:
         adopted = _adopt_unix(s, name, inherited)
         if adopted is not None:
@@ -313,49 +321,84 @@ def _create_unix(s: SocketSpec, where: str, name: str, inherited: Inherited | No
     parent = os.path.dirname(path) or "."
     if not os.path.isdir(parent):
         raise SocketError(f"{where}: cannot bind to {path}: parent directory {parent} does not exist")
-    sock_type = _TYPES[s.type]
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None:
-        if not stat.S_ISSOCK(st.st_mode):
-            raise SocketError(f"{where}: cannot bind to {path}: the path exists and is not a socket")
-        if _unix_socket_is_live(path, sock_type):
-            raise SocketError(f"{where}: cannot bind to {path}: a process is already listening there")
+        dir_fd = safepath.open_parent(path)
+    except (safepath.UnsafePath, OSError) as e:
+        _discard(secure_dir)
+        raise SocketError(f"{where}: cannot bind to {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return _bind_unix(s, where, path, dir_fd, secure_dir)
+    except SocketError:
+        _discard(secure_dir)
+        raise
+    finally:
+        os.close(dir_fd)
+
+
+def _discard(secure_dir: str | None) -> None:
+    if secure_dir:
         try:
-            os.unlink(path)  # stale socket file left by a process that is gone
-        except FileNotFoundError:
+            os.rmdir(secure_dir)
+        except OSError:
             pass
+
+
+def _bind_unix(s: SocketSpec, where: str, path: str, dir_fd: int, secure_dir: str | None) -> BoundSocket:
+    sock_type, base = _TYPES[s.type], os.path.basename(path)
+    st = safepath.lstat_at(dir_fd, base)
+    if st is not None and s.passive:
+        _clear_stale(where, path, dir_fd, base, st, sock_type)
     sock = socket.socket(socket.AF_UNIX, sock_type)
     inode = None
-    old_umask = os.umask(0o077)
+    old_umask = os.umask(0o777)  # mode 0000 until the owner and mode are set: no window
     try:
         if s.passive:
             sock.bind(path)
-            st = os.lstat(path)
+            st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
             inode = (st.st_dev, st.st_ino)
-            if s.path_mode is not None:
-                os.chmod(path, s.path_mode)
-            if s.path_owner is not None or s.path_group is not None:
-                os.chown(path, -1 if s.path_owner is None else s.path_owner,
-                         -1 if s.path_group is None else s.path_group)
+            mode = 0o700 if s.path_mode is None else s.path_mode
+            safepath.set_mode_owner(dir_fd, base, mode, -1 if s.path_owner is None else s.path_owner,
+                                    -1 if s.path_group is None else s.path_group)
             if sock_type != socket.SOCK_DGRAM:
                 sock.listen(max_backlog())
         else:
             sock.connect(path)
-            inode = None
-    except OSError as e:
+    except (OSError, safepath.UnsafePath) as e:
         sock.close()
-        if s.passive and os.path.exists(path) and inode is not None:
-            os.unlink(path)
-        if secure_dir:
-            os.rmdir(secure_dir)
+        if inode is not None:
+            _unlink_ours(dir_fd, base, inode)
         verb = "bind to" if s.passive else "connect to"
-        raise SocketError(f"{where}: cannot {verb} {path}: {e.strerror}") from None
+        raise SocketError(f"{where}: cannot {verb} {path}: {getattr(e, 'strerror', None) or e}") from None
     finally:
         os.umask(old_umask)
     return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode, secure_dir=secure_dir)
+
+
+def _clear_stale(where: str, path: str, dir_fd: int, base: str, st: os.stat_result, sock_type: int) -> None:
+    """Remove a stale socket file at the path, or refuse: a symlink or any
+    file that is not a socket is never followed nor removed."""
+    if stat.S_ISLNK(st.st_mode):
+        raise SocketError(f"{where}: cannot bind to {path}: the path is a symbolic link (not followed)")
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SocketError(f"{where}: cannot bind to {path}: the path exists and is not a socket")
+    if _unix_socket_is_live(path, sock_type):
+        raise SocketError(f"{where}: cannot bind to {path}: a process is already listening there")
+    if not safepath.removable_stale(dir_fd, base, st):
+        raise SocketError(f"{where}: cannot bind to {path}: a stale socket owned by uid {st.st_uid} is in "
+                          f"a shared directory; not removed (remove it, or choose a private directory)")
+    try:
+        os.unlink(base, dir_fd=dir_fd)  # stale socket file left by a process that is gone
+    except FileNotFoundError:
+        pass
+
+
+def _unlink_ours(dir_fd: int, base: str, inode: tuple[int, int]) -> None:
+    try:
+        st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) == inode:
+            os.unlink(base, dir_fd=dir_fd)
+    except OSError:
+        pass
 
 
 def _adopt_unix(s: SocketSpec, name: str, inherited: Inherited) -> BoundSocket | None:

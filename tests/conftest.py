@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import plistlib
+import pwd
 import shutil
 import signal
 import socket
@@ -74,6 +75,15 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def children(pid: int) -> list[int]:
+    """The PIDs of a process's children (zombies too), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
 
 
 def plist(label: str, **keys) -> dict:
@@ -293,6 +303,22 @@ def run_bench_scripts(runs: dict, timeout: float) -> dict:
                     proc.kill()
                     proc.wait()
     return out
+
+
+@pytest.fixture
+def test_user():
+    """A user created for the test by root, removed afterwards."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root and useradd to create a test user")
+    name = f"pltest{os.getpid() % 100000}"
+    cp = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                        capture_output=True, text=True)
+    if cp.returncode != 0:
+        pytest.skip(f"cannot create a user: {cp.stderr.strip()}")
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
 
 
 def job_script(name: str) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -49,23 +47,6 @@ def test_verbs_in_the_user_domain(user_manager, workdir):
     m.ctl("load", str(p))
     m.ctl("unload", str(p))
     assert m.ctl("print", f"{dom}/no.such", check=False).returncode == 113
-
-
-@pytest.fixture
-def test_user():
-    """A user created for the test by root, removed afterwards."""
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("needs root and useradd to create a test user")
-    name = f"pltest{os.getpid() % 100000}"
-    cp = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                        capture_output=True, text=True)
-    if cp.returncode != 0:
-        pytest.skip(f"cannot create a user: {cp.stderr.strip()}")
-    import pwd
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
 
 
 def test_another_user_cannot_touch_someone_elses_user_domain(manager_factory, workdir, test_user):

@@ -11,7 +11,9 @@ not counted). The server reads the line whole, however many reads it takes;
 past the limit it answers ``request too large: N bytes, the limit is
 1048576`` (status 64) instead of running anything. A client has
 :data:`REQUEST_TIMEOUT` seconds from connecting to send its whole line; one
-that sends nothing or half a line holds only its own connection.
+that sends nothing or half a line holds only its own connection, and as
+long again to read the reply. At most :data:`MAX_CLIENTS` connections are
+served at once; one more is answered ``busy: ...`` (status 5) at once.
 
 This module is imported by pylaunchctl: it stays small and standard-library only.
 """
@@ -29,10 +31,11 @@ from .errors import (EXIT_BAD_PERMISSIONS, EXIT_DISABLED, EXIT_INVALID_PLIST, EX
                      EXIT_WRONG_SESSION, ControlError)
 
 MAX_REQUEST = 1024 * 1024  # bytes of one request line, its newline not counted
-REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request line
+REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request line, and as long to take its reply
+MAX_CLIENTS = 512  # control connections served at once; more are answered "busy" (status 5)
 
 __all__ = ["ControlError", "request", "encode", "decode", "PeerCredentials", "peer_credentials", "may_act",
-           "MAX_REQUEST", "REQUEST_TIMEOUT", "EXIT_USAGE", "EXIT_NO_SUCH_PROCESS", "EXIT_IO", "EXIT_PERMISSION",
+           "MAX_REQUEST", "REQUEST_TIMEOUT", "MAX_CLIENTS", "EXIT_USAGE", "EXIT_NO_SUCH_PROCESS", "EXIT_IO", "EXIT_PERMISSION",
            "EXIT_NO_SERVICE", "EXIT_DISABLED", "EXIT_INVALID_PLIST", "EXIT_BAD_PERMISSIONS", "EXIT_WRONG_SESSION",
            "EXIT_NO_MANAGER"]
 
@@ -86,30 +89,37 @@ def request(socket_path: str, verb: str, args: dict | None = None, timeout: floa
             raise ControlError(f"permission denied connecting to {socket_path}: only {who} may drive that manager",
                                EXIT_PERMISSION) from None
         _check_server(s, socket_path)
-        try:
-            s.sendall(encode({"verb": verb, "args": args or {}}))
-            s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading early; its reply says why
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        data = exchange(s, encode({"verb": verb, "args": args or {}}))
     except socket.timeout:
         raise ControlError(f"pylaunchd on {socket_path} did not answer within {timeout:.0f} s") from None
     finally:
         s.close()
-    if not chunks:
+    if not data:
         raise ControlError(f"pylaunchd on {socket_path} closed the connection without answering")
-    reply = decode(b"".join(chunks))
+    reply = decode(data)
     if not reply.get("ok"):
         raise ControlError(reply.get("error", "request failed"), int(reply.get("status", 1)))
     return reply.get("result")
+
+
+def exchange(s: socket.socket, data: bytes) -> bytes:
+    """Send a request line on a connected socket, close our side, and read
+    the reply until the server closes."""
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server stopped reading early; its reply says why
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _check_server(s: socket.socket, socket_path: str) -> None:

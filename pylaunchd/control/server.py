@@ -3,7 +3,9 @@ sent it (SO_PEERCRED) and its arguments (the verb's schema), run the verb's
 ``execute`` on the event loop against the manager's ControlService, answer.
 
 Each connection is its own task: a client that sends nothing, or half a line,
-waits alone until its REQUEST_TIMEOUT and delays no one else.
+waits alone until its REQUEST_TIMEOUT (on the manager's clock) and delays no
+one else; at most MAX_CLIENTS are served at once, and more are answered
+"busy" at once rather than queued or left to exhaust the manager's fds.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from . import verbs as _verbs  # noqa: F401 - registers every verb
 from .listener import bind_control_socket
-from .protocol import (EXIT_PERMISSION, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
+from .protocol import (EXIT_IO, EXIT_PERMISSION, MAX_CLIENTS, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
                        may_act, peer_credentials)
 from .service import ControlService
 from .verb import REQUESTS, Verb
@@ -35,25 +37,99 @@ class RequestTooLarge(Exception):
         self.size = size
 
 
+class Connections:
+    """The control connections being served: at most MAX_CLIENTS at once,
+    each with REQUEST_TIMEOUT on the manager's clock to send its line and as
+    long again to take its reply, so a client that sends nothing, half a
+    line or never reads holds one slot for a bounded time and nothing after."""
+
+    def __init__(self, manager: Manager):
+        self.manager = manager
+        self.live: set[asyncio.Task] = set()
+        self.refused = 0  # connections answered "busy" since the start
+        self.timed_out = 0
+
+    def deadline(self, task: asyncio.Task, expired: list[bool]) -> object:
+        def expire() -> None:
+            expired[0] = True
+            task.cancel()
+        clock = self.manager.clock
+        return clock.call_at(clock.monotonic() + REQUEST_TIMEOUT, expire)
+
+
 async def start_control_server(manager: Manager, sock: socket.socket | None = None) -> asyncio.AbstractServer:
     """Serve the control socket (*sock*: already bound, else bound now)."""
     service = ControlService(manager)
     if sock is None:
         sock = bind_control_socket(service.control_socket, public=service.system)
     served = {name: cls() for name, cls in REQUESTS.items()}
+    conns = Connections(manager)
+    _quiet_accept_errors(asyncio.get_running_loop())
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        busy = len(conns.live) >= MAX_CLIENTS
+        conns.live.add(task)
         try:
-            reply = await _answer(service, served, reader, writer)
+            if busy:
+                conns.refused += 1
+                reply = _error(f"busy: {MAX_CLIENTS} control connections are being served; try again", EXIT_IO)
+            else:
+                reply = await _timed(conns, task, _answer(service, served, reader, writer), "request")
             writer.write(encode(reply))
-            await writer.drain()
+            await _timed(conns, task, writer.drain(), "reply")
         except ConnectionError:
             pass
+        except _Expired:  # drop what is buffered: close() would keep it until the client reads
+            writer.transport.abort()
         finally:
+            conns.live.discard(task)
             writer.close()
 
     # The reader's limit is the request limit: readuntil() refuses a longer line.
     return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_REQUEST)
+
+
+class _Expired(Exception):
+    pass
+
+
+async def _timed(conns: Connections, task: asyncio.Task, aw, what: str) -> object:
+    """Await *aw* within REQUEST_TIMEOUT on the manager's clock. A request
+    that does not arrive in time is answered as malformed; a reply not taken
+    in time closes the connection (_Expired)."""
+    expired = [False]
+    timer = conns.deadline(task, expired)
+    try:
+        return await aw
+    except asyncio.CancelledError:
+        if not expired[0]:
+            raise
+        task.uncancel()
+        conns.timed_out += 1
+        if what == "request":
+            return _error(f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s", EXIT_USAGE)
+        raise _Expired() from None
+    finally:
+        timer.cancel()
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio pauses accepting for a second when accept() fails for want of
+    descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), and reports it
+    with a traceback; say it in one line instead."""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        if context.get("message") == "socket.accept() out of system resource" and isinstance(exc, OSError):
+            log.warning("control socket: cannot accept a connection: %s; accepting again in 1 s", exc.strerror)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+    loop.set_exception_handler(handler)
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -81,14 +157,11 @@ async def _answer(service: ControlService, served: dict[str, Verb],
                   reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict:
     peer = peer_credentials(writer.get_extra_info("socket"))
     try:
-        data = await asyncio.wait_for(read_request(reader), timeout=REQUEST_TIMEOUT)
-        req = decode(data)
+        req = decode(await read_request(reader))
     except RequestTooLarge as e:
         log.warning("refused a request of %d bytes from pid %d: over the %d-byte limit", e.size, peer.pid, MAX_REQUEST)
         return _error(str(e), EXIT_USAGE)
-    except asyncio.TimeoutError:
-        return _error(f"malformed request: no complete line within {REQUEST_TIMEOUT:.0f} s", EXIT_USAGE)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return _error("malformed request", EXIT_USAGE)
     name = req.get("verb")
     args = req.get("args") or {}

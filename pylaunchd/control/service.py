@@ -100,7 +100,8 @@ class ControlService:
             inetd_compatibility=None if spec.inetd is None else Inetd(spec.inetd.wait),
             last_exit=None if last is None else LastExit(last.code, last.signal, last.describe()),
             last_trigger=j.last_trigger, throttled_for=remaining, instances=sorted(j.instances),
-            spawn_error=m.spawn_error, warnings=[str(w) for w in spec.warnings] + list(m.spawn_warnings),
+            spawn_error=m.spawn_error, warnings=[str(w) for w in spec.warnings] + list(m.spawn_warnings)
+            + [t for t in (m.accepts.problem, m.log.write_error) if t],
             ignored_keys=list(spec.ignored_keys), watching_sockets=j.watching,
             sockets=[SocketStatus(name=name, **b.describe()) for name, b in m.flat_sockets()],
             **self._readiness(m), endpoints=self._endpoints(m))

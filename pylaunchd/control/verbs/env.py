@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from typing import TYPE_CHECKING
 
 from ..client import JSON, print_json
@@ -13,20 +15,31 @@ if TYPE_CHECKING:
 _USAGE = "usage: setenv KEY VALUE"
 
 
+def _environ_safe(text: str) -> bool:
+    """Whether a process's environment can hold *text*: no NUL byte, and
+    encodable as the file system encodes (an unpaired surrogate is not)."""
+    try:
+        return b"\0" not in os.fsencode(text)
+    except UnicodeError:
+        return False
+
+
 def _is_key(key: str) -> bool:
-    return "=" not in key
+    return "=" not in key and _environ_safe(key)
 
 
 class Setenv(Verb):
     """Set a variable for every job the manager starts from now on.
 
     As launchctl setenv: a job's own EnvironmentVariables still win. Not persistent: a restarted
-    manager forgets it.
+    manager forgets it. A name or value no process environment can hold (a NUL byte, a character
+    the file system encoding cannot write) is refused.
     """
 
     name = "setenv"
     args = {"key": Arg(str, required=True, nonempty=True, check=_is_key, error=_USAGE, help="a name without ="),
-            "value": Arg(str, required=True, error=_USAGE)}
+            "value": Arg(str, required=True, check=_environ_safe,
+                         error="setenv: the value holds a NUL byte or a character the environment cannot encode")}
 
     def run(self, key: str, value: str) -> None:
         self.client.call("setenv", key=key, value=value)
