@@ -33,7 +33,10 @@ def test_a_call_starts_the_job_and_every_client_is_answered(bus):
     assert info["endpoints"][0]["state"] == "activatable"
 
     out = _ok(bus.dbus_send(NAME), bus)
-    info = bus.manager.info("test.echo")
+    # The reply can reach the client before the manager has read NameOwnerChanged
+    # and asked the bus for the owner's PID: wait for the manager's view.
+    info = bus.manager.wait_state("test.echo", lambda i: i["endpoints"][0]["owner_pid"] is not None,
+                                  what="the manager to see the name owned")
     pid = info["pid"]
     assert f"pong from pid {pid}" in out
     assert info["runs"] == 1 and info["last_trigger"] == f"D-Bus name {NAME}"

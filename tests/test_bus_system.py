@@ -130,7 +130,8 @@ def test_system_domain_activates_a_name_for_another_user_through_the_policy(syst
     assert cp.returncode == 0, f"{cp.stdout}{cp.stderr}\n--- dbus ---\n{dbus_log}\n{m.log()[-3000:]}"
     env = json.loads(cp.stdout.split('string "', 1)[1].rsplit('"', 1)[0].replace('\\"', '"'))
     assert env["DBUS_STARTER_BUS_TYPE"] == "system" and env["DBUS_STARTER_ADDRESS"].startswith(m.address)
-    info = m.info("test.sys-echo")
+    info = m.wait_state("test.sys-echo", lambda i: i["endpoints"][0]["state"] == "owned",
+                        what="the manager to see the name owned")  # the reply may come first
     assert info["runs"] == 1 and info["last_trigger"] == f"D-Bus name {ECHO}"
     (ep,) = info["endpoints"]
     assert ep["state"] == "owned" and ep["owned_by_job"]
