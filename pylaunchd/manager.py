@@ -87,6 +87,7 @@ class Manager:
         # socket's fd, its lock's fd) and the directory it ran from; the
         # handoff and sockets of the re-exec that started this process.
         self.inherit: tuple[int, int] | None = None
+        self.control = None  # the control server once it runs (control.server.ControlAccept)
         self.exec_cwd = "/"
         self.handoff, self.inherited = handoff, inherited
         self.reexec_generation = 0  # re-execs so far

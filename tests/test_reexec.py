@@ -169,6 +169,36 @@ def test_reexec_under_load_loses_no_connection(manager_factory):
     assert manager_info(m)["pid"] == m.proc.pid
 
 
+def test_control_clients_during_a_reexec_all_get_replies(manager_factory):
+    """A control connection accepted by the old process just before its exec
+    would die with it, unanswered: the old process stops accepting (the next
+    connections wait in the queue for the new process) and answers those it
+    has accepted before it execs."""
+    m = manager_factory()
+    stop, answered, errors = threading.Event(), [0], []
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                request(m.socket, "manager", timeout=30)
+                answered[0] += 1
+            except Exception as e:  # noqa: BLE001 - every failure is the finding
+                errors.append(repr(e))
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for n in (1, 2, 3, 4):
+            wait_for(lambda: answered[0] > 20 * n, 30, what="control clients to be answered")
+            assert reexec(m)["reexecs"] == n
+            m.wait(lambda: manager_info(m)["reexecs"] == n, 30, f"re-exec {n}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert errors == [], errors[:5]
+
+
 def test_reexec_runs_the_installed_code_and_refuses_code_that_fails(manager_factory, workdir):
     """The code on the path at re-exec time is what runs: a broken install is
     refused (the manager carries on untouched); a working one takes over."""

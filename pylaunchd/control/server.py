@@ -15,6 +15,7 @@ import inspect
 import logging
 import os
 import socket
+import sys
 
 from typing import TYPE_CHECKING
 
@@ -86,8 +87,52 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
             conns.live.discard(task)
             writer.close()
 
-    # The reader's limit is the request limit: readuntil() refuses a longer line.
-    return await asyncio.start_unix_server(handle, sock=sock, limit=MAX_REQUEST)
+    async def serve() -> asyncio.AbstractServer:
+        # On a duplicate of the socket, so that a pause (closing the server)
+        # keeps the listening socket and its queue. The reader's limit is the
+        # request limit: readuntil() refuses a longer line.
+        dup = socket.socket(fileno=os.dup(sock.fileno()))
+        keep = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}  # a pause keeps the path
+        return await asyncio.start_unix_server(handle, sock=dup, limit=MAX_REQUEST, **keep)
+
+    control = ControlAccept(sock, await serve(), serve, conns)
+    manager.control = control
+    return control
+
+
+class ControlAccept:
+    """The control server, which a re-exec pauses: from :meth:`pause` on no
+    connection is accepted (clients wait in the listening socket's queue, for
+    the new process), and those accepted before it are answered first."""
+
+    def __init__(self, sock: socket.socket, server: asyncio.AbstractServer | None, serve, conns: Connections):
+        self.sock, self.server, self._serve, self.conns = sock, server, serve, conns
+
+    async def pause(self, timeout: float) -> None:
+        """Stop accepting, then wait (at most *timeout*) until every connection
+        accepted has had its reply. The server is closed only then: asyncio
+        drops a connection accepted just before a close, unanswered."""
+        if self.server is None:
+            return
+        loop = asyncio.get_running_loop()
+        for s in self.server.sockets:
+            loop.remove_reader(s.fileno())
+        end = loop.time() + timeout
+        await asyncio.sleep(0.02)  # a connection just accepted reaches handle() a few turns later
+        while self.conns.live and loop.time() < end:
+            await asyncio.sleep(0.005)
+        self.server.close()  # closes the duplicate only
+        self.server = None
+
+    async def resume(self) -> None:
+        if self.server is None:
+            self.server = await self._serve()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self.sock.close()
 
 
 class _Expired(Exception):

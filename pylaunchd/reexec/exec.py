@@ -156,7 +156,12 @@ class ReExec:
         for _ in range(5):  # let the reply go out first
             await asyncio.sleep(0)
         m = self.manager
+        control = m.control
+        if control is not None:  # a connection accepted now would die with this process: new ones
+            await control.pause(2.0)  # wait in the queue for the new process, those accepted are answered
         if m.shutting_down:  # a SIGTERM came with the reply: it wins
+            if control is not None:
+                await control.resume()
             self.busy = False
             log.warning("re-exec %d: not done, the manager is shutting down", generation)
             _unlink(os.path.join(m.domain.state_dir, STATE_FILE))
@@ -185,6 +190,8 @@ class ReExec:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             self.busy = False
             log.error("re-exec: exec %s failed: %s; carrying on as before", sys.executable, e.strerror)
+            if control is not None:
+                m.loop.create_task(control.resume())
 
 
 def _read_all(fd: int) -> str:
