@@ -16,6 +16,7 @@ import time
 from conftest import plist, unix_talk
 from inprocess import run_in_process
 from pylaunchd.control.protocol import MAX_CLIENTS, MAX_REQUEST, REQUEST_TIMEOUT, request
+from pylaunchd.sockets import max_backlog
 
 
 def open_fds() -> int:
@@ -108,9 +109,10 @@ def test_deeply_nested_json_is_refused_as_malformed(manager):
 
 def test_a_thousand_concurrent_clients_are_served_or_refused_cleanly(manager):
     """1,000 clients connect at once and send `list`: each gets an answer,
-    the job list or "busy" (past MAX_CLIENTS), or its connect is refused by
-    the full queue; none is left hanging, the manager is unharmed, and its
-    descriptors are back to their baseline."""
+    the job list or "busy" (past MAX_CLIENTS); the control socket's queue
+    holds them all (its connect is refused only where net.core.somaxconn caps
+    the queue below 1,000); none is left hanging, the manager is unharmed,
+    and its descriptors are back to their baseline."""
     manager.write("a.plist", plist("test.a", ProgramArguments=["/bin/sleep", "60"]))
     manager.wait_loaded("test.a")
     fd_dir = f"/proc/{manager.proc.pid}/fd"
@@ -145,6 +147,9 @@ def test_a_thousand_concurrent_clients_are_served_or_refused_cleanly(manager):
     busy = [a for a in answers if not a["ok"]]
     assert all(a["result"][0]["label"] == "test.a" for a in ok)
     assert all(a["status"] == 5 and a["error"].startswith("busy: ") for a in busy)
-    assert len(ok) + len(busy) + refused == 1000 and len(ok) >= MAX_CLIENTS // 2
+    assert len(ok) + len(busy) + refused == 1000
+    if max_backlog() >= 1000:
+        assert refused == 0, f"{refused} connects refused: the control socket's queue is too short"
+        assert len(ok) >= MAX_CLIENTS, f"only {len(ok)} served, {len(busy)} busy"
     assert request(manager.socket, "manager")["pid"] == manager.proc.pid
     manager.wait(lambda: len(os.listdir(fd_dir)) <= base, 10, "the manager's fds back to their baseline")

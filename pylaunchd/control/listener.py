@@ -65,6 +65,12 @@ def lock_control_socket(path: str) -> int:
     return fd
 
 
+# The control socket's queue: a burst of pylaunchctl clients (a script that
+# runs one per job) waits here rather than being refused. The kernel caps it
+# at net.core.somaxconn.
+CONTROL_BACKLOG = 1024
+
+
 def bind_control_socket(path: str, public: bool = False) -> socket.socket:
     """Bind the control socket: mode 0600 in a 0700 directory we own, or, for
     the system domain (``public``), 0666 in a 0755 directory, so that anyone
@@ -88,6 +94,6 @@ def bind_control_socket(path: str, public: bool = False) -> socket.socket:
     finally:
         os.umask(old)
     os.chmod(path, 0o666 if public else 0o600)
-    sock.listen(128)
+    sock.listen(CONTROL_BACKLOG)
     sock.setblocking(False)
     return sock

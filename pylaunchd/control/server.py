@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import verbs as _verbs  # noqa: F401 - registers every verb
-from .listener import bind_control_socket
+from .listener import CONTROL_BACKLOG, bind_control_socket
 from .protocol import (EXIT_IO, EXIT_PERMISSION, MAX_CLIENTS, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
                        may_act, peer_credentials)
 from .service import ControlService
@@ -72,8 +72,9 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
         busy = len(conns.live) >= MAX_CLIENTS
         conns.live.add(task)
         try:
-            if busy:
+            if busy:  # the request is read all the same: a close with it unread resets the client
                 conns.refused += 1
+                await _timed(conns, task, _drain_request(reader), "request")
                 reply = _error(f"busy: {MAX_CLIENTS} control connections are being served; try again", EXIT_IO)
             else:
                 reply = await _timed(conns, task, _answer(service, served, reader, writer), "request")
@@ -90,10 +91,12 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
     async def serve() -> asyncio.AbstractServer:
         # On a duplicate of the socket, so that a pause (closing the server)
         # keeps the listening socket and its queue. The reader's limit is the
-        # request limit: readuntil() refuses a longer line.
+        # request limit: readuntil() refuses a longer line. asyncio listens
+        # again with its own backlog (100), so ours is passed on.
         dup = socket.socket(fileno=os.dup(sock.fileno()))
         keep = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}  # a pause keeps the path
-        return await asyncio.start_unix_server(handle, sock=dup, limit=MAX_REQUEST, **keep)
+        return await asyncio.start_unix_server(handle, sock=dup, limit=MAX_REQUEST,
+                                                backlog=CONTROL_BACKLOG, **keep)
 
     control = ControlAccept(sock, await serve(), serve, conns)
     manager.control = control
@@ -196,6 +199,13 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
         if not chunk or end >= 0:
             raise RequestTooLarge(size + max(end, 0))
         size += len(chunk)
+
+
+async def _drain_request(reader: asyncio.StreamReader) -> None:
+    try:
+        await read_request(reader)
+    except RequestTooLarge:
+        pass
 
 
 async def _answer(service: ControlService, served: dict[str, Verb],
