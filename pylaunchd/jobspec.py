@@ -11,43 +11,13 @@ from dataclasses import dataclass, field
 
 from .triggers.calendar import CalendarInterval
 from .plistvalues import Problem
+from .socketspec import SocketGroupSpec, SocketSpec
 
 __all__ = ["DEFAULT_THROTTLE_INTERVAL", "DEFAULT_EXIT_TIMEOUT", "SocketSpec", "SocketGroupSpec",
            "KeepAliveSpec", "InetdSpec", "BusNameSpec", "JobSpec"]
 
 DEFAULT_THROTTLE_INTERVAL = 10
 DEFAULT_EXIT_TIMEOUT = 20
-
-
-@dataclass(frozen=True, slots=True)
-class SocketSpec:
-    """One dictionary of a ``Sockets`` group, as written in the plist."""
-
-    type: str = "stream"  # stream | dgram | seqpacket
-    passive: bool = True
-    family: str | None = None  # IPv4 | IPv6 | IPv4v6 | Unix | None (every resolved family)
-    protocol: str | None = None  # TCP | UDP | None
-    node: str | None = None
-    service: str | None = None
-    path: str | None = None
-    path_mode: int | None = None
-    path_owner: int | None = None
-    path_group: int | None = None
-    secure_key: str | None = None  # SecureSocketWithKey: the variable that exports the path
-    multicast_group: str | None = None
-    bonjour: tuple[str, ...] = ()
-
-    @property
-    def is_unix(self) -> bool:
-        return self.path is not None or self.family == "Unix" or self.secure_key is not None
-
-
-@dataclass(frozen=True, slots=True)
-class SocketGroupSpec:
-    """A named entry of ``Sockets``: one or more socket dictionaries."""
-
-    name: str
-    sockets: tuple[SocketSpec, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from .loaderrors import LoadError, LoadErrors, strip_path
 from .plist import PlistError, is_plist_name
 from .runtime import JobContext, JobRuntime
 from .boot import Early
+from .bootcache import file_identity
 from .sockets import SocketError, close_group, create_groups
 from .spec import JobSpec, SpecError, label_from_file, load_spec, validate
 
@@ -102,6 +103,7 @@ class JobTable:
         self.on_removed: Callable[[JobRuntime], None] = lambda job: None  # a job is gone
         self._pending: list[JobRuntime] | None = None  # jobs whose start waits for the batch
         self._early: dict[str, Early] = {}  # plist path -> what boot.py read and bound
+        self.read_from: dict[str, tuple] = {}  # plist path -> (file identity, the spec read from it): boot's cache
         self.errors = LoadErrors()  # the watched plists that did not load, and why
         self.forced: set[str] = set()  # plist paths loaded with -F: the watcher loads them so too
         self.submitted: dict[str, dict] = {}  # label -> the dictionary submitted (a re-exec submits it again)
@@ -124,6 +126,18 @@ class JobTable:
         for e in early.values():
             for g in e.groups:
                 close_group(g)
+
+    def boot_cache_items(self) -> list[tuple[str, tuple, JobSpec]]:
+        """(plist path, file identity, spec) of each job loaded from a plist of
+        the job directories, as read from that very file (the boot cache's)."""
+        self.read_from = {p: r for p, r in self.read_from.items() if p in self.by_path}
+        items = []
+        for path, label in self.by_path.items():
+            job, read = self.jobs.get(label), self.read_from.get(path)
+            if job is not None and read is not None and self.domain.watches(path) \
+                    and (read[1] is job.spec or read[1] == job.spec):
+                items.append((path, read[0], job.spec))
+        return items
 
     def find(self, label: str) -> JobRuntime | None:
         return self.jobs.get(label)
@@ -223,12 +237,15 @@ class JobTable:
             return LoadResult(path, None, Outcome.BAD_PERMISSIONS,
                               f"{path}: Path had bad ownership/permissions: {problem}")
         early = self._early.get(path)
+        before = file_identity(path)
         try:
-            spec = early.spec if early is not None and early.still_current(path) \
+            spec = early.spec if early is not None and early.identity == before \
                 else self.domain.admit(load_spec(path))
         except (PlistError, SpecError) as e:
             log.error("%s; %s", e, "keeping the version already loaded" if path in self.by_path else "not loaded")
             return LoadResult(path, None, Outcome.INVALID, str(e), getattr(e, "key_path", ""))
+        if before is not None and file_identity(path) == before:  # the file that spec was read from
+            self.read_from[path] = (before, spec)
         return spec
 
     def _loaded_from(self, spec: JobSpec, path: str) -> bool:

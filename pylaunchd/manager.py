@@ -33,6 +33,7 @@ import time
 from typing import Awaitable, Callable
 
 from .boot import Early
+from .bootcache import Writer as BootCacheWriter
 from .bus.hub import BusHub
 from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
@@ -124,8 +125,14 @@ class Manager:
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
-        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
+        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self._reconcile,
                                       clock=self.clock, observer=self.observer)
+        self.boot_cache = BootCacheWriter(self.domain, self.clock, self.table.boot_cache_items)
+
+    def _reconcile(self, paths: set[str]) -> None:
+        """Load what changed in the job directories; the next boot's cache follows."""
+        self.table.reconcile(paths)
+        self.boot_cache.soon()
 
     def _job_context(self) -> JobContext:
         table = self.table
@@ -226,6 +233,7 @@ class Manager:
         if restore is not None:
             restore.load_rest()
         self.table.forget_early()
+        self.boot_cache.soon()  # a moment later: what the next start binds without reading
         if restore is not None:
             restore.finish()
             self._reap()  # what exited during the exec
@@ -238,6 +246,7 @@ class Manager:
         server = await control_server_factory(self)
         self.started.set()
         await self._stopped.wait()
+        self.boot_cache.cancel()  # the shutdown's unloads are no next boot's jobs
         await self._shutdown()
         if self.bus is not None:
             self.bus.close()
@@ -337,7 +346,7 @@ class Manager:
         log.info("SIGHUP: rescanning %s", ", ".join(self.domain.jobs_dirs))
         table = self.table
         paths = self.watcher.scan() | {p for p in table.by_path if os.path.dirname(p) in self.watcher.dirs}
-        table.reconcile(paths)
+        self._reconcile(paths)
 
     def _reap(self) -> None:
         scan = False

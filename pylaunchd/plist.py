@@ -9,10 +9,7 @@ Every error names the file, so a message can be shown to the user as it is.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
-
-from . import plistxml
 
 
 class PlistError(Exception):
@@ -58,6 +55,8 @@ def parse_plist(path: str, data: bytes) -> Any:
     MAX_PLIST_BYTES + 1 of them: more is refused)."""
     if len(data) > MAX_PLIST_BYTES:
         raise PlistError(path, f"file is larger than {MAX_PLIST_BYTES} bytes; not a job plist")
+    from . import plistxml  # here: boot's binder lists and reads plists before any is parsed
+
     value = plistxml.loads(data)  # the common case, quicker; plistlib for anything else
     if value is not plistxml.UNSURE:
         return value
@@ -140,6 +139,8 @@ def _lenient_xml(data: bytes) -> bytes | None:
     comment (or blank lines) before ``<?xml``, ``--`` inside a comment. The
     comments are dropped (``<!--`` cannot occur in a plist's text unescaped).
     None when that changes nothing, or it is not XML."""
+    import re
+
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.lstrip().startswith(b"<"):
         return None

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from . import safepath
 from .addresses import address_text
-from .jobspec import SocketGroupSpec, SocketSpec
+from .socketspec import SocketGroupSpec, SocketSpec
 
 log = logging.getLogger("pylaunchd")
 
