@@ -11,6 +11,12 @@ first accepted connection; the refused count is what early clients of a boot
 would see instead of waiting in the kernel's queue. Median of 5 runs per
 manager, the runs of all managers interleaved.
 
+``pylaunchd`` is a cold start: plists nobody read before, no boot cache
+(a first boot, or every plist changed). ``pylaunchd warm`` is the usual
+start: the manager ran once on the same plists and stopped, so its boot
+cache (:mod:`pylaunchd.bootcache`) is current and no plist is parsed
+before the sockets listen.
+
 Peers: xinetd (``-dontfork``, one private configuration); circus, which
 binds its ``[socket:]`` sections before anything runs but has no on-demand
 start (watchers with ``autostart = false`` here). supervisord has no
@@ -36,6 +42,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import BenchError, add_repo_option, machine, run_and_report, use_repo  # noqa: E402
 from fleet import CircusFleet, PylaunchdFleet, XinetdFleet, make_services, raise_nofile  # noqa: E402
+
+WARM = "pylaunchd warm"  # started once before, on the same plists: its boot cache is current
 
 PROBE = r"""
 import json, socket, sys, time
@@ -64,7 +72,7 @@ print(json.dumps({"first": first, "refused": refused, "attempts": attempts}), fl
 
 
 def make_fleet(name: str, root: Path, repo: Path):
-    if name == "pylaunchd":
+    if name in ("pylaunchd", WARM):
         return PylaunchdFleet(root, repo, log_level="warning")
     return {"xinetd": XinetdFleet, "circus": CircusFleet}[name](root)
 
@@ -76,6 +84,8 @@ def one_run(name: str, args) -> dict:
         fleet = make_fleet(name, root, args.repo)
         services = make_services(args.jobs, root)
         fleet.write_jobs(services)
+        if name == WARM:
+            fleet.warm_boot_cache(args.timeout)
         ports = [s.port for s in services]
         probe = subprocess.Popen([sys.executable, "-c", PROBE, json.dumps(ports), str(args.timeout)],
                                  stdout=subprocess.PIPE, text=True)
@@ -129,8 +139,10 @@ def run(args) -> dict:
             runs[name].append(one_run(name, args))
     results = {name: summarise(r) for name, r in runs.items()}
     base = results.get("pylaunchd", {}).get("median_ms")
+    peer = results.get("xinetd", {}).get("median_ms")
     for name, r in results.items():
         r["pylaunchd_ratio"] = base / r["median_ms"] if base and r.get("median_ms") else None
+        r["xinetd_ratio"] = r["median_ms"] / peer if peer and r.get("median_ms") else None
     return {"machine": machine(), "versions": versions, "jobs": args.jobs, "runs": args.runs,
             "results": results, "notes": notes}
 
@@ -139,10 +151,10 @@ def render(report: dict) -> str:
     m = report["machine"]
     lines = [f"start-up, {report['jobs']} jobs, median of {report['runs']} runs; {m['date']}; "
              f"{m['cpus']} CPUs, Linux {m['kernel']}", "; ".join(report["versions"].values()), "",
-             f"{'manager':<10} {'all ms':>8} {'min':>8} {'max':>8} {'first ms':>9} {'refused':>8} {'pylaunchd/x':>12}"]
+             f"{'manager':<15} {'all ms':>8} {'min':>8} {'max':>8} {'first ms':>9} {'refused':>8} {'pylaunchd/x':>12}"]
     for name, r in report["results"].items():
         ratio = r.get("pylaunchd_ratio")
-        lines.append(f"{name:<10} {r.get('median_ms', float('nan')):8.1f} {r.get('min_ms', float('nan')):8.1f} "
+        lines.append(f"{name:<15} {r.get('median_ms', float('nan')):8.1f} {r.get('min_ms', float('nan')):8.1f} "
                      f"{r.get('max_ms', float('nan')):8.1f} {r.get('first_median_ms', float('nan')):9.1f} "
                      f"{r['refused_median']:8.0f} {'' if ratio is None else format(ratio, '.2f') + 'x':>12}")
     lines += [f"note: {x}" for x in report["notes"]]
@@ -154,7 +166,7 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=60)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timeout", type=float, default=30, help="s the probe waits for every port (default 30)")
-    p.add_argument("--managers", type=lambda s: s.split(","), default=["pylaunchd", "xinetd", "circus"])
+    p.add_argument("--managers", type=lambda s: s.split(","), default=["pylaunchd", WARM, "xinetd", "circus"])
     p.add_argument("--json", action="store_true")
     add_repo_option(p)
     args = p.parse_args(argv)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from typing import TYPE_CHECKING, Callable
 
 from . import bootcache
 from .bootcache import Identity, identity
@@ -45,7 +44,10 @@ from .domain import Domain, Overrides
 from .plist import plists_in, read_limited
 from .sockets import Inherited, SocketError, SocketGroup, create_groups
 
-if TYPE_CHECKING:  # not imported on the way to the first socket
+TYPE_CHECKING = False  # neither typing nor the job's model is imported on the way to the first socket
+if TYPE_CHECKING:
+    from typing import Callable
+
     from .jobspec import JobSpec
 
 

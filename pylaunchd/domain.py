@@ -9,11 +9,8 @@ in the domain's state directory, outside the plists, as launchd keeps them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
-from .plistvalues import WARNING, Problem
-
+TYPE_CHECKING = False  # typing itself is not imported on the way to the first socket
 if TYPE_CHECKING:  # the CLI imports this module for its default paths: keep it light
     from .jobspec import JobSpec
 
@@ -104,15 +101,26 @@ def _already(key: str, value: str) -> bool:
     return os.path.realpath(value) == "/"
 
 
-@dataclass
 class Domain:
-    system: bool
-    jobs_dirs: list[str]
-    control_socket: str
-    state_dir: str
-    uid: int = field(default_factory=os.getuid)
-    bus_address: str | None = None  # the D-Bus bus of MachServices (None: the domain has no bus)
-    bus_service_dir: str | None = None  # where its .service files go
+    """One domain's places and rules. A plain class, not a dataclass: the
+    manager builds it before its first socket, where ``dataclasses`` (with
+    inspect, ast, dis) would cost more than binding sixty sockets."""
+
+    def __init__(self, system: bool, jobs_dirs: list[str], control_socket: str, state_dir: str,
+                 uid: int | None = None, bus_address: str | None = None, bus_service_dir: str | None = None):
+        self.system, self.jobs_dirs, self.control_socket, self.state_dir = system, jobs_dirs, control_socket, state_dir
+        self.uid = os.getuid() if uid is None else uid
+        self.bus_address = bus_address  # the D-Bus bus of MachServices (None: the domain has no bus)
+        self.bus_service_dir = bus_service_dir  # where its .service files go
+
+    def __repr__(self) -> str:
+        return (f"Domain(system={self.system!r}, jobs_dirs={self.jobs_dirs!r}, control_socket="
+                f"{self.control_socket!r}, state_dir={self.state_dir!r}, uid={self.uid!r})")
+
+    def __eq__(self, other):
+        return vars(self) == vars(other) if isinstance(other, Domain) else NotImplemented
+
+    __hash__ = None  # mutable, as the dataclass was
 
     @property
     def bus_type(self) -> str:
@@ -156,6 +164,10 @@ class Domain:
         warning, so the job runs as the manager's user and nobody else."""
         if self.privileged:
             return spec
+        from dataclasses import replace  # here: after the first socket (boot admits cached plists without it)
+
+        from .plistvalues import WARNING, Problem
+
         dropped = {}
         warnings = list(spec.warnings)
         for key, attr in (("UserName", "user_name"), ("GroupName", "group_name"),

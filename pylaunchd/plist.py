@@ -9,7 +9,10 @@ Every error names the file, so a message can be shown to the user as it is.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first socket (boot lists plists here)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class PlistError(Exception):

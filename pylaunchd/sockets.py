@@ -20,12 +20,16 @@ import os
 import socket
 import stat
 import struct
-from dataclasses import dataclass, field
-from typing import Protocol
+TYPE_CHECKING = False  # typing is not imported on the way to the first socket
 
 from . import safepath
 from .addresses import address_text
 from .socketspec import SocketGroupSpec, SocketSpec
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object
 
 log = logging.getLogger("pylaunchd")
 
@@ -51,22 +55,26 @@ def max_backlog() -> int:
         return socket.SOMAXCONN
 
 
-@dataclass
 class BoundSocket:
-    """One open socket of a group, with what ``print`` shows of it."""
+    """One open socket of a group, with what ``print`` shows of it. (Plain
+    classes here, not dataclasses: see :mod:`pylaunchd.socketspec`.)"""
 
-    sock: socket.socket
-    spec: SocketSpec
-    family: str
-    type: str
-    address: dict
-    # (st_dev, st_ino) of the unix socket file we bound, so we only ever
-    # unlink our own file, never one that replaced it.
-    unix_inode: tuple[int, int] | None = None
-    secure_dir: str | None = None  # SecureSocketWithKey: the private directory we made
-    accepted: int = 0  # connections the manager accepted (inetd Wait false)
-    triggers: int = 0  # times a client on this socket started the job
-    last_trigger: float | None = None  # wall-clock time of the latest
+    __slots__ = ("sock", "spec", "family", "type", "address", "unix_inode", "secure_dir", "accepted", "triggers",
+                 "last_trigger")
+
+    def __init__(self, sock: socket.socket, spec: SocketSpec, family: str, type: str, address: dict,
+                 unix_inode: tuple[int, int] | None = None, secure_dir: str | None = None):
+        self.sock, self.spec, self.family, self.type, self.address = sock, spec, family, type, address
+        # (st_dev, st_ino) of the unix socket file we bound, so we only ever
+        # unlink our own file, never one that replaced it.
+        self.unix_inode = unix_inode
+        self.secure_dir = secure_dir  # SecureSocketWithKey: the private directory we made
+        self.accepted = 0  # connections the manager accepted (inetd Wait false)
+        self.triggers = 0  # times a client on this socket started the job
+        self.last_trigger: float | None = None  # wall-clock time of the latest
+
+    def __repr__(self) -> str:
+        return f"BoundSocket({self.family} {self.type} {self.address}, fd {self.sock.fileno()})"
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -80,12 +88,17 @@ class BoundSocket:
         return address_text(self.address)
 
 
-@dataclass
 class SocketGroup:
     """A named entry of ``Sockets``: every fd created for it, in order."""
 
-    spec: SocketGroupSpec
-    sockets: list[BoundSocket] = field(default_factory=list)
+    __slots__ = ("spec", "sockets")
+
+    def __init__(self, spec: SocketGroupSpec, sockets: list[BoundSocket] | None = None):
+        self.spec = spec
+        self.sockets: list[BoundSocket] = [] if sockets is None else sockets
+
+    def __repr__(self) -> str:
+        return f"SocketGroup({self.spec.name!r}, {self.sockets!r})"
 
     @property
     def name(self) -> str:

@@ -14,13 +14,13 @@ import logging
 import os
 import socket
 import sys
-from typing import Any, List, Optional
 
 from ..control.errors import ControlError
 from ..domain import (Domain, default_bus_address, default_bus_service_dir, default_control_socket,
                       default_jobs_dirs, default_state_dir)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+REEXEC_ENV = "PYLAUNCHD_REEXEC"  # reexec.handoff.ENV, checked here without importing it
 # option -> (keyword, kind): what the quick reader below understands.
 _OPTIONS = {"--user": ("user", bool), "--system": ("system", bool), "--jobs-dir": ("jobs_dir", list),
             "--control-socket": ("control_socket", str), "--state-dir": ("state_dir", str),
@@ -28,11 +28,11 @@ _OPTIONS = {"--user": ("user", bool), "--system": ("system", bool), "--jobs-dir"
             "--bus-address": ("bus_address", str), "--bus-service-dir": ("bus_service_dir", str)}
 
 
-def quick_options(argv: list[str]) -> dict[str, Any] | None:
+def quick_options(argv: list[str]) -> dict[str, object] | None:
     """The options of an ordinary command line, or None for anything else
     (help, an unknown option, a missing value, a usage error): typer then
     takes the command line and says what is wrong."""
-    out: dict[str, Any] = {"user": False, "system": False, "jobs_dir": [], "control_socket": None,
+    out: dict = {"user": False, "system": False, "jobs_dir": [], "control_socket": None,
                            "state_dir": None, "log_level": "info", "exit_with": None, "bus_address": None,
                            "bus_service_dir": None}
     i = 0
@@ -80,13 +80,15 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
     return serve(domain, exit_with)
 
 
-def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
+def serve(domain: Domain, exit_with: str | None = None) -> int:
     from ..boot import bind_early
     from ..control.listener import bind_control_socket, lock_control_socket
-    from ..reexec.handoff import InheritedSockets, take_from_environment
 
     log = logging.getLogger("pylaunchd")
-    handoff = take_from_environment()  # a re-exec: the previous process's descriptors
+    handoff = None
+    if REEXEC_ENV in os.environ:  # a re-exec: the previous process's descriptors (json, dataclasses: only then)
+        from ..reexec.handoff import InheritedSockets, take_from_environment
+        handoff = take_from_environment()
     socket_dir = os.path.dirname(domain.control_socket)
     made_dir = not os.path.isdir(socket_dir)  # ours to remove at shutdown, once empty
     try:
@@ -152,21 +154,21 @@ def typer_app():
                                       help="Print pylaunchd's version and exit."),
         user: bool = typer.Option(False, "--user", help="Per-user domain (LaunchAgents). Default for non-root."),
         system: bool = typer.Option(False, "--system", help="System domain (LaunchDaemons). Default for root."),
-        jobs_dir: Optional[List[str]] = typer.Option(
+        jobs_dir: list[str] | None = typer.Option(
             None, "--jobs-dir", help="Directory of job plists to load and watch (repeatable)."),
-        control_socket: Optional[str] = typer.Option(
+        control_socket: str | None = typer.Option(
             None, "--control-socket", help="Control socket path (default: PYLAUNCHD_CONTROL_SOCKET, or the domain's)."),
-        state_dir: Optional[str] = typer.Option(None, "--state-dir", help="Where enabled/disabled overrides are kept."),
+        state_dir: str | None = typer.Option(None, "--state-dir", help="Where enabled/disabled overrides are kept."),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-        exit_with: Optional[str] = typer.Option(
+        exit_with: str | None = typer.Option(
             None, "--exit-with", metavar="LABEL",
             help="Shut down when this job's main process exits, with its exit status (128+N for signal N), "
                  "as a container's main process ends the container."),
-        bus_address: Optional[str] = typer.Option(
+        bus_address: str | None = typer.Option(
             None, "--bus-address", metavar="ADDRESS",
             help="The D-Bus bus of MachServices names (default: unix:path=$XDG_RUNTIME_DIR/bus for a user "
                  "domain, unix:path=/run/dbus/system_bus_socket for the system domain)."),
-        bus_service_dir: Optional[str] = typer.Option(
+        bus_service_dir: str | None = typer.Option(
             None, "--bus-service-dir", metavar="DIR",
             help="Where to write the .service files of MachServices names (default: "
                  "$XDG_RUNTIME_DIR/dbus-1/services, or /run/pylaunchd/dbus-1/system-services)."),
