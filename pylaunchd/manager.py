@@ -246,7 +246,6 @@ class Manager:
         server = await control_server_factory(self)
         self.started.set()
         await self._stopped.wait()
-        self.boot_cache.cancel()  # the shutdown's unloads are no next boot's jobs
         await self._shutdown()
         if self.bus is not None:
             self.bus.close()
@@ -320,6 +319,7 @@ class Manager:
     async def _shutdown(self) -> None:
         """Every job stops by its ExitTimeOut, all at once but for clients,
         which go first (pid1.shutdown_waves); the sockets close after the last."""
+        self.boot_cache.cancel()  # the shutdown's unloads are no next boot's jobs
         table = self.table
         for wave in pid1.shutdown_waves({label: job.spec for label, job in table.jobs.items()}):
             jobs = [table.jobs[label] for label in wave if label in table.jobs]
