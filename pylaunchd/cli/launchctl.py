@@ -3,20 +3,23 @@
 The typer app is built from the verb registry (:mod:`pylaunchd.control.verb`):
 each verb's class gives its command's name, parameters, help (its
 docstring) and what it does. Kept quick to start: only typer, the control
-protocol and the verbs are imported; nothing of the manager.
+protocol and the verbs are imported; nothing of the manager. A plain
+``list`` (:mod:`pylaunchd.control.listing`) does not even import typer: the
+app is built on first use (``app``, :func:`build_app`), not at import.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import typer
-
-from ..control import verbs as _verbs  # noqa: F401 - registers every verb
-from ..control.client import Client
 from ..control.errors import EXIT_USAGE
-from ..control.verb import VERBS
+from ..control.listing import quick_list
+
+if TYPE_CHECKING:
+    import typer
+
+    from ..control.client import Client
 
 HELP = "Control pylaunchd, as launchctl controls launchd."
 
@@ -24,6 +27,12 @@ HELP = "Control pylaunchd, as launchctl controls launchd."
 def build_app(client: Client | None = None) -> typer.Typer:
     """The pylaunchctl typer app: one command per registered verb, in
     registration order, all talking through *client*."""
+    import typer
+
+    from ..control import verbs as _verbs  # noqa: F401 - registers every verb
+    from ..control.client import Client
+    from ..control.verb import VERBS
+
     client = client or Client()
     app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                       pretty_exceptions_enable=False,
@@ -54,12 +63,27 @@ def build_app(client: Client | None = None) -> typer.Typer:
     return app
 
 
-app = build_app()
+_app: "typer.Typer | None" = None
+
+
+def __getattr__(name: str):
+    """``app``: the pylaunchctl typer app, built once, on first use."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = build_app()
+    return _app
 
 
 def main() -> None:
     """Run pylaunchctl; usage errors exit 64 (EX_USAGE), as launchctl's do."""
-    command = typer.main.get_command(app)
+    code = quick_list(sys.argv[1:])  # a plain list: answered without typer
+    if code is not None:
+        sys.exit(code)
+    import typer
+
+    command = typer.main.get_command(__getattr__("app"))
     try:
         code = command.main(prog_name="pylaunchctl", standalone_mode=False)
     except KeyboardInterrupt:

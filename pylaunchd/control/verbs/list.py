@@ -9,21 +9,12 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..client import is_domain, parse_domain, parse_service, print_json
+from ..listing import format_jobs  # noqa: F401 - the table, shared with the quick path
 from ..status import DomainStatus, JobStatus, JobSummary
 from ..verb import Arg, Verb
 
 if TYPE_CHECKING:
     from ..service import ControlService
-
-
-def format_jobs(jobs: list[JobSummary]) -> str:
-    """``PID Status Label``, tab-separated; a job that never exited shows 0."""
-    lines = ["PID\tStatus\tLabel"]
-    for j in jobs:
-        pid = "-" if j.pid is None else str(j.pid)
-        status = 0 if j.last_exit_status is None else j.last_exit_status
-        lines.append(f"{pid}\t{status}\t{j.label}")
-    return "\n".join(lines)
 
 
 def _quote(v: str) -> str:
