@@ -31,7 +31,7 @@ def scale_md(rep: dict) -> list[str]:
     rows = []
     for n, by in rep["results"].items():
         base = by.get("xinetd", {}).get("bringup_s")
-        for name in ("pylaunchd", "xinetd", "circus"):
+        for name in ("pylaunchd", "pylaunchd warm", "xinetd", "circus"):
             r = by.get(name)
             if not r:
                 continue
@@ -69,10 +69,12 @@ def startup_md(rep: dict) -> list[str]:
     for name, r in rep["results"].items():
         rows.append([name, f(r.get("median_ms"), ".1f"), f"{f(r.get('min_ms'), '.1f')}-{f(r.get('max_ms'), '.1f')}",
                      f(r.get("first_median_ms"), ".1f"), f(r["refused_median"], ".0f"),
-                     f(r.get("pylaunchd_ratio")) + "x" if r.get("pylaunchd_ratio") else "-"])
+                     f(r.get("xinetd_ratio")) + "x" if r.get("xinetd_ratio") else "-"])
     return table(["manager", f"exec -> all {rep['jobs']} listening, median ms", "min-max", "first socket ms",
-                  "refused connections (median)", "pylaunchd / manager"], rows) + [
-        "", f"Median of {rep['runs']} runs each. " + " ".join(rep.get("notes", []))]
+                  "refused connections (median)", "manager / xinetd"], rows) + [
+        "", f"Median of {rep['runs']} runs each. `pylaunchd`: a cold start (no boot cache: a first boot, or every "
+            "plist changed); `pylaunchd warm`: the same plists after one earlier run, its boot cache current. "
+            + " ".join(rep.get("notes", []))]
 
 
 def _against_peer(rep: dict, peer: str, head: list[str]) -> list[str]:
@@ -213,9 +215,16 @@ def _scale_goals(sc: dict) -> list[list[str]]:
              if pl.get("socket_files_left") else "-", "n/a",
              "unknown" if loading or pl.get("socket_files_made") != pl.get("socket_files_expected")
              else _verdict(pl.get("socket_files_left"), lambda v: v.startswith("0/"))]]
-    a, b = _get(one_k, "pylaunchd", "bringup_s"), _get(one_k, "xinetd", "bringup_s")
-    rows.append(["1,000 jobs: bring-up", "<= 2x xinetd", ratio(a, b), f(b, ".2f") + " s",
-                 _verdict(a / b if a and b else None, lambda v: v <= 2)])
+    warm = _get(big, "pylaunchd warm", "bringup_s")
+    if warm:
+        rows.insert(1, ["10,000 jobs: bring-up, warm (boot cache current)", "<= 2.5 s", f(warm, ".2f") + " s",
+                        f(xi.get("bringup_s"), ".2f") + " s", _verdict(warm, lambda v: v <= 2.5)])
+    b = _get(one_k, "xinetd", "bringup_s")
+    for name, label in (("pylaunchd", "1,000 jobs: bring-up"), ("pylaunchd warm", "1,000 jobs: bring-up, warm")):
+        a = _get(one_k, name, "bringup_s")
+        if a or name == "pylaunchd":
+            rows.append([label, "<= 2x xinetd", ratio(a, b), f(b, ".2f") + " s",
+                         _verdict(a / b if a and b else None, lambda v: v <= 2)])
     costs = [(int(n), _get(by, "pylaunchd", "per_job_ms")) for n, by in (sc.get("results") or {}).items()]
     costs = [c for c in costs if c[1]]
     if len(costs) >= 2:
@@ -241,8 +250,12 @@ def goals_md(results: dict) -> list[str]:
                      _verdict(c["reload_lines"], lambda v: v == c["expected_reloads"])])
     st = _get(results, "startup", "results") or {}
     a, b = _get(st, "pylaunchd", "median_ms"), _get(st, "xinetd", "median_ms")
-    rows.append(["exec -> 60 sockets listening, median", "<= 100 ms", f(a, ".1f") + " ms", f(b, ".1f") + " ms",
-                 _verdict(a, lambda v: v <= 100)])
+    rows.append(["exec -> 60 sockets listening, median (cold: no boot cache)", "<= 100 ms", f(a, ".1f") + " ms",
+                 f(b, ".1f") + " ms", _verdict(a, lambda v: v <= 100)])
+    w = _get(st, "pylaunchd warm", "median_ms")
+    if w:
+        rows.append(["exec -> 60 sockets listening, median (warm: boot cache current)", "<= 100 ms",
+                     f(w, ".1f") + " ms", f(b, ".1f") + " ms", _verdict(w, lambda v: v <= 100)])
     a, b = _get(st, "pylaunchd", "refused_median"), _get(st, "xinetd", "refused_median")
     rows.append(["refused connections during start-up", "<= xinetd's", f(a, ".0f"), f(b, ".0f"),
                  _verdict(a if b is not None else None, lambda v: v <= b)])
