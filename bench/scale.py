@@ -114,7 +114,7 @@ def measure(fleet, services, args, n: int, warm: bool = False) -> dict:
 
 
 def one(name: str, n: int, args, notes: list[str]) -> dict:
-    root = Path(tempfile.mkdtemp(prefix=f"plbench-scale-{name}-{n}-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=f"plbench-scale-{name.replace(' ', '-')}-{n}-", dir="/tmp"))  # no space: /proc/net/unix splits on it
     fleet = None
     try:
         if name in ("pylaunchd", WARM):

@@ -78,7 +78,7 @@ def make_fleet(name: str, root: Path, repo: Path):
 
 
 def one_run(name: str, args) -> dict:
-    root = Path(tempfile.mkdtemp(prefix=f"plbench-startup-{name}-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=f"plbench-startup-{name.replace(' ', '-')}-", dir="/tmp"))
     fleet, probe = None, None
     try:
         fleet = make_fleet(name, root, args.repo)

@@ -97,13 +97,18 @@ def _read(domain: Domain, path: str) -> tuple[Identity, bytes] | None:
     return identity(st), data
 
 
-def _from_cache(domain: Domain, path: str, entry: bootcache.Entry) -> bool:
-    """The plist is the file the cache describes, and the domain may load it."""
+def _from_cache(domain: Domain, path: str, raw) -> bootcache.Entry | None:
+    """The cache's entry for *path* when the plist is the file it describes
+    and the domain may load it; None otherwise."""
+    entry = bootcache.entry(raw) if raw is not None else None
+    if entry is None:
+        return None
     try:
         st = os.stat(path)
     except OSError:
-        return False
-    return identity(st) == entry.identity and stat.S_ISREG(st.st_mode) and not domain.stat_problem(st)
+        return None
+    return entry if identity(st) == entry.identity and stat.S_ISREG(st.st_mode) and not domain.stat_problem(st) \
+        else None
 
 
 def _slow(domain: Domain, path: str, host: str) -> "tuple[JobSpec, Identity] | None":
@@ -145,8 +150,8 @@ def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, 
     for directory in domain.jobs_dirs:
         for path in plists_in(directory):
             path = os.path.abspath(path)
-            entry = cache.get(path)
-            if entry is not None and _from_cache(domain, path, entry):
+            entry = _from_cache(domain, path, cache.get(path))
+            if entry is not None:
                 label, disabled, sockets, spec = entry.label, entry.disabled, entry.sockets, None
                 ident = entry.identity
             else:

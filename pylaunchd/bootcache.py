@@ -35,15 +35,14 @@ beyond the job directories.
 
 from __future__ import annotations
 
-import logging
 import marshal
 import os
 import stat
 from binascii import crc32
 
+from .bootlog import log
 from .socketspec import SocketGroupSpec, SocketSpec
 
-log = logging.getLogger("pylaunchd")
 
 FILE_NAME = "boot-cache.marshal"
 MAGIC = b"pylaunchd boot cache 1\n"
@@ -131,9 +130,10 @@ def _open(state_dir: str) -> bytes | None:
         os.close(dir_fd)
 
 
-def read(domain, host: str) -> dict[str, Entry]:
-    """Plist path -> Entry from the domain's cache; empty when there is no
-    usable cache (absent, refused, corrupt, or made for another domain or host)."""
+def read(domain, host: str) -> dict[str, tuple]:
+    """Plist path -> its raw entry (:func:`entry` makes it an Entry) from the
+    domain's cache; empty when there is no usable cache (absent, refused,
+    corrupt, or made for another domain or host)."""
     data = _open(domain.state_dir)
     if data is None:
         return {}
@@ -145,8 +145,10 @@ def read(domain, host: str) -> dict[str, Entry]:
     return entries
 
 
-def decode(data: bytes, header: tuple) -> dict[str, Entry] | None:
-    """The entries of a cache's bytes written under *header*, or None."""
+def decode(data: bytes, header: tuple) -> dict[str, tuple] | None:
+    """The raw entries of a cache's bytes written under *header*, or None.
+    Each is checked when it is used (:func:`entry`): most starts use them
+    all, but a start after an edit need not build what it will not use."""
     body = data[len(MAGIC) + 4:]
     if not data.startswith(MAGIC) or data[len(MAGIC):len(MAGIC) + 4] != crc32(body).to_bytes(4, "big"):
         return None
@@ -154,13 +156,20 @@ def decode(data: bytes, header: tuple) -> dict[str, Entry] | None:
         top = marshal.loads(body)
         if type(top) is not tuple or len(top) != 2 or top[0] != header or type(top[1]) is not dict:
             return None
-        return {path: _entry(raw) for path, raw in top[1].items() if type(path) is str}
+        return top[1]
     except (ValueError, TypeError, EOFError):
         return None
 
 
+def entry(raw) -> Entry | None:
+    """A raw entry as an Entry, checked value by value; None when it is not one."""
+    try:
+        return _entry(raw)
+    except (ValueError, TypeError):
+        return None
+
+
 def _entry(raw) -> Entry:
-    """One entry, checked value by value (TypeError, ValueError when it is not one)."""
     ident, label, disabled, groups = raw
     if len(ident) != 5 or not all(type(x) is int for x in ident) or type(label) is not str \
             or type(disabled) is not bool:
@@ -175,12 +184,18 @@ def _str(value) -> str:
     return value
 
 
+_ALLOWED = tuple(FIELD_TYPES.values())
+assert FIELDS[-1] == "bonjour"  # _socket checks its names last
+
+
 def _socket(values) -> SocketSpec:
-    if len(values) != len(FIELDS):
+    if type(values) is not tuple or len(values) != len(FIELDS):
         raise ValueError("not a socket")
-    for name, value in zip(FIELDS, values):
-        if type(value) not in FIELD_TYPES[name] or (name == "bonjour" and not all(type(v) is str for v in value)):
-            raise TypeError(f"{name}: {type(value).__name__}")
+    for value, allowed in zip(values, _ALLOWED):
+        if type(value) not in allowed:
+            raise TypeError(f"{type(value).__name__} where {allowed} was expected")
+    if not all(type(v) is str for v in values[-1]):  # bonjour
+        raise TypeError("a Bonjour name that is not a string")
     return SocketSpec(*values)
 
 
@@ -230,10 +245,12 @@ class Writer:
         self._handle = None
         self._written: bytes | None = None
 
-    def soon(self) -> None:
+    def soon(self, delay: float | None = None) -> None:
+        """Write in *delay* seconds (DELAY: a burst of loads makes one write)."""
         if self._handle is not None:
             self._handle.cancel()
-        self._handle = self.clock.call_at(self.clock.monotonic() + self.DELAY, self.write_now)
+        when = self.clock.monotonic() + (self.DELAY if delay is None else delay)
+        self._handle = self.clock.call_at(when, self.write_now)
 
     def cancel(self) -> None:
         if self._handle is not None:

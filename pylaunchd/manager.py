@@ -233,7 +233,7 @@ class Manager:
         if restore is not None:
             restore.load_rest()
         self.table.forget_early()
-        self.boot_cache.soon()  # a moment later: what the next start binds without reading
+        self.boot_cache.soon(0)  # next, not within an idle minute: what the next start binds without reading
         if restore is not None:
             restore.finish()
             self._reap()  # what exited during the exec

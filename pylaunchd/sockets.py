@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import logging
 import os
 import socket
 import stat
@@ -23,6 +22,7 @@ import struct
 TYPE_CHECKING = False  # typing is not imported on the way to the first socket
 
 from . import safepath
+from .bootlog import log
 from .addresses import address_text
 from .socketspec import SocketGroupSpec, SocketSpec
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from typing import Protocol
 else:
     Protocol = object
-
-log = logging.getLogger("pylaunchd")
 
 
 class SocketError(Exception):

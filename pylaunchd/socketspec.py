@@ -22,20 +22,26 @@ class _Record:
 
     def __init__(self, *args, **kwargs):
         names = self.__slots__
+        if kwargs or len(args) != len(names):
+            args = self._complete(args, kwargs)
+        for name, value in zip(names, args):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _complete(cls, args: tuple, kwargs: dict) -> tuple:
+        """Every field's value, from some positional, some keyword, the rest defaults."""
+        names = cls.__slots__
         if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}() takes at most {len(names)} arguments")
+            raise TypeError(f"{cls.__name__}() takes at most {len(names)} arguments")
         values = dict(zip(names, args))
         for key, value in kwargs.items():
             if key not in names or key in values:
-                raise TypeError(f"{type(self).__name__}() got an unexpected or repeated argument {key!r}")
+                raise TypeError(f"{cls.__name__}() got an unexpected or repeated argument {key!r}")
             values[key] = value
-        for name in names:
-            if name in values:
-                object.__setattr__(self, name, values[name])
-            elif name in self._DEFAULTS:
-                object.__setattr__(self, name, self._DEFAULTS[name])
-            else:
-                raise TypeError(f"{type(self).__name__}() missing argument {name!r}")
+        missing = [n for n in names if n not in values and n not in cls._DEFAULTS]
+        if missing:
+            raise TypeError(f"{cls.__name__}() missing argument {missing[0]!r}")
+        return tuple(values[n] if n in values else cls._DEFAULTS[n] for n in names)
 
     def _values(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)

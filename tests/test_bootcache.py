@@ -102,13 +102,11 @@ def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not
     flipped[-3] ^= 0x40
     for bad in (bytes(flipped), data[:-5], data.replace(bootcache.MAGIC, b"x" * len(bootcache.MAGIC)), b""):
         assert bootcache.decode(bad, header) is None
-    # Checksummed but not a cache of this shape: a value of the wrong type.
-    import marshal
-    from binascii import crc32
-    for entries in ({"/x/a.plist": ((1, 2, 3, 4, 5), "a", "no", ())},
-                    {"/x/a.plist": ((1, 2, 3, 4, 5), "a", False, (("L", (("stream",) * 13,)),))}):
-        body = marshal.dumps((header, entries))
-        assert bootcache.decode(bootcache.MAGIC + crc32(body).to_bytes(4, "big") + body, header) is None
+    # Checksummed but not an entry of this shape (a value of the wrong type): not used.
+    assert bootcache.entry(bootcache.decode(data, header)["/x/a.plist"]).label == "a"
+    for raw in (((1, 2, 3, 4, 5), "a", "no", ()), ((1, 2, 3, 4, 5), "a", False, (("L", (("stream",) * 13,)),)),
+                ((1, 2, 3, 4), "a", False, ()), None, 7, ((1, 2, 3, 4, 5), "a", False, (("L", ((None,) * 13,)),))):
+        assert bootcache.entry(raw) is None, raw
 
 
 # -- boot with the cache ----------------------------------------------------
@@ -235,7 +233,7 @@ def test_a_cache_that_lies_binds_only_for_an_instant_the_table_keeps_what_the_pl
             assert listening(real_port) and not listening(lie_port)
             m.clock.advance(bootcache.Writer.DELAY + 0.1)  # the manager writes the truth
             entries = bootcache.read(d, socket.gethostname())
-            assert entries[path].sockets == spec.sockets
+            assert bootcache.entry(entries[path]).sockets == spec.sockets
         finally:
             m.request_shutdown()
             await asyncio.wait_for(task, 10)
@@ -269,6 +267,6 @@ def test_the_manager_writes_the_cache_after_its_loads_and_the_next_start_uses_it
         wait_for(lambda: os.stat(cache).st_mtime_ns != written, 10, what="the cache to follow the edit")
         entries = bootcache.read(Domain(system=os.geteuid() == 0, jobs_dirs=[str(m.jobs_dir)], control_socket="c",
                                         state_dir=str(m.state_dir)), socket.gethostname())
-        assert [g.sockets[0].service for g in entries[edited].sockets] == [str(new)]
+        assert [g.sockets[0].service for g in bootcache.entry(entries[edited]).sockets] == [str(new)]
     finally:
         assert m.stop() == 0

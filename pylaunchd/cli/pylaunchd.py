@@ -10,11 +10,12 @@ the options and says what is wrong.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
 
+from .. import bootlog
+from ..bootlog import log
 from ..control.errors import ControlError
 from ..domain import (Domain, default_bus_address, default_bus_service_dir, default_control_socket,
                       default_jobs_dirs, default_state_dir)
@@ -65,10 +66,7 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
           bus_service_dir: str | None = None) -> int:
     """Run the manager with these (valid) options; its exit status."""
     is_system = system or (not user and os.geteuid() == 0)
-    level = getattr(logging, log_level.upper())
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s pylaunchd[%(process)d] %(levelname)s %(message)s")
-    logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
+    bootlog.configure_with(lambda: _log_to_stderr(log_level))  # logging imported once the sockets listen
     domain = Domain(
         system=is_system,
         jobs_dirs=[os.path.abspath(os.path.expanduser(d)) for d in jobs_dir] if jobs_dir else default_jobs_dirs(is_system),
@@ -80,11 +78,19 @@ def start(user: bool, system: bool, jobs_dir: list[str], control_socket: str | N
     return serve(domain, exit_with)
 
 
+def _log_to_stderr(log_level: str) -> None:
+    import logging
+
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s pylaunchd[%(process)d] %(levelname)s %(message)s")
+    logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
+
+
 def serve(domain: Domain, exit_with: str | None = None) -> int:
     from ..boot import bind_early
     from ..control.listener import bind_control_socket, lock_control_socket
 
-    log = logging.getLogger("pylaunchd")
     handoff = None
     if REEXEC_ENV in os.environ:  # a re-exec: the previous process's descriptors (json, dataclasses: only then)
         from ..reexec.handoff import InheritedSockets, take_from_environment
@@ -107,6 +113,7 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
             control = bind_control_socket(domain.control_socket, public=domain.system)
             inherited = None
         early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
+        bootlog.configure()
         import asyncio
 
         from ..manager import Manager
