@@ -17,8 +17,8 @@ What keeps it safe:
   mtime, not ctime), so a plist changed, even with size and mtime restored,
   is read again; a plist replaced by another file has another inode;
 * the ownership and mode rules and the overrides (``disable``) are applied
-  at every start, not cached; a cache of another format, uid, domain or
-  host is not used at all, nor one that fails its checksum;
+  at every start, not cached; a cache of another format or version, uid,
+  domain or host is not used at all, nor one that fails its checksum;
 * the file is refused (and said so) unless it and its directory belong to
   the manager's user (or root) and nobody else can write them: another
   user must not choose which sockets a domain binds;
@@ -85,8 +85,11 @@ def cache_path(state_dir: str) -> str:
 
 
 def _header(domain, host: str) -> tuple:
-    """What a cache depends on besides its plists: its format, whose domain, which host."""
-    return (MAGIC.decode().strip(), FIELDS, os.geteuid(), domain.name, domain.system, domain.privileged, host)
+    """What a cache depends on besides its plists: its format and the version
+    that wrote it (another may read plists otherwise), whose domain, which host."""
+    from . import __version__
+    return (MAGIC.decode().strip(), __version__, FIELDS, os.geteuid(), domain.name, domain.system,
+            domain.privileged, host)
 
 
 def unsafe(st: os.stat_result, what: str) -> str | None:

@@ -97,7 +97,8 @@ def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not
     assert bootcache.decode(data, bootcache._header(d, "otherhost")) is None
     other = Domain(system=not d.system, jobs_dirs=d.jobs_dirs, control_socket="c", state_dir=d.state_dir)
     assert bootcache.decode(data, bootcache._header(other, "host")) is None
-    assert bootcache.decode(data, header[:2] + (os.geteuid() + 1,) + header[3:]) is None
+    assert bootcache.decode(data, header[:3] + (os.geteuid() + 1,) + header[4:]) is None
+    assert bootcache.decode(data, header[:1] + ("0.0.0",) + header[2:]) is None  # another version wrote it
     flipped = bytearray(data)
     flipped[-3] ^= 0x40
     for bad in (bytes(flipped), data[:-5], data.replace(bootcache.MAGIC, b"x" * len(bootcache.MAGIC)), b""):
