@@ -88,6 +88,7 @@ def test_the_schema_follows_socketspec_and_the_records_behave_as_frozen_dataclas
 
 
 def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not_used(tmp_path):
+    import marshal
     d = domain(tmp_path)
     spec = type("S", (), {"label": "a", "disabled": False,
                           "sockets": (SocketGroupSpec("L", (SocketSpec(node="127.0.0.1", service="9"),)),)})()
@@ -107,7 +108,8 @@ def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not
     assert bootcache.entry(bootcache.decode(data, header)["/x/a.plist"]).label == "a"
     for raw in (((1, 2, 3, 4, 5), "a", "no", ()), ((1, 2, 3, 4, 5), "a", False, (("L", (("stream",) * 13,)),)),
                 ((1, 2, 3, 4), "a", False, ()), None, 7, ((1, 2, 3, 4, 5), "a", False, (("L", ((None,) * 13,)),))):
-        assert bootcache.entry(raw) is None, raw
+        assert bootcache.entry(marshal.dumps(raw)) is None, raw
+    assert bootcache.entry(b"\xff") is None and bootcache.entry(None) is None
 
 
 # -- boot with the cache ----------------------------------------------------
