@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 
@@ -51,13 +50,24 @@ def _shared(st: os.stat_result) -> bool:
     return not _trusted(st.st_uid) or bool(st.st_mode & 0o022)
 
 
-@dataclass
 class Parent:
     """The directory that holds a path, reached safely: its ``O_PATH`` fd,
-    and the uid of the other user whose ground it is (None: root's or ours)."""
+    and the uid of the other user whose ground it is (None: root's or ours).
+    (Not a dataclass: boot binds unix sockets through here before anything
+    imports dataclasses; see :mod:`pylaunchd.socketspec`.)"""
 
-    fd: int
-    owner: int | None = None
+    __slots__ = ("fd", "owner")
+
+    def __init__(self, fd: int, owner: int | None = None):
+        self.fd, self.owner = fd, owner
+
+    def __repr__(self) -> str:
+        return f"Parent(fd={self.fd!r}, owner={self.owner!r})"
+
+    def __eq__(self, other):
+        return (self.fd, self.owner) == (other.fd, other.owner) if isinstance(other, Parent) else NotImplemented
+
+    __hash__ = None  # mutable, as the dataclass was
 
     def bind_name(self, path: str) -> str:
         """The name to bind *path* by: the path itself on our ground; on
