@@ -273,3 +273,31 @@ def test_the_manager_writes_the_cache_after_its_loads_and_the_next_start_uses_it
         assert [g.sockets[0].service for g in bootcache.entry(entries[edited]).sockets] == [str(new)]
     finally:
         assert m.stop() == 0
+
+
+def test_a_warm_start_imports_nothing_heavy_before_its_sockets_listen(tmp_path):
+    """The way from the CLI module to the bound sockets of unchanged plists,
+    in a fresh interpreter: none of the modules that made it slow (the
+    validator, the job's model, dataclasses, typing, logging, json)."""
+    import subprocess
+    import sys
+    d = domain(tmp_path)
+    port = free_port()
+    path = write(d.jobs_dirs[0], "c.light", port)
+    cache_from_disk(d, [path])
+    script = f"""
+import sys
+import pylaunchd.cli.pylaunchd, pylaunchd.control.listener
+from pylaunchd.boot import bind_early
+from pylaunchd.domain import Domain
+early = bind_early(Domain(system={d.system!r}, jobs_dirs={d.jobs_dirs!r}, control_socket="c", state_dir={d.state_dir!r}))
+assert [e.cached for e in early.values()] == [True], early
+heavy = {{"pylaunchd.validate", "pylaunchd.jobspec", "pylaunchd.plistxml", "dataclasses", "typing", "logging", "json"}}
+print(sorted(heavy & set(sys.modules)))
+"""
+    env = dict(os.environ, PYTHONSAFEPATH="1",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(bootcache.__file__)),
+                                           os.environ.get("PYTHONPATH", "")]))
+    cp = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == "[]"
