@@ -114,13 +114,23 @@ def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGro
     try:
         for g in groups:
             old = keep.get(g.name)
-            made.append(old if old is not None and old.spec == g else create_group(g, inherited))
+            made.append(_same(old, g) if old is not None and old.spec == g else create_group(g, inherited))
     except BaseException:
         for g in made:
             if keep.get(g.name) is not g:
                 close_group(g)
         raise
     return made
+
+
+def _same(group: SocketGroup, spec: SocketGroupSpec) -> SocketGroup:
+    """*group*, kept, now naming *spec* (equal to its own): the boot cache's
+    copies of a definition are not held beside the job's for its whole life."""
+    equal = {s: s for s in spec.sockets}
+    group.spec = spec
+    for b in group.sockets:
+        b.spec = equal.get(b.spec, b.spec)
+    return group
 
 
 class UnknownService(SocketError):
