@@ -33,6 +33,7 @@ import time
 from typing import Awaitable, Callable
 
 from .boot import Early
+from .bootspawn import BootAdopter, BootStart
 from .bus.hub import BusHub
 from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
@@ -62,8 +63,9 @@ ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 class Manager:
     def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None,
                  early: dict[str, Early] | None = None, handoff: Handoff | None = None,
-                 inherited: InheritedSockets | None = None):
+                 inherited: InheritedSockets | None = None, booted: BootStart | None = None):
         self.domain = domain
+        self.booted = booted  # the processes boot.py's caller started before the loop (bootspawn)
         self.clock = clock
         self.early = early or {}  # the sockets boot.py bound before the loop (path -> Early)
         self.exit_with = exit_with  # --exit-with: that job's exit ends the manager, with its status
@@ -220,12 +222,19 @@ class Manager:
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
                  self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
         restore = self._restore()
+        booted = BootAdopter(self.booted) if self.booted is not None else None
+        if booted is not None:
+            self.table.adopter = booted.adopt
         self.table.adopt(self.early)
         self.early = {}
         self.table.reconcile(self.watcher.scan())
         if restore is not None:
             restore.load_rest()
         self.table.forget_early()
+        if booted is not None:
+            self.table.adopter, self.booted = None, None
+            booted.finish()
+            self._reap()  # what exited before its job took it
         if restore is not None:
             restore.finish()
             self._reap()  # what exited during the exec
@@ -293,11 +302,16 @@ class Manager:
         notify = NotifySocket(NotifySocket.address_for(self.domain.control_socket), self.loop, self.clock,
                               lambda: self.table.pids)
         try:
-            notify.open(self.handoff.notify_fd if self.handoff is not None else None)
+            notify.open(self.handoff.notify_fd if self.handoff is not None else self._boot_notify())
         except OSError as e:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return
         self.notify = notify
+
+    def _boot_notify(self) -> int | None:
+        """The notify socket boot bound for the jobs it started, if it did."""
+        sock = self.booted.notify if self.booted is not None else None
+        return sock.detach() if sock is not None else None
 
     def request_shutdown(self, sig: int | None = None) -> None:
         if self.shutting_down:

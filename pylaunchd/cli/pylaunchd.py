@@ -105,6 +105,10 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
             control = bind_control_socket(domain.control_socket, public=domain.system)
             inherited = None
         early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
+        booted = None
+        if handoff is None:  # a re-exec's jobs run already
+            from ..bootspawn import start_early
+            booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
         import asyncio
 
         from ..manager import Manager
@@ -113,7 +117,8 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
             from ..control.server import start_control_server  # the verbs: after the jobs started
             return await start_control_server(manager, control)
 
-        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited)
+        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited,
+                          booted=booted)
         manager.inherit, manager.exec_cwd = (control.fileno(), lock_fd), exec_cwd
         return asyncio.run(manager.run(control_server))
     except (ControlError, OSError) as e:
