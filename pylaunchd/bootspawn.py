@@ -47,6 +47,7 @@ from .domain import Domain
 from .joblog import output_pipe
 from .jobspec import JobSpec
 from .notifybind import bind_notify, notify_address
+from .pid1 import become_subreaper
 from .plist import label_from_file, plists_in
 from .sockets import exported_environment
 from .spawn import spawn
@@ -108,6 +109,7 @@ def start_early(domain: Domain, early: dict[str, Early]) -> BootStart:
     started: dict[str, Started] = {}
     if not wanted:
         return BootStart(notify, started)
+    become_subreaper()  # what a job leaves running when it exits stays ours (the manager says it again)
     address = notify_address(domain.control_socket)
     try:
         notify = bind_notify(address)
