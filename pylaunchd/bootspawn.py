@@ -21,7 +21,9 @@ blocks until the loop reads; its readiness messages, queued on the notify
 socket; its exit, a zombie until the manager reaps it (SIGCHLD is held, with
 the shutdown signals, from before the first spawn until the manager's
 handlers are installed: a SIGTERM during the imports becomes an ordered
-shutdown, not the death of the manager under running jobs).
+shutdown, not the death of the manager under running jobs). The manager is
+a child subreaper from before the first spawn, so what a job leaves behind
+when it exits at once is still reaped and reported as the job's.
 
 Not started here, left to the table: a re-exec (its jobs run already), an
 inetd job, a job with ``MachServices`` (the bus may refuse its names), a
@@ -80,6 +82,11 @@ class BootStart:
 
     notify: socket.socket | None
     started: dict[str, Started]
+
+    def take_notify(self) -> int | None:
+        """The notify socket's descriptor, the manager's from now on (None: boot bound none)."""
+        sock, self.notify = self.notify, None
+        return sock.detach() if sock is not None else None
 
 
 def starts_at_load(spec: JobSpec) -> bool:

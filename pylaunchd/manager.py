@@ -221,24 +221,7 @@ class Manager:
         self.watcher.start()
         log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
                  self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
-        restore = self._restore()
-        booted = BootAdopter(self.booted) if self.booted is not None else None
-        if booted is not None:
-            self.table.adopter = booted.adopt
-        self.table.adopt(self.early)
-        self.early = {}
-        self.table.reconcile(self.watcher.scan())
-        if restore is not None:
-            restore.load_rest()
-        self.table.forget_early()
-        if booted is not None:
-            self.table.adopter, self.booted = None, None
-            booted.finish()
-            self._reap()  # what exited before its job took it
-        if restore is not None:
-            restore.finish()
-            self._reap()  # what exited during the exec
-            self.after_reexec()
+        self._first_scan()
         if self.bus is not None:
             self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
@@ -268,6 +251,28 @@ class Manager:
         if self.killed:
             log.warning("shutdown had to SIGKILL %s", ", ".join(self.killed))
         return 0
+
+    def _first_scan(self) -> None:
+        """Load the job directories as boot read them; what boot started (bootspawn) or a
+        re-exec left running is taken over by its job instead of being started again."""
+        restore = self._restore()
+        booted = BootAdopter(self.booted) if self.booted is not None else None
+        if booted is not None:
+            self.table.adopter = booted.adopt
+        self.table.adopt(self.early)
+        self.early = {}
+        self.table.reconcile(self.watcher.scan())
+        if restore is not None:
+            restore.load_rest()
+        self.table.forget_early()
+        if booted is not None:
+            self.table.adopter, self.booted = None, None
+            booted.finish()
+            self._reap()  # what exited before its job took it
+        if restore is not None:
+            restore.finish()
+            self._reap()  # what exited during the exec
+            self.after_reexec()
 
     def _restore(self):
         """After a re-exec: what takes the jobs over (pylaunchd.reexec.restore)."""
@@ -302,16 +307,12 @@ class Manager:
         notify = NotifySocket(NotifySocket.address_for(self.domain.control_socket), self.loop, self.clock,
                               lambda: self.table.pids)
         try:
-            notify.open(self.handoff.notify_fd if self.handoff is not None else self._boot_notify())
+            notify.open(self.handoff.notify_fd if self.handoff is not None
+                        else self.booted.take_notify() if self.booted is not None else None)
         except OSError as e:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return
         self.notify = notify
-
-    def _boot_notify(self) -> int | None:
-        """The notify socket boot bound for the jobs it started, if it did."""
-        sock = self.booted.notify if self.booted is not None else None
-        return sock.detach() if sock is not None else None
 
     def request_shutdown(self, sig: int | None = None) -> None:
         if self.shutting_down:

@@ -10,6 +10,7 @@ the options and says what is wrong.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -109,6 +110,7 @@ def serve(domain: Domain, exit_with: Optional[str] = None) -> int:
         if handoff is None:  # a re-exec's jobs run already
             from ..bootspawn import start_early
             booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
+        gc.enable()  # off since python -m pylaunchd began (pylaunchd/__main__.py)
         import asyncio
 
         from ..manager import Manager
