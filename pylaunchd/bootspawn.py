@@ -169,14 +169,7 @@ class BootAdopter:
         if one is None or one.spec is not job.spec:
             return False
         del self.started[job.spec.path]
-        job.spawn_error, job.spawn_warnings = one.error, one.warnings
-        job.log.event(f"started pid {one.pid} ({REASON}, at boot)")
-        for w in one.warnings:
-            log.warning("(%s) %s", job.label, w)
-            job.log.event(f"warning: {w}")
-        if one.error:
-            log.error("(%s) %s", job.label, one.error)
-            job.log.event(f"spawn error: {one.error}")
+        job.note_started(one.pid, f"{REASON}, at boot", one.error, one.warnings)
         job.adopt(one.pid, one.at, [] if one.pipe is None else [one.pipe], REASON)
         job.resume(facts)
         self.adopted += 1

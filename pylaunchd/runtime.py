@@ -306,17 +306,21 @@ class JobRuntime:
             if wfd is not None:
                 os.close(wfd)
         self.ctx.child_spawned(result.pid, self)
-        self.spawn_error, self.spawn_warnings = result.error, result.warnings
         log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
-        self.log.event(f"started pid {result.pid} ({act.reason})")
-        for w in result.warnings:
-            log.warning("(%s) %s", spec.label, w)
-            self.log.event(f"warning: {w}")
-        if result.error:
-            log.error("(%s) %s", spec.label, result.error)
-            self.log.event(f"spawn error: {result.error}")
+        self.note_started(result.pid, act.reason, result.error, result.warnings)
         self.execute(self.machine.spawned(result.pid, self.now()))
         self.ctx.active_changed(spec.label, True)
+
+    def note_started(self, pid: int, reason: str, error: str | None, warnings: list[str]) -> None:
+        """A new main process: its start, and its spawn's error and warnings, in both logs."""
+        self.spawn_error, self.spawn_warnings = error, warnings
+        self.log.event(f"started pid {pid} ({reason})")
+        for w in warnings:
+            log.warning("(%s) %s", self.label, w)
+            self.log.event(f"warning: {w}")
+        if error:
+            log.error("(%s) %s", self.label, error)
+            self.log.event(f"spawn error: {error}")
 
     def _accept_and_spawn(self, index: int) -> None:
         flat = self.flat_sockets()
