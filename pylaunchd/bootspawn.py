@@ -144,10 +144,12 @@ def _spawn(domain: Domain, e: Early, common: dict[str, str]) -> Started | None:
     rfd, wfd = (None, None) if spec.stdout_path is not None and spec.stderr_path is not None else output_pipe()
     try:
         result = spawn(spec, listen, None, extra_env=env, log_fd=wfd)
-    except (OSError, ValueError):
+    except Exception as e:  # OSError, ValueError (a NUL): the table starts it again and says why it cannot
+        if not isinstance(e, (OSError, ValueError)):
+            log.exception("(%s) not started at boot", spec.label)
         if rfd is not None:
             os.close(rfd)
-        return None  # the table starts it again, and says why it cannot
+        return None
     finally:
         if wfd is not None:
             os.close(wfd)

@@ -132,6 +132,20 @@ def test_a_job_that_exits_before_the_manager_runs_is_reaped_for_its_job(manager_
     assert f"started pid {pid} (run at load, at boot)" in m.ctl("log", "test.quick").stdout
 
 
+def test_output_written_before_the_manager_reads_it_reaches_the_job_log(manager_factory, workdir):
+    """300 KiB at once, more than a default pipe's 64 KiB, from a job started at boot: its pipe (1 MiB)
+    holds it until the runtime drains it, and the job is not blocked meanwhile."""
+    m = manager_factory(start=False)
+    m.write("chatty.plist", plist("test.chatty", RunAtLoad=True, ProgramArguments=[
+        PYTHON, "-S", "-c", "import sys; sys.stdout.write(('x' * 1023 + '\\n') * 300); sys.stdout.write('end\\n')"]))
+    m.start()
+    assert _boot_started(m, "test.chatty")
+    m.wait_state("test.chatty", lambda i: i["last_exit"] is not None, what="its exit")
+    text = (m.state_dir / "logs" / "test.chatty.log").read_text()  # read before its exit was acted on
+    assert text.count("x" * 1023 + "\n") == 300 and "\nend\n" in text
+    assert m.info("test.chatty")["last_exit"]["code"] == 0
+
+
 def test_what_the_table_may_not_load_as_read_is_not_spawned_early(manager_factory, workdir):
     m = manager_factory(start=False)
     Overrides(str(m.state_dir)).set_disabled("test.disabled", True)
