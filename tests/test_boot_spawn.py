@@ -77,8 +77,8 @@ def booted(request, workdir):
                                  Sockets={"Listeners": {"SockPathName": str(workdir / "early.sock")}}))
     m.write("file.plist", plist("test.file", RunAtLoad=True, StandardOutPath=str(workdir / "out.txt"),
                                 ProgramArguments=["/bin/sh", "-c", "echo to the file from $$"]))
-    m.write("stubborn.plist", plist("test.stubborn", RunAtLoad=True, ExitTimeOut=1,
-                                    ProgramArguments=["/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]))
+    m.write("stubborn.plist", plist("test.stubborn", RunAtLoad=True, ExitTimeOut=1, ProgramArguments=[
+        "/bin/sh", "-c", f"trap 'echo $$ >> {workdir}/stubborn-term' TERM; while :; do sleep 0.05; done"]))
     m.pidns = request.param == "pidns"
     m.start()
     yield m
@@ -115,10 +115,11 @@ def test_a_job_started_at_boot_is_the_same_job_afterwards(booted, workdir):
     assert (workdir / "out.txt").read_text() == f"to the file from {file_pid}\n"
     assert m.info("test.file")["runs"] == 1 and m.info("test.file")["last_exit"]["code"] == 0
 
-    assert _boot_started(m, "test.stubborn"), "every RunAtLoad job starts at boot"
+    [stubborn] = _boot_started(m, "test.stubborn")
     status = _shutdown(m)
     assert status == (3 if m.pidns else 0), m.log()[-3000:]  # PID 1 says it had to SIGKILL
     assert (workdir / "term").read_text() == f"{info['pid']}\n"
+    assert (workdir / "stubborn-term").read_text() == f"{stubborn}\n", "SIGTERM first, to the boot process"
     assert "(test.stubborn) Exit timeout elapsed (1 seconds). Killing" in m.log()
 
 
