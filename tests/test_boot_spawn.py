@@ -80,15 +80,22 @@ def booted(request, workdir):
     m.write("stubborn.plist", plist("test.stubborn", RunAtLoad=True, ExitTimeOut=1, ProgramArguments=[
         "/bin/sh", "-c", f"trap 'echo $$ >> {workdir}/stubborn-term' TERM; while :; do sleep 0.05; done"]))
     m.pidns = request.param == "pidns"
-    m.start()
-    yield m
-    m.stop(timeout=30)
+    try:
+        m.start()
+        yield m
+    finally:
+        if m.proc is not None and m.proc.poll() is None:
+            _shutdown(m)  # also after a failure: unshare forwards no signal, the init would outlive it
+        m.stop(timeout=30)
 
 
 def _shutdown(m: ManagerProcess) -> int:
+    """SIGTERM to the manager itself (in a namespace: its init, by its host PID); its exit status."""
     if m.pidns:
         with open(f"/proc/{m.proc.pid}/task/{m.proc.pid}/children") as f:
-            os.kill(int(f.read().split()[0]), signal.SIGTERM)  # unshare forwards nothing: the init itself
+            inits = [int(p) for p in f.read().split()]
+        for pid in inits:
+            os.kill(pid, signal.SIGTERM)
     else:
         m.proc.send_signal(signal.SIGTERM)
     return m.proc.wait(timeout=30)
