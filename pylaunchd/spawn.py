@@ -1,10 +1,13 @@
 """Starting a job's process from its JobSpec and its sockets.
 
 :func:`spawn` takes the job's :func:`~pylaunchd.spawnplan.plan` and starts
-it by one of two paths: posix_spawn (below) for every job whose set-up it
-can express, else fork (:mod:`pylaunchd.forkexec`). Not through subprocess:
-systemd's protocol needs ``LISTEN_PID`` to be the job's own PID, which only
-the child knows.
+it by the C path (:mod:`pylaunchd.cspawn`: the optional extension
+``pylaunchd._spawn``, vfork-style, for every job but ``EnableGlobbing``)
+when it was built, else by posix_spawn (below) for every job whose set-up
+posix_spawn can express, else by fork (:mod:`pylaunchd.forkexec`).
+``PYLAUNCHD_SPAWN=python`` in the manager's environment leaves the C path
+out (the tests run both). Not through subprocess: systemd's protocol needs
+``LISTEN_PID`` to be the job's own PID, which only the child knows.
 
 Descriptor layout of a job:
 
@@ -22,11 +25,22 @@ import os
 import shutil
 import socket
 
+from . import cspawn
 from .forkexec import spawn_forked
 from .spawnplan import RESET_SIGNALS, DEFAULT_PATH, Plan, SpawnResult, base_environment, plan, standard_fds
 from .spec import JobSpec
 
-__all__ = ["spawn", "plan", "base_environment", "Plan", "SpawnResult"]
+__all__ = ["spawn", "plan", "base_environment", "Plan", "SpawnResult", "spawn_path"]
+
+_USE_C = cspawn.AVAILABLE and os.environ.get("PYLAUNCHD_SPAWN", "") != "python"
+
+
+def spawn_path() -> str:
+    """Which path starts jobs, in words (``pylaunchd --version``, the manager's start log)."""
+    if _USE_C:
+        return "C (pylaunchd._spawn: vfork-style clone, fork for EnableGlobbing)"
+    why = "PYLAUNCHD_SPAWN=python" if cspawn.AVAILABLE else "pylaunchd._spawn not built"
+    return f"posix_spawn and fork ({why})"
 
 
 def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.socket | None = None,
@@ -40,6 +54,8 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
         p.env["LISTEN_FDNAMES"] = ":".join(name for name, _ in listen)
     sources = [s.fileno() for _, s in listen] if stdio is None else []
     stdio_fd = stdio.fileno() if stdio is not None else None
+    if _USE_C and cspawn.usable(p):
+        return cspawn.spawn_c(p, sources, stdio_fd, log_fd)
     fast = _spawn_fast(p, sources, stdio_fd, log_fd)
     if fast is not None:
         return fast
