@@ -47,6 +47,7 @@ from .reexec.handoff import Handoff, InheritedSockets
 from . import pid1
 from .runtime import JobContext, JobRuntime
 from .sockets import SocketGroup, close_group
+from .spawn import spawn_path
 from .triggers.system import MountMonitor, NetworkMonitor
 from .triggers.pathwatch import PathTriggers
 from .watching import SharedObserver
@@ -217,8 +218,8 @@ class Manager:
         self.network.start()
         self.mounts.start()
         self.watcher.start()
-        log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
-                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        log.info("pylaunchd %s domain, control socket %s, watching %s; spawn path: %s", self.domain.name,
+                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs), spawn_path())
         restore = self._restore()
         self.table.adopt(self.early)
         self.early = {}
