@@ -82,11 +82,8 @@ class JobLog:
                 self._file.write("".join(f"{line}\n" for line in held).encode())
         return self._file
 
-    def _rotate_if_needed(self) -> None:
-        f = self._open()
-        if f.tell() < self.max_bytes:
-            return
-        f.close()
+    def _rotate(self) -> None:
+        self._file.close()
         self._file = None
         for i in range(self.backups, 0, -1):
             src = self.path if i == 1 else f"{self.path}.{i - 1}"
@@ -94,15 +91,27 @@ class JobLog:
                 os.replace(src, f"{self.path}.{i}")
         self._open()  # a fresh, empty log, so the file is always there
 
+    def _append(self, data: bytes) -> None:
+        f, view = self._open(), memoryview(data)
+        while view:  # an unbuffered write may be short (a disk filling up)
+            view = view[f.write(view):]
+
     def _write(self, data: bytes) -> None:
-        """Append to the file; when that fails (a full file system, a
-        directory gone) say so once, keep the lines in memory, and try again
-        with the next write: the job is never held up by its log."""
+        """Append to the file, rotating it past max_bytes at the end of a
+        line: a file never ends in half a line whose rest opens the next (a
+        job that writes no newline is cut at twice the size, so the file stays
+        bounded). When writing fails (a full file system, a directory gone)
+        say so once, keep the lines in memory, and try again with the next
+        write: the job is never held up by its log."""
         try:
-            f, view = self._open(), memoryview(data)
-            while view:  # an unbuffered write may be short (a disk filling up)
-                view = view[f.write(view):]
-            self._rotate_if_needed()
+            size = self._open().tell() + len(data)
+            if size >= self.max_bytes:
+                cut = data.rfind(b"\n") + 1 or (len(data) if size >= 2 * self.max_bytes else 0)
+                if cut:
+                    self._append(data[:cut])
+                    self._rotate()
+                    data = data[cut:]
+            self._append(data)
         except OSError as e:
             if self.write_error is None:
                 self.write_error = f"cannot write its log {self.path}: {e.strerror}; its output is kept in memory only"

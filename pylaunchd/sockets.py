@@ -152,13 +152,7 @@ def close_group(group: SocketGroup) -> None:
         except OSError:
             pass
         if b.unix_inode is not None:
-            path = b.address["path"]
-            try:
-                st = os.lstat(path)
-                if (st.st_dev, st.st_ino) == b.unix_inode:
-                    os.unlink(path)
-            except OSError:
-                pass
+            _unlink_bound(b.address["path"], b.unix_inode)
         if b.secure_dir is not None:
             try:
                 os.rmdir(b.secure_dir)
@@ -322,17 +316,17 @@ def _create_unix(s: SocketSpec, where: str, name: str, inherited: Inherited | No
     if not os.path.isdir(parent):
         raise SocketError(f"{where}: cannot bind to {path}: parent directory {parent} does not exist")
     try:
-        dir_fd = safepath.open_parent(path)
+        parent = safepath.open_parent(path)
     except (safepath.UnsafePath, OSError) as e:
         _discard(secure_dir)
         raise SocketError(f"{where}: cannot bind to {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
-        return _bind_unix(s, where, path, dir_fd, secure_dir)
+        return _bind_unix(s, where, path, parent, secure_dir)
     except SocketError:
         _discard(secure_dir)
         raise
     finally:
-        os.close(dir_fd)
+        os.close(parent.fd)
 
 
 def _discard(secure_dir: str | None) -> None:
@@ -343,17 +337,18 @@ def _discard(secure_dir: str | None) -> None:
             pass
 
 
-def _bind_unix(s: SocketSpec, where: str, path: str, dir_fd: int, secure_dir: str | None) -> BoundSocket:
-    sock_type, base = _TYPES[s.type], os.path.basename(path)
+def _bind_unix(s: SocketSpec, where: str, path: str, parent: safepath.Parent,
+               secure_dir: str | None) -> BoundSocket:
+    sock_type, base, dir_fd = _TYPES[s.type], os.path.basename(path), parent.fd
     st = safepath.lstat_at(dir_fd, base)
     if st is not None and s.passive:
-        _clear_stale(where, path, dir_fd, base, st, sock_type)
+        _clear_stale(where, path, parent, base, st, sock_type)
     sock = socket.socket(socket.AF_UNIX, sock_type)
     inode = None
     old_umask = os.umask(0o777)  # mode 0000 until the owner and mode are set: no window
     try:
         if s.passive:
-            sock.bind(path)
+            sock.bind(parent.bind_name(path))
             st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
             inode = (st.st_dev, st.st_ino)
             mode = 0o700 if s.path_mode is None else s.path_mode
@@ -374,22 +369,37 @@ def _bind_unix(s: SocketSpec, where: str, path: str, dir_fd: int, secure_dir: st
     return BoundSocket(sock, s, "Unix", s.type, {"path": path}, unix_inode=inode, secure_dir=secure_dir)
 
 
-def _clear_stale(where: str, path: str, dir_fd: int, base: str, st: os.stat_result, sock_type: int) -> None:
+def _clear_stale(where: str, path: str, parent: safepath.Parent, base: str, st: os.stat_result,
+                 sock_type: int) -> None:
     """Remove a stale socket file at the path, or refuse: a symlink or any
     file that is not a socket is never followed nor removed."""
     if stat.S_ISLNK(st.st_mode):
         raise SocketError(f"{where}: cannot bind to {path}: the path is a symbolic link (not followed)")
     if not stat.S_ISSOCK(st.st_mode):
         raise SocketError(f"{where}: cannot bind to {path}: the path exists and is not a socket")
-    if _unix_socket_is_live(path, sock_type):
+    if _unix_socket_is_live(parent.bind_name(path), sock_type):
         raise SocketError(f"{where}: cannot bind to {path}: a process is already listening there")
-    if not safepath.removable_stale(dir_fd, base, st):
+    if not safepath.removable_stale(parent, st):
         raise SocketError(f"{where}: cannot bind to {path}: a stale socket owned by uid {st.st_uid} is in "
                           f"a shared directory; not removed (remove it, or choose a private directory)")
     try:
-        os.unlink(base, dir_fd=dir_fd)  # stale socket file left by a process that is gone
+        os.unlink(base, dir_fd=parent.fd)  # stale socket file left by a process that is gone
     except FileNotFoundError:
         pass
+
+
+def _unlink_bound(path: str, inode: tuple[int, int]) -> None:
+    """Remove the socket file we bound at *path*, reached as safely as at the
+    bind (its directory's owner may have renamed things since): never
+    another file that took its name or its directory's place."""
+    try:
+        parent = safepath.open_parent(path)
+    except (safepath.UnsafePath, OSError):
+        return
+    try:
+        _unlink_ours(parent.fd, os.path.basename(path), inode)
+    finally:
+        os.close(parent.fd)
 
 
 def _unlink_ours(dir_fd: int, base: str, inode: tuple[int, int]) -> None:

@@ -5,6 +5,7 @@ answers (skipped with the reason elsewhere)."""
 from __future__ import annotations
 
 import json
+import signal
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,3 +75,37 @@ def test_the_image_builds():
     cp = subprocess.run([docker, "build", "-f", str(DOCKERFILE), "-t", "pylaunchd-test-image", str(ROOT)],
                         capture_output=True, text=True, timeout=900)
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+
+
+def test_the_images_init_serves_its_two_daemons_and_stops_cleanly(workdir):
+    """What the image runs, without a container runtime: pylaunchd as PID 1 of
+    new PID and network namespaces (the container's), with the image's own two
+    plists and its ENTRYPOINT's --system. HTTP on 8080 answers (the job starts
+    on the connection), dbus-daemon says READY=1, and SIGTERM (docker stop)
+    ends it with status 0, well inside docker's 10 s grace."""
+    from test_pid1 import UNSHARE, Init, _namespace_problem
+    problem = _namespace_problem() or (None if shutil.which("dbus-daemon") and shutil.which("ip")
+                                       and shutil.which("nsenter") else "needs dbus-daemon, ip and nsenter")
+    if problem:
+        pytest.skip(problem)
+    run_dir = Path("/run/dbus-example")  # the image's mkdir -p /run/dbus-example
+    made = not run_dir.exists()
+    run_dir.mkdir(exist_ok=True)
+    lo_up = ["--net", "/bin/sh", "-c", 'ip link set lo up && exec "$0" "$@"']  # the container's own loopback
+    m = Init(workdir, ["--system"])
+    m.prefix = [*UNSHARE, *lo_up]
+    for p in sorted((ROOT / "contrib" / "container" / "LaunchDaemons").glob("*.plist")):
+        shutil.copy(p, m.jobs_dir / p.name)
+    try:
+        m.start()
+        m.wait(lambda: (m.info("com.example.dbus") or {}).get("ready"), 20, "dbus-daemon to send READY=1")
+        cp = subprocess.run(["nsenter", "-t", str(m.init_pid), "-n", "curl", "-s", "-m", "15",
+                             "http://127.0.0.1:8080/"], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0 and cp.stdout, cp
+        assert m.info("com.example.hello-http")["pid"], "started by the connection"
+        m.signal(signal.SIGTERM)
+        assert m.exit_status(timeout=10) == 0
+    finally:
+        m.stop(timeout=10)
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)

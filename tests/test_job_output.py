@@ -13,7 +13,7 @@ from conftest import children, plist
 
 def job_log_lines(manager, label: str) -> list[str]:
     """Every line of the job's log and its rotated files, oldest first (the
-    files joined first: rotation cuts by size, not at a line's end)."""
+    files joined first: a job that writes no newline is cut by size)."""
     base = Path(manager.state_dir) / "logs" / f"{label}.log"
     files = [base.with_name(f"{base.name}.{i}") for i in (3, 2, 1)] + [base]
     return b"".join(p.read_bytes() for p in files if p.exists()).decode(errors="replace").splitlines()

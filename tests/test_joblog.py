@@ -17,6 +17,29 @@ def test_rotation_keeps_three_old_files(tmp_path):
     assert tail[-1].startswith("line 099") and len(tail) == 5
 
 
+def test_rotation_never_splits_a_line(tmp_path):
+    """The pipe hands the log chunks that end anywhere: a file is rotated at
+    the end of a line, so every file holds whole lines and none is lost."""
+    log = JobLog(str(tmp_path / "logs" / "job.log"), max_bytes=1000, backups=50)
+    text = "".join(f"line {i:04d} {'y' * (i % 37)}\n" for i in range(400)).encode()
+    for start in range(0, len(text), 333):  # chunks that cut lines
+        log.output(text[start:start + 333])
+    log.close()
+    files = sorted((tmp_path / "logs").iterdir(), key=lambda p: -int(p.suffix[1:]) if p.suffix != ".log" else 0)
+    assert len(files) > 5
+    assert all(p.read_bytes().endswith(b"\n") for p in files if p.stat().st_size)
+    assert b"".join(p.read_bytes() for p in files) == text
+
+
+def test_a_job_that_writes_no_newline_is_still_rotated(tmp_path):
+    log = JobLog(str(tmp_path / "logs" / "job.log"), max_bytes=1000, backups=3)
+    for _ in range(100):
+        log.output(b"z" * 100)
+    log.close()
+    assert all(p.stat().st_size <= 2000 for p in (tmp_path / "logs").iterdir())
+    assert len(list((tmp_path / "logs").iterdir())) == 4
+
+
 def test_events_and_partial_lines(tmp_path):
     log = JobLog(str(tmp_path / "j.log"))
     log.output(b"no newline yet")

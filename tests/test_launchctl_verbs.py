@@ -175,3 +175,16 @@ def test_enable_loads_a_disabled_plist_of_a_watched_directory(manager):
     manager.wait_loaded("test.watched.disabled")
     manager.ctl("disable", f"{domain_of(manager)}/test.watched.disabled")
     assert manager.info("test.watched.disabled") is not None, "disable does not unload, as launchctl's"
+
+
+def test_kickstart_k_p_of_a_job_whose_restart_exits_at_once_does_not_wait(manager, workdir):
+    """-k -p polled for the new PID for its whole 30 s when the restarted
+    process exited before a poll saw it (throttled, no PID for 10 s): the run
+    it caused is counted, so it answers at once that the process exited."""
+    flag = workdir / "ran-once"
+    script = f'if [ -e {flag} ]; then exit 1; fi; touch {flag}; exec sleep 60'
+    manager.write("f.plist", plist("test.once", ProgramArguments=["/bin/sh", "-c", script],
+                                   KeepAlive=True, RunAtLoad=True))
+    manager.wait(lambda: flag.exists() and (manager.info("test.once") or {}).get("pid"), 10, "the first run")
+    cp = manager.ctl("kickstart", "-k", "-p", "test.once", check=False, timeout=20)
+    assert cp.returncode == 3 and "has already exited: last exit 1" in cp.stderr, cp

@@ -45,11 +45,12 @@ def as_other(user, fn) -> str:
 
 
 @contextlib.contextmanager
-def racing(user, stop, step: Callable[[], object]):
+def racing(user, stop, step: Callable[[], object], writable=None):
     """The other user runs *step* in a loop until *stop* exists (it is
     made when the block ends); yields, once the loop runs, a list that then
-    holds how many steps succeeded (did not raise OSError)."""
-    running = stop.parent / "shared" / ".racing"  # the user may write only there
+    holds how many steps succeeded (did not raise OSError). *writable*: a
+    directory the user may write (default: the shared one)."""
+    running = (writable or stop.parent / "shared") / ".racing"
 
     def loop() -> str:
         done = 0
@@ -157,3 +158,70 @@ def test_the_socket_never_has_wider_rights_than_its_final_ones(manager, workdir,
             request(manager.socket, "unload", {"paths": [str(workdir / "plists" / "test.shared.plist")]})
             wait_for(lambda: not os.path.lexists(path), 10, what="the socket file to be removed")
     assert result == ["0"]
+
+
+@pytest.fixture
+def home(workdir, test_user):
+    """A directory of the other user's own (mode 0755, theirs): their ground."""
+    os.chmod(workdir, 0o755)
+    d = workdir / "home"
+    d.mkdir()
+    os.chown(d, test_user.pw_uid, test_user.pw_gid)
+    return d
+
+
+def test_a_socket_in_another_users_own_directory_is_bound_there(manager, workdir, home, test_user):
+    """Root may bind in a user's own directory (/run/user/UID, a home), as
+    systemd's chase() allows; a stale socket of theirs there is removed."""
+    def plant() -> str:
+        os.mkdir(home / "run")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(str(home / "run" / "s.sock"))  # closed without unlink: a stale socket
+        os.symlink("run", str(home / "link"))  # a link of theirs that stays on their ground
+        return "ok"
+    assert as_other(test_user, plant) == "ok"
+    result = load_socket_job(manager, workdir, str(home / "link" / "s.sock"))
+    assert "error" not in result, result
+    path = home / "run" / "s.sock"
+    assert stat.S_ISSOCK(os.lstat(path).st_mode) and os.lstat(path).st_uid == 0
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(str(path))  # the kernel queues it: the job's socket listens
+    request(manager.socket, "unload", {"paths": [str(workdir / "plists" / "test.shared.plist")]})
+    manager.wait(lambda: not path.exists(), 15, "its socket file removed with the job")
+
+
+def test_a_link_of_theirs_out_of_their_directory_is_not_followed(manager, workdir, home, test_user):
+    victim = workdir / "victimdir"
+    victim.mkdir()
+    as_other(test_user, lambda: os.symlink(str(victim), str(home / "run")))
+    result = load_socket_job(manager, workdir, str(home / "run" / "s.sock"))
+    assert f"owned by uid {test_user.pw_uid}" in result["error"] and "not followed" in result["error"], result
+    assert list(victim.iterdir()) == []
+
+
+def test_their_directory_swapped_while_loading_never_puts_or_removes_a_file_elsewhere(
+        manager, workdir, home, test_user):
+    """The user flips home/d between a directory of theirs and a symlink to
+    a directory of root's while the job loads and unloads, 30 times: the bind
+    and the unlink go through the directory checked, so root's directory
+    never gets a socket and never loses its file of the same name."""
+    victim = workdir / "victimdir"
+    victim.mkdir()
+    (victim / "s.sock").write_text("root's\n")
+    d, stop = home / "d", workdir / "stop"
+
+    def flip() -> None:
+        os.mkdir(d)
+        os.rmdir(d)
+        os.symlink(str(victim), str(d))
+        os.unlink(d)
+    loaded = 0
+    with racing(test_user, stop, flip, writable=home) as result:
+        for _ in range(30):
+            r = load_socket_job(manager, workdir, str(d / "s.sock"))
+            if "error" not in r:
+                loaded += 1
+                request(manager.socket, "unload", {"paths": [str(workdir / "plists" / "test.shared.plist")]})
+            assert sorted(p.name for p in victim.iterdir()) == ["s.sock"]
+            assert (victim / "s.sock").read_text() == "root's\n"
+    assert int(result[0]) > 0

@@ -26,7 +26,8 @@ class Kickstart(Verb):
     As launchctl kickstart. -k: if it runs, kill it (SIGTERM, then SIGKILL after its ExitTimeOut)
     and start it again at once. -p: print the PID of the process that runs
     (with -k, of the new one); on a terminal, "service spawned with pid:
-    PID". blame then says "kickstart by user". -w: wait until the job is
+    PID"; if that process has already exited, it says so and exits 3.
+    blame then says "kickstart by user". -w: wait until the job is
     ready, i.e. its process sent READY=1 on NOTIFY_SOCKET (systemd's
     sd_notify; docs/container.md), at most --timeout seconds (default 30);
     it fails with 60 (timed out) if it does not, 3 if the job exits first.
@@ -43,17 +44,30 @@ class Kickstart(Verb):
             wait_ready: bool = typer.Option(False, "-w", help="Wait until it sends READY=1 (sd_notify)."),
             timeout: float = typer.Option(KICKSTART_WAIT, "--timeout", help="Seconds -w waits.")) -> None:
         domain, label = parse_service(target)
+        waits = print_pid or kill or wait_ready
+        before = JobSummary.from_json(self.client.call("list", domain, label=label)).runs if waits else 0
         info = JobSummary.from_json(self.client.call("kickstart", domain, label=label, kill=kill))
-        if not (print_pid or kill or wait_ready):
+        if not waits:
             return
-        deadline = time.monotonic() + KICKSTART_WAIT
-        while (info.pid is None or info.state == STOPPING) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the manager starts it on its loop: poll for the new process
-            info = JobSummary.from_json(self.client.call("list", domain, label=label))
+        info = self._wait_started(domain, label, info, before)
         if wait_ready:
             self._wait_ready(domain, label, timeout)
         if print_pid and info.pid is not None:
             print(info.pid if not sys.stdout.isatty() else f"service spawned with pid: {info.pid}")
+        elif print_pid:
+            fail(f"{label} was started and has already exited: last exit {info.last_exit_status}",
+                 EXIT_NO_SUCH_PROCESS)
+
+    def _wait_started(self, domain, label: str, info: JobSummary, before: int) -> JobSummary:
+        """Poll until the new process runs, or has run and exited already (its
+        run is counted, or its spawn failed and it is throttled: a job whose
+        every start fails is not waited for)."""
+        deadline = time.monotonic() + KICKSTART_WAIT
+        while (info.state == STOPPING or (info.pid is None and info.runs <= before and info.state != THROTTLED)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)  # the manager starts it on its loop: poll for the new process
+            info = JobSummary.from_json(self.client.call("list", domain, label=label))
+        return info
 
     def _wait_ready(self, domain, label: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
