@@ -19,6 +19,14 @@
  * The child writes what went wrong (stage, index, errno) into a report in
  * that shared memory, which the parent reads once it runs again; Python turns
  * it into the same messages as the fork path.
+ *
+ * With wait=False (x86_64 and aarch64) there is no CLONE_VFORK: the manager
+ * goes on at once and the child execs beside it, still in its memory. Then
+ * the child must not even touch errno (it is in the manager thread's TLS):
+ * every system call of the child is made here without libc. The plan, the
+ * child's stack and its report stay alive in a Pending object until a pipe,
+ * whose write end only the child holds (close-on-exec), reaches end of file:
+ * the child has exec'd or exited, and has left the manager's memory.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -33,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,7 +68,7 @@ struct plan {
     char *chroot_dir, *cwd;
     long uid, gid; gid_t *groups; Py_ssize_t ngroups;
     int umask_value;
-    sigset_t all;
+    int report_fd;                     /* wait=False: the child's end of a pipe, open until its exec */
     /* written by the child */
     struct report reports[MAX_REPORTS];
     int nreports;
@@ -67,155 +76,222 @@ struct plan {
 
 enum { F_NICE = 1, F_BATCH = 2, F_IOPRIO = 4, F_UMASK = 8, F_IDENTITY = 16 };
 
-static void note(struct plan *p, int stage, int index, int err, int fatal)
+/* The child's system calls. On x86_64 and aarch64 they are made here,
+ * without libc: they return -errno and never touch errno. Elsewhere libc's
+ * syscall(), and the manager always waits for the exec (wait=True). */
+#if defined(__x86_64__)
+#define RAW_SYSCALLS 1
+static inline long k6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+#define RAW_SYSCALLS 1
+static inline long k6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    return x0;
+}
+#else
+#define RAW_SYSCALLS 0
+static long k6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r = syscall(n, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+}
+#endif
+#define K(n, a, b, c) k6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+static void note(struct plan *p, int stage, int index, long ret, int fatal)
 {
     if (p->nreports < MAX_REPORTS) {
         struct report *r = &p->reports[p->nreports++];
-        r->stage = stage; r->index = index; r->err = err; r->fatal = fatal;
+        r->stage = stage; r->index = index; r->err = (int)-ret; r->fatal = fatal;
     }
 }
 
-static void die(struct plan *p, int stage, int index, int err, int status)
+static void die(struct plan *p, int stage, int index, long ret, int status)
 {
-    note(p, stage, index, err, 1);
-    syscall(SYS_exit_group, status);
+    note(p, stage, index, ret, 1);
+    for (;;)
+        K(SYS_exit_group, status, 0, 0);
 }
+
+static int status_of(long ret) { return ret < 0 ? (int)-ret : 1; }
 
 static void put_pid(char *entry, long pid)
 {
     char digits[24];
     int n = 0;
-    char *at = strchr(entry, '=') + 1;
+    while (*entry != '=')
+        entry++;
+    entry++;
     do { digits[n++] = (char)('0' + pid % 10); pid /= 10; } while (pid);
     while (n)
-        *at++ = digits[--n];
-    *at = '\0';
+        *entry++ = digits[--n];
+    *entry = '\0';
 }
 
 static void reset_signals(struct plan *p)
 {
-    struct sigaction dfl, old;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
+    /* the kernel's struct sigaction, handler first; all zeroes is SIG_DFL */
+    unsigned long dfl[4] = {0, 0, 0, 0}, old[4];
     /* Any handler of the manager's would run manager code in this child. */
-    for (int sig = 1; sig < NSIG; sig++) {
+    for (long sig = 1; sig < 65; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP)
             continue;
-        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
-            sigaction(sig, &dfl, NULL);
+        if (k6(SYS_rt_sigaction, sig, 0, (long)old, 8, 0, 0) == 0 && old[0] != (unsigned long)SIG_DFL
+                && old[0] != (unsigned long)SIG_IGN)
+            k6(SYS_rt_sigaction, sig, (long)dfl, 0, 8, 0, 0);
     }
     for (Py_ssize_t i = 0; i < p->nsignals; i++)  /* launchd's list, ignored ones included */
-        sigaction(p->signals[i], &dfl, NULL);
+        k6(SYS_rt_sigaction, p->signals[i], (long)dfl, 0, 8, 0, 0);
 }
 
 static void limits_and_priorities(struct plan *p)
 {
-    if ((p->flags & F_NICE) && setpriority(PRIO_PROCESS, 0, p->nice) != 0)
-        note(p, ST_NICE, 0, errno, 0);
+    long r;
+    if ((p->flags & F_NICE) && (r = K(SYS_setpriority, PRIO_PROCESS, 0, p->nice)) < 0)
+        note(p, ST_NICE, 0, r, 0);
     if (p->flags & F_BATCH) {
         struct sched_param sp = { .sched_priority = 0 };
-        if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
-            note(p, ST_BATCH, 0, errno, 0);
+        if ((r = K(SYS_sched_setscheduler, 0, SCHED_BATCH, &sp)) < 0)
+            note(p, ST_BATCH, 0, r, 0);
     }
 #ifdef SYS_ioprio_set
-    if ((p->flags & F_IOPRIO) && syscall(SYS_ioprio_set, 1, 0, p->ioprio) != 0)
-        note(p, ST_IOPRIO, 0, errno, 0);
+    if ((p->flags & F_IOPRIO) && (r = K(SYS_ioprio_set, 1, 0, p->ioprio)) < 0)
+        note(p, ST_IOPRIO, 0, r, 0);
 #endif
     for (Py_ssize_t i = 0; i < p->nrlimits; i++) {
         struct rlim *l = &p->rlimits[i];
         struct rlimit cur;
-        if (getrlimit(l->resource, &cur) != 0) {
-            note(p, ST_RLIMIT, (int)i, errno, 0);
+        if ((r = k6(SYS_prlimit64, 0, l->resource, 0, (long)&cur, 0, 0)) < 0) {
+            note(p, ST_RLIMIT, (int)i, r, 0);
             continue;
         }
         if (!(l->keep & 1)) cur.rlim_cur = l->soft;
         if (!(l->keep & 2)) cur.rlim_max = l->hard;
-        if (setrlimit(l->resource, &cur) != 0)
-            note(p, ST_RLIMIT, (int)i, errno, 0);
+        if ((r = k6(SYS_prlimit64, 0, l->resource, (long)&cur, 0, 0, 0)) < 0)
+            note(p, ST_RLIMIT, (int)i, r, 0);
     }
 }
 
 static void identity_and_directories(struct plan *p)
 {
-    if (p->chroot_dir != NULL && (chroot(p->chroot_dir) != 0 || chdir("/") != 0))
-        die(p, ST_CHROOT, 0, errno, errno ? errno : 1);
+    long r = 0;
+    if (p->chroot_dir != NULL && ((r = K(SYS_chroot, p->chroot_dir, 0, 0)) < 0 || (r = K(SYS_chdir, "/", 0, 0)) < 0))
+        die(p, ST_CHROOT, 0, r, status_of(r));
     if (p->flags & F_IDENTITY) {
-        /* Raw system calls: they change this thread's credentials only. */
-        if (syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setgroups, p->ngroups, p->groups) != 0
-                || syscall(SYS_setuid, p->uid) != 0)
-            die(p, ST_IDENTITY, 0, errno, errno ? errno : 1);
+        /* System calls, not glibc's setuid(): they change this thread's credentials only. */
+        if ((r = K(SYS_setgid, p->gid, 0, 0)) < 0 || (r = K(SYS_setgroups, p->ngroups, p->groups, 0)) < 0
+                || (r = K(SYS_setuid, p->uid, 0, 0)) < 0)
+            die(p, ST_IDENTITY, 0, r, status_of(r));
     }
-    if (chdir(p->cwd) != 0) {
-        note(p, ST_CWD, 0, errno, 0);
-        if (chdir("/") != 0)
-            die(p, ST_SETUP, 0, errno, 127);
+    if ((r = K(SYS_chdir, p->cwd, 0, 0)) < 0) {
+        note(p, ST_CWD, 0, r, 0);
+        if ((r = K(SYS_chdir, "/", 0, 0)) < 0)
+            die(p, ST_SETUP, 0, r, 127);
     }
     if (p->flags & F_UMASK)
-        umask((mode_t)p->umask_value);
+        K(SYS_umask, p->umask_value, 0, 0);
 }
 
-static void lay_out_fds(struct plan *p, int null)
+static void close_others(struct plan *p, long max_fd)
 {
-    int floor = (int)p->nfds + 3;
+    /* Every descriptor of the manager's but the job's and the report pipe
+     * (close-on-exec: it stays open until the exec is done). */
+    long first = p->nfds, keep = p->report_fd;
+    if (keep >= first) {
+        if (keep > first && k6(SYS_close_range, first, keep - 1, 0, 0, 0, 0) < 0)
+            for (long fd = first; fd < keep; fd++)
+                K(SYS_close, fd, 0, 0);
+        first = keep + 1;
+    }
+    if (k6(SYS_close_range, first, ~0U, 0, 0, 0, 0) < 0)
+        for (long fd = first; fd < max_fd; fd++)
+            K(SYS_close, fd, 0, 0);
+}
+
+static void lay_out_fds(struct plan *p, int null, long max_fd)
+{
+    long floor = (long)p->nfds + 3, r;
     int high[p->nfds];  /* a VLA on the child's own stack, no allocation */
     for (Py_ssize_t i = 0; i < p->nfds; i++) {
         int fd = p->fds[i];
         if (i < 3 && p->std_path[i] != NULL) {
-            int opened = open(p->std_path[i], p->std_flags[i] | O_CLOEXEC, 0666);
+            long opened = k6(SYS_openat, AT_FDCWD, (long)p->std_path[i], p->std_flags[i] | O_CLOEXEC, 0666, 0, 0);
             if (opened < 0)
-                note(p, ST_STDPATH, (int)i, errno, 0);
+                note(p, ST_STDPATH, (int)i, opened, 0);
             else if (p->std_use[i])
-                fd = opened;
+                fd = (int)opened;
         }
         /* Everything above the target range first, so that placing fd N
          * never overwrites one still to be placed. */
-        high[i] = fcntl(fd < 0 ? null : fd, F_DUPFD_CLOEXEC, floor);
-        if (high[i] < 0)
-            die(p, ST_SETUP, (int)i, errno, 127);
+        if ((r = K(SYS_fcntl, fd < 0 ? null : fd, F_DUPFD_CLOEXEC, floor)) < 0)
+            die(p, ST_SETUP, (int)i, r, 127);
+        high[i] = (int)r;
     }
     for (Py_ssize_t i = 0; i < p->nfds; i++)
-        if (dup2(high[i], (int)i) < 0)
-            die(p, ST_SETUP, (int)i, errno, 127);
-    /* Close every other descriptor the manager had. */
-    if (syscall(SYS_close_range, (unsigned)p->nfds, ~0U, 0) != 0) {
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = p->nfds; fd < (max > 0 ? max : 65536); fd++)
-            close((int)fd);
-    }
+        if ((r = K(SYS_dup3, high[i], i, 0)) < 0)
+            die(p, ST_SETUP, (int)i, r, 127);
+    close_others(p, max_fd);
 }
 
 static void exec_it(struct plan *p)
 {
-    int saved = 0, last = ENOENT;
+    long saved = 0, last = -ENOENT;
     for (Py_ssize_t i = 0; i < p->nexecs; i++) {
-        execve(p->execs[i], p->argv, p->envp);
-        last = errno;
-        if (last != ENOENT && last != ENOTDIR && saved == 0)
+        last = K(SYS_execve, p->execs[i], p->argv, p->envp);
+        if (last != -ENOENT && last != -ENOTDIR && saved == 0)
             saved = last;
     }
-    int err = saved ? saved : last;
-    die(p, ST_EXEC, 0, err, err ? err : ENOEXEC);
+    long err = saved ? saved : last;
+    die(p, ST_EXEC, 0, err, err ? (int)-err : ENOEXEC);
 }
 
 static int child(void *arg)
 {
     struct plan *p = arg;
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);  /* before a chroot hides /dev */
+    struct rlimit files = { .rlim_cur = 65536 };
+    k6(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&files, 0, 0);  /* before NumberOfFiles may lower it */
+    long max_fd = files.rlim_cur < 1048576 ? (long)files.rlim_cur : 1048576;
+    if (p->report_fd >= 0 && p->report_fd < p->nfds) {  /* out of the way of fds 0, 1, 2, 3... */
+        long moved = K(SYS_fcntl, p->report_fd, F_DUPFD_CLOEXEC, p->nfds);
+        if (moved < 0)
+            die(p, ST_SETUP, -1, moved, 127);
+        p->report_fd = (int)moved;
+    }
+    long null = k6(SYS_openat, AT_FDCWD, (long)"/dev/null", O_RDWR | O_CLOEXEC, 0, 0, 0);  /* before a chroot */
     reset_signals(p);
-    setpgid(0, 0);
+    K(SYS_setpgid, 0, 0, 0);
     if (p->fatal)
         die(p, ST_FATAL, 0, 0, p->fatal);
-    long pid = syscall(SYS_getpid);
+    long pid = K(SYS_getpid, 0, 0, 0);
     for (Py_ssize_t i = 0; i < p->npid; i++)
         put_pid(p->pid_vars[i], pid);
     limits_and_priorities(p);
     identity_and_directories(p);
     if (null < 0)
-        die(p, ST_SETUP, -1, errno, 127);
-    lay_out_fds(p, null);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+        die(p, ST_SETUP, -1, null, 127);
+    lay_out_fds(p, (int)null, max_fd);
+    unsigned long none = 0;
+    k6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8, 0, 0);
     exec_it(p);
     return 127;
 }
@@ -366,12 +442,12 @@ static PyObject *reports_of(struct plan *p)
     return out;
 }
 
-static int parse_plan(struct plan *p, PyObject *args, PyObject *keep)
+static int parse_plan(struct plan *p, PyObject *args, PyObject *keep, int *wait)
 {
     PyObject *execs, *argv, *env, *pid_vars, *fds, *std_paths, *signals, *rlimits, *chroot_dir, *cwd, *groups;
-    if (!PyArg_ParseTuple(args, "OOOOOOOiiiiOOO&llOi", &execs, &argv, &env, &pid_vars, &fds, &std_paths,
+    if (!PyArg_ParseTuple(args, "OOOOOOOiiiiOOO&llOip", &execs, &argv, &env, &pid_vars, &fds, &std_paths,
                           &signals, &p->fatal, &p->flags, &p->nice, &p->ioprio, &rlimits, &chroot_dir,
-                          PyUnicode_FSConverter, &cwd, &p->uid, &p->gid, &groups, &p->umask_value))
+                          PyUnicode_FSConverter, &cwd, &p->uid, &p->gid, &groups, &p->umask_value, wait))
         return -1;
     PyList_Append(keep, cwd);
     Py_DECREF(cwd);
@@ -418,36 +494,154 @@ static void free_plan(struct plan *p)
     PyMem_Free(p->fds); PyMem_Free(p->signals); PyMem_Free(p->groups);
 }
 
+/* ---- Pending: a child that runs beside the manager (wait=False) ------- */
+
+typedef struct {
+    PyObject_HEAD
+    struct plan *plan;
+    char *stack;
+    PyObject *keep;  /* the bytes the child reads */
+    int fd;          /* the read end of the report pipe; -1 once done */
+} Pending;
+
+static void drain(Pending *self)
+{
+    /* Until end of file: the child has exec'd or exited, and left our memory. */
+    char buf[64];
+    for (;;) {
+        ssize_t n = read(self->fd, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            break;
+        if (n < 0 && errno == EAGAIN) {
+            fd_set set;
+            FD_ZERO(&set);
+            FD_SET(self->fd, &set);
+            select(self->fd + 1, &set, NULL, NULL, NULL);
+        }
+    }
+    close(self->fd);
+    self->fd = -1;
+}
+
+static void release(Pending *self)
+{
+    if (self->fd >= 0)
+        drain(self);
+    PyMem_Free(self->stack);
+    self->stack = NULL;
+    if (self->plan != NULL)
+        free_plan(self->plan);
+    PyMem_Free(self->plan);
+    self->plan = NULL;
+    Py_CLEAR(self->keep);
+}
+
+static void pending_dealloc(Pending *self)
+{
+    release(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *pending_fileno(Pending *self, PyObject *unused)
+{
+    return PyLong_FromLong(self->fd);
+}
+
+static PyObject *pending_reports(Pending *self, PyObject *unused)
+{
+    if (self->plan == NULL) {
+        PyErr_SetString(PyExc_ValueError, "reports() was already called");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    drain(self);
+    Py_END_ALLOW_THREADS
+    PyObject *out = reports_of(self->plan);
+    release(self);
+    return out;
+}
+
+static PyMethodDef pending_methods[] = {
+    {"fileno", (PyCFunction)pending_fileno, METH_NOARGS, "The pipe that reaches end of file once the child exec'd."},
+    {"reports", (PyCFunction)pending_reports, METH_NOARGS,
+     "Wait for that end of file; the child's reports, as spawn() returns them with wait=True."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PendingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pylaunchd._spawn.Pending",
+    .tp_basicsize = sizeof(Pending),
+    .tp_dealloc = (destructor)pending_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A child started with wait=False, until it has exec'd or exited.",
+    .tp_methods = pending_methods,
+};
+
 PyDoc_STRVAR(spawn_doc,
 "spawn(execs, argv, env, pid_vars, fds, std_paths, signals, fatal, flags, nice, ioprio,\n"
-"      rlimits, chroot, cwd, uid, gid, groups, umask) -> (pid, reports)\n\n"
+"      rlimits, chroot, cwd, uid, gid, groups, umask, wait) -> (pid, reports or Pending)\n\n"
 "Start a process by the plan pylaunchd.cspawn builds; reports is a list of\n"
-"(stage, index, errno, fatal) the child wrote before it exec'd or exited.");
+"(stage, index, errno, fatal) the child wrote before it exec'd or exited.\n"
+"wait=False (where ASYNC is true): return at once, with a Pending whose\n"
+"reports() gives them once its fileno() is readable.");
+
+static pid_t start_child(struct plan *p, char *stack, int wait)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    int saved_errno = errno;
+    pthread_sigmask(SIG_BLOCK, &all, &old);  /* no manager handler may run in the child */
+    pid_t pid = clone(child, stack + STACK_SIZE, CLONE_VM | (wait ? CLONE_VFORK : 0) | SIGCHLD, p);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = pid < 0 ? clone_errno : saved_errno;
+    return pid;
+}
 
 static PyObject *spawn(PyObject *self, PyObject *args)
 {
     struct plan *p = PyMem_Calloc(1, sizeof *p);
     PyObject *keep = PyList_New(0), *result = NULL;
     char *stack = NULL;
-    if (p == NULL || keep == NULL || parse_plan(p, args, keep) < 0)
+    int wait = 1, pipe_fds[2] = {-1, -1};
+    if (p == NULL || keep == NULL || parse_plan(p, args, keep, &wait) < 0)
         goto done;
+    wait = wait || !RAW_SYSCALLS;
+    p->report_fd = -1;
     stack = PyMem_Malloc(STACK_SIZE);
     if (stack == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    sigset_t old;
-    sigfillset(&p->all);
-    int saved_errno = errno;
-    pthread_sigmask(SIG_BLOCK, &p->all, &old);  /* no manager handler may run in the child */
-    pid_t pid = clone(child, stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
-    int clone_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = saved_errno;
+    if (!wait) {
+        if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto done;
+        }
+        p->report_fd = pipe_fds[1];
+    }
+    pid_t pid = start_child(p, stack, wait);
+    if (pipe_fds[1] >= 0)
+        close(pipe_fds[1]);  /* the child's copy alone keeps the pipe open */
     if (pid < 0) {
-        errno = clone_errno;
         PyErr_SetFromErrno(PyExc_OSError);
+        if (pipe_fds[0] >= 0)
+            close(pipe_fds[0]);
         goto done;
+    }
+    if (!wait) {
+        Pending *pending = PyObject_New(Pending, &PendingType);
+        if (pending == NULL) {  /* the child still runs in p: wait for it before freeing */
+            Pending tmp = {.fd = pipe_fds[0]};
+            drain(&tmp);
+            goto done;
+        }
+        pending->plan = p;
+        pending->stack = stack;
+        pending->keep = keep;
+        pending->fd = pipe_fds[0];
+        return Py_BuildValue("(iN)", (int)pid, (PyObject *)pending);
     }
     PyObject *reports = reports_of(p);
     if (reports != NULL)
@@ -474,9 +668,15 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__spawn(void)
 {
+    if (PyType_Ready(&PendingType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    if (PyModule_AddIntConstant(m, "ASYNC", RAW_SYSCALLS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
 #define STAGE(name) if (PyModule_AddIntConstant(m, #name, name) < 0) { Py_DECREF(m); return NULL; }
     STAGE(ST_NICE) STAGE(ST_BATCH) STAGE(ST_IOPRIO) STAGE(ST_RLIMIT) STAGE(ST_CHROOT) STAGE(ST_IDENTITY)
     STAGE(ST_CWD) STAGE(ST_STDPATH) STAGE(ST_EXEC) STAGE(ST_FATAL) STAGE(ST_SETUP)

@@ -29,6 +29,7 @@ except ImportError:  # built without a compiler: spawn.py uses posix_spawn and f
     _spawn = None
 
 AVAILABLE = _spawn is not None
+ASYNC = AVAILABLE and bool(_spawn.ASYNC)  # spawn_c(wait=False) returns before the exec (x86_64, aarch64)
 _SIGNALS = [int(s) for s in RESET_SIGNALS]
 _STD = ((0, "StandardInPath", "stdin_path", os.O_RDONLY),
         (1, "StandardOutPath", "stdout_path", os.O_WRONLY | os.O_CREAT | os.O_APPEND),
@@ -51,10 +52,13 @@ def executables(p: Plan) -> list[str]:
     return [os.path.join(d, p.executable) for d in os.get_exec_path(p.env)]
 
 
-def spawn_c(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int | None) -> SpawnResult:
+def spawn_c(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int | None,
+            wait: bool = True) -> SpawnResult:
     """Start *p* with the sockets *sources* on fds 3... (or *stdio_fd* on
     0-2, inetd mode); stdout and stderr go to *log_fd* unless the plist
-    names files."""
+    names files. ``wait=False`` (where :data:`ASYNC`): return as soon as
+    the child exists, not once it has exec'd; the result's ``pending`` then
+    says when its error and warnings are known (:class:`Later`)."""
     fds = _descriptors(stdio_fd, log_fd) + list(sources)
     paths = [(slot, getattr(p, attr), flags, int(slot != 0 or stdio_fd is None))
              for slot, _, attr, flags in _STD if getattr(p, attr) is not None]
@@ -71,8 +75,33 @@ def spawn_c(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int | Non
     pid, reports = _spawn.spawn(executables(p), p.argv, env, pid_vars, fds, paths, _SIGNALS,
                                 p.fatal[0] if p.fatal else 0, flags, p.nice or 0, p.ioprio or 0, limits,
                                 p.chroot, p.cwd, uid, gid, p.groups or ([p.gid] if p.gid is not None else []),
-                                p.umask or 0)
+                                p.umask or 0, wait)
     result = SpawnResult(pid)
+    if isinstance(reports, list):
+        _fill(result, p, reports, log_fd)
+    else:
+        result.pending = Later(result, p, reports, log_fd)
+    return result
+
+
+class Later:
+    """The reports of a child started with ``wait=False``: :meth:`finish`
+    once :meth:`fileno` is readable (end of file: the child has exec'd or
+    exited) fills in the result's error and warnings."""
+
+    def __init__(self, result: SpawnResult, p: Plan, handle, log_fd: int | None):
+        self.result, self.plan, self.handle, self.log_fd = result, p, handle, log_fd
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def finish(self) -> SpawnResult:
+        _fill(self.result, self.plan, self.handle.reports(), self.log_fd)
+        self.result.pending = None
+        return self.result
+
+
+def _fill(result: SpawnResult, p: Plan, reports: list, log_fd: int | None) -> None:
     cwd = "/" if any(r[0] == _spawn.ST_CWD for r in reports) else p.cwd
     for stage, index, err, fatal in reports:
         message = _message(p, stage, index, err, log_fd, cwd)
@@ -80,7 +109,6 @@ def spawn_c(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int | Non
             result.error = message
         else:
             result.warnings.append(message)
-    return result
 
 
 def _descriptors(stdio_fd: int | None, log_fd: int | None) -> list[int]:

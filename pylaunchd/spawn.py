@@ -44,10 +44,12 @@ def spawn_path() -> str:
 
 
 def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.socket | None = None,
-          extra_env: dict[str, str] | None = None, log_fd: int | None = None) -> SpawnResult:
+          extra_env: dict[str, str] | None = None, log_fd: int | None = None, wait: bool = True) -> SpawnResult:
     """Fork and exec the job. ``listen``: (name, socket) pairs for fds 3...;
     ``stdio``: a socket to put on fds 0-2 instead (inetd mode); ``log_fd``:
-    where stdout and stderr go when the plist names no file (the job's log)."""
+    where stdout and stderr go when the plist names no file (the job's log).
+    ``wait=False``: the C path may return before the exec, with the result's
+    ``pending`` to finish later (:class:`pylaunchd.cspawn.Later`)."""
     p = plan(spec, extra_env)
     if listen and stdio is None:
         p.env["LISTEN_FDS"] = str(len(listen))
@@ -55,7 +57,7 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
     sources = [s.fileno() for _, s in listen] if stdio is None else []
     stdio_fd = stdio.fileno() if stdio is not None else None
     if _USE_C and cspawn.usable(p):
-        return cspawn.spawn_c(p, sources, stdio_fd, log_fd)
+        return cspawn.spawn_c(p, sources, stdio_fd, log_fd, wait=wait)
     fast = _spawn_fast(p, sources, stdio_fd, log_fd)
     if fast is not None:
         return fast

@@ -43,6 +43,10 @@ def spec(args=(SLEEP, "30"), **keys):
 def start(path, p, sources=(), stdio_fd=None, log_fd=None):
     if path == "c":
         return cspawn.spawn_c(p, list(sources), stdio_fd, log_fd)
+    if path == "c-async":  # returns before the exec; the reports come once the pipe says so
+        result = cspawn.spawn_c(p, list(sources), stdio_fd, log_fd, wait=False)
+        assert result.pending is not None or not cspawn.ASYNC
+        return result.pending.finish() if result.pending else result
     if path == "fork":
         return spawn_forked(p, list(sources), stdio_fd, log_fd)
     result = spawn_mod._spawn_fast(p, list(sources), stdio_fd, log_fd)
@@ -87,7 +91,7 @@ def describe(pid):
     }
 
 
-def run_both(p_factory, paths=("c", "fork"), **kw):
+def run_both(p_factory, paths=("c", "c-async", "fork"), **kw):
     """The job started by each path, described, then killed; pids taken out."""
     out = {}
     for path in paths:
@@ -133,7 +137,7 @@ def test_listen_fds_layout_pid_and_signals_match_the_python_paths(disturbed_sign
             q.env.update(LISTEN_FDS="2", LISTEN_FDNAMES="a:b")
             return q
         os.chdir("/")  # posix_spawn cannot change directory: it declines unless the manager is in /
-        got = run_both(p, paths=("c", "fork", "posix_spawn"), sources=[a.fileno(), b.fileno()])
+        got = run_both(p, paths=("c", "c-async", "fork", "posix_spawn"), sources=[a.fileno(), b.fileno()])
     finally:
         os.chdir(cwd)
         os.close(leaked)
@@ -148,7 +152,7 @@ def test_listen_fds_layout_pid_and_signals_match_the_python_paths(disturbed_sign
     ignored = int(c["SigIgn"], 16)
     assert not ignored & (1 << (signal.SIGUSR1 - 1) | 1 << (signal.SIGTERM - 1) | 1 << (signal.SIGPIPE - 1))
     assert c["pgrp_is_pid"] and c["cwd"] == "/"
-    assert got["c"] == got["fork"]
+    assert got["c"] == got["c-async"] == got["fork"]
     # posix_spawn's path differs only by what its /bin/sh trampoline and
     # glibc add: sh's PWD, and glibc's own signals (32, 33) left ignored.
     trampoline = got["posix_spawn"]
@@ -171,12 +175,12 @@ def test_inetd_layout_with_standard_paths_and_the_log(tmp_path):
     c = got["c"]
     assert sorted(c["fds"]) == [0, 1, 2] and c["fds"][0] == c["fds"][1] != c["fds"][2]
     assert c["fds"][2] == str(tmp_path / "err")
-    assert got["c"] == got["fork"]
+    assert got["c"] == got["c-async"] == got["fork"]
     assert log_only["c"]["fds"][1].startswith("pipe:") and log_only["c"]["fds"][0] == "/dev/null"
     assert log_only["c"]["warnings"] == [f"StandardInPath {tmp_path}/no/in: cannot open as uid {os.getuid()}: "
                                          f"its directory {tmp_path}/no does not exist; writing to the job's log "
                                          "(pylaunchctl log) instead"]
-    assert log_only["c"] == log_only["fork"]
+    assert log_only["c"] == log_only["c-async"] == log_only["fork"]
 
 
 def test_limits_umask_directory_nice_and_background(tmp_path):
@@ -187,7 +191,7 @@ def test_limits_umask_directory_nice_and_background(tmp_path):
     assert c["cwd"] == str(tmp_path) and c["Umask"] == "0027" and c["nice"] == 3 and c["policy"] == os.SCHED_BATCH
     files = [line.split() for line in c["limits"].splitlines() if line.startswith("Max open files")][0]
     assert files[3:5] == ["123", "456"]
-    assert got["c"] == got["fork"]
+    assert got["c"] == got["c-async"] == got["fork"]
 
 
 def test_missing_working_directory_and_bad_limits_are_the_same_warnings(tmp_path):
@@ -196,7 +200,7 @@ def test_missing_working_directory_and_bad_limits_are_the_same_warnings(tmp_path
     got = run_both(lambda: plan(spec(**keys)))
     assert got["c"]["cwd"] == "/" and len(got["c"]["warnings"]) == 2, got["c"]["warnings"]
     assert got["c"]["warnings"][1] == f"WorkingDirectory {tmp_path}/gone: No such file or directory; running in /"
-    assert got["c"] == got["fork"]
+    assert got["c"] == got["c-async"] == got["fork"]
 
 
 @pytest.mark.parametrize("case", ["missing", "not executable", "not on PATH", "unknown user"])
@@ -209,11 +213,11 @@ def test_failures_exit_with_the_same_status_and_reason(case, tmp_path):
     expected = {"missing": errno.ENOENT, "not executable": errno.EACCES, "not on PATH": errno.ENOENT,
                 "unknown user": errno.ESRCH}[case]
     results = {}
-    for path in ("c", "fork"):
+    for path in ("c", "c-async", "fork"):
         result = start(path, plan(spec(**keys)))
         results[path] = (reap(result.pid), result.error, result.warnings)
     assert results["c"][0] == expected
-    assert results["c"] == results["fork"]
+    assert results["c"] == results["c-async"] == results["fork"]
 
 
 @root_only
@@ -231,7 +235,7 @@ def test_user_switch_as_root_gives_the_users_credentials(test_user):
     assert c["env"]["USER"] == test_user.pw_name
     assert c["warnings"] == [f"StandardOutPath {tmp_path}/out: cannot open as uid {uid}: Permission denied; "
                              "writing to /dev/null instead"]
-    assert got["c"] == got["fork"]
+    assert got["c"] == got["c-async"] == got["fork"]
 
 
 def test_the_manager_keeps_its_own_state():
