@@ -50,7 +50,8 @@ enum { ST_NICE = 1, ST_BATCH, ST_IOPRIO, ST_RLIMIT, ST_CHROOT, ST_IDENTITY, ST_C
        ST_EXEC, ST_FATAL, ST_SETUP };
 #define MAX_REPORTS 32
 #define MAX_RLIMITS 16
-#define STACK_SIZE (64 * 1024)
+/* room for lay_out_fds's VLA too; a multiple of 16 (malloc aligns to 16): the stack top stays aligned */
+#define STACK_SIZE(p) ((64 * 1024 + (size_t)(p)->nfds * sizeof(int) + 15) & ~(size_t)15)
 
 struct report { int stage, index, err, fatal; };
 struct rlim { int resource, keep; rlim_t soft, hard; };
@@ -592,7 +593,7 @@ static pid_t start_child(struct plan *p, char *stack, int wait)
     sigfillset(&all);
     int saved_errno = errno;
     pthread_sigmask(SIG_BLOCK, &all, &old);  /* no manager handler may run in the child */
-    pid_t pid = clone(child, stack + STACK_SIZE, CLONE_VM | (wait ? CLONE_VFORK : 0) | SIGCHLD, p);
+    pid_t pid = clone(child, stack + STACK_SIZE(p), CLONE_VM | (wait ? CLONE_VFORK : 0) | SIGCHLD, p);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = pid < 0 ? clone_errno : saved_errno;
@@ -609,7 +610,7 @@ static PyObject *spawn(PyObject *self, PyObject *args)
         goto done;
     wait = wait || !RAW_SYSCALLS;
     p->report_fd = -1;
-    stack = PyMem_Malloc(STACK_SIZE);
+    stack = PyMem_Malloc(STACK_SIZE(p));
     if (stack == NULL) {
         PyErr_NoMemory();
         goto done;

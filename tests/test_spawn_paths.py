@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import plist, wait_for
 from pylaunchd import cspawn, spawn as spawn_mod
 from pylaunchd.forkexec import spawn_forked
 from pylaunchd.spawnplan import plan
@@ -255,3 +255,18 @@ def test_the_manager_keeps_its_own_state():
     finally:
         os.kill(result.pid, signal.SIGKILL)
         reap(result.pid)
+
+
+def test_an_inetd_instance_that_cannot_exec_says_why_in_print(manager, tmp_path):
+    """The manager starts inetd instances without waiting for their exec
+    (the C path's wait=False): the reason still reaches ``print``."""
+    missing = tmp_path / "no-such-program"
+    manager.write("i.plist", plist("test.inetd-missing", ProgramArguments=[str(missing)],
+                                   inetdCompatibility={"Wait": False},
+                                   Sockets={"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": 0}}))
+    port = manager.wait_loaded("test.inetd-missing")["sockets"][0]["address"]["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        assert s.recv(1) == b""  # the instance exits (status 2, ENOENT) and the connection closes
+    info = manager.wait_state("test.inetd-missing", lambda i: i.get("spawn_error"), what="the spawn error")
+    assert info["spawn_error"] == f"could not execute {missing}: No such file or directory (errno 2)"
+    assert f"could not execute {missing}" in manager.ctl("print", "test.inetd-missing").stdout
