@@ -67,9 +67,11 @@ def reap(pid, timeout=10.0):
 
 
 def asleep(pid):
+    """sleep sleeps: past its exec and its start-up (wchan is "0" where the kernel hides it)."""
     state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    wchan = open(f"/proc/{pid}/wchan").read()
     return (state == "S" and os.readlink(f"/proc/{pid}/exe") == os.path.realpath(SLEEP)
-            and "nanosleep" in open(f"/proc/{pid}/wchan").read())
+            and ("nanosleep" in wchan or wchan == "0"))
 
 
 def describe(pid):
