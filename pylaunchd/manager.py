@@ -18,9 +18,8 @@ failed to load); SIGUSR2 re-execs the manager, keeping its jobs and sockets
 (:mod:`pylaunchd.reexec`); SIGCHLD reaps children and hands each exit to its job, and orphans (the
 manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
 :class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
-(:mod:`pylaunchd.notify`).
-Time comes from one :class:`~pylaunchd.clock.Clock` (the loop's, unless a
-test gives a fake one).
+(:mod:`pylaunchd.notify`). Time comes from one :class:`~pylaunchd.clock.Clock`
+(the loop's, unless a test gives a fake one).
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from .reexec.handoff import Handoff, InheritedSockets
 from . import pid1
 from .runtime import JobContext, JobRuntime
 from .sockets import SocketGroup, close_group
+from .spawn import spawn_path
 from .triggers.system import MountMonitor, NetworkMonitor
 from .triggers.pathwatch import PathTriggers
 from .watching import SharedObserver
@@ -219,8 +219,8 @@ class Manager:
         self.network.start()
         self.mounts.start()
         self.watcher.start()
-        log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
-                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
+        log.info("pylaunchd %s domain, control socket %s, watching %s; spawn path: %s", self.domain.name,
+                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs), spawn_path())
         self._first_scan()
         if self.bus is not None:
             self.bus.started()

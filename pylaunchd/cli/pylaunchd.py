@@ -150,7 +150,8 @@ def typer_app():
     def version(value: bool) -> None:
         if value:
             from .. import __version__
-            print(f"pylaunchd {__version__}")
+            from ..spawn import spawn_path
+            print(f"pylaunchd {__version__}\nspawn path: {spawn_path()}")
             raise typer.Exit(0)
 
     @app.command()
