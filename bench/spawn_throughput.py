@@ -80,8 +80,8 @@ SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activa
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
 REPO = DEFAULT_REPO  # the tree measured: --repo (main() sets it before anything imports pylaunchd)
 
-MANAGERS = ("pylaunchd", "xinetd", "systemd-socket-activate")
-PEERS = MANAGERS[1:]
+MANAGERS = ("pylaunchd", "pylaunchd-python", "xinetd", "systemd-socket-activate")
+PEERS = MANAGERS[2:]
 MODES = ("sequential", "concurrent")
 
 
@@ -122,15 +122,17 @@ class Pylaunchd(Peer):
     name = "pylaunchd"
     label = "bench.spawn_throughput.cat"
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, name: str = "pylaunchd", env: dict[str, str] | None = None):
         from pylaunchd.control.protocol import request  # noqa: F401 - fail early without pylaunchd
 
         super().__init__()
-        self.jobs_dir = root / "pylaunchd-jobs"
+        self.name = name
+        self.env = env or {}
+        self.jobs_dir = root / f"{name}-jobs"
         self.jobs_dir.mkdir()
-        self.state_dir = root / "pylaunchd-state"
-        self.control = str(root / "pylaunchd.sock")
-        self.log = root / "pylaunchd.log"
+        self.state_dir = root / f"{name}-state"
+        self.control = str(root / f"{name}.sock")
+        self.log = root / f"{name}.log"
         plist = {
             "Label": self.label,
             "ProgramArguments": [CAT],
@@ -154,7 +156,7 @@ class Pylaunchd(Peer):
             return None
 
     def start(self) -> None:
-        env = repo_env(REPO)
+        env = repo_env(REPO, **self.env)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
@@ -181,12 +183,17 @@ class Pylaunchd(Peer):
         terminate(self.proc, 30)
 
     def version(self) -> str:
+        """pylaunchd's version and the spawn path its start log names."""
         try:
             from importlib.metadata import version
 
-            return f"pylaunchd {version('pylaunchd')}"
+            text = f"{self.name} {version('pylaunchd')}"
         except Exception:  # noqa: BLE001
-            return "pylaunchd"
+            text = self.name
+        for line in self.log.read_text(errors="replace").splitlines():
+            if "spawn path: " in line:
+                return f"{text} (spawn path {line.split('spawn path: ', 1)[1].strip()})"
+        return text
 
 
 class Xinetd(Peer):
@@ -352,7 +359,11 @@ def run(args) -> dict:
     managers: dict[str, object] = {}
     notes: list[str] = []
     try:
-        managers = {"pylaunchd": Pylaunchd(tmp), "xinetd": Xinetd(tmp),
+        # pylaunchd twice: its default spawn path (C where pylaunchd._spawn
+        # is built) and the Python paths (posix_spawn, fork), in the same run.
+        managers = {"pylaunchd": Pylaunchd(tmp),
+                    "pylaunchd-python": Pylaunchd(tmp, "pylaunchd-python", {"PYLAUNCHD_SPAWN": "python"}),
+                    "xinetd": Xinetd(tmp),
                     "systemd-socket-activate": SystemdSocketActivate(tmp)}
         for m in managers.values():
             m.start()
@@ -435,7 +446,11 @@ def run(args) -> dict:
                 results[mode][name] = row
             a = results[mode]["pylaunchd"]
             results[mode]["ratios"] = {}
+            results[mode]["python_paths_ratios"] = {}
             for peer in PEERS:
+                b, c = results[mode][peer], results[mode]["pylaunchd-python"]
+                if c["conns_per_s"] and b["conns_per_s"]:
+                    results[mode]["python_paths_ratios"][peer] = {"conns_per_s": c["conns_per_s"] / b["conns_per_s"]}
                 b = results[mode][peer]
                 if a["conns_per_s"] and b["conns_per_s"] and "p50_ms" in a and "p50_ms" in b:
                     results[mode]["ratios"][peer] = {
@@ -505,6 +520,10 @@ def render(report: dict) -> str:
     for mode in MODES:
         for peer, q in report["results"][mode]["ratios"].items():
             lines.append(f"{mode:<22} {peer:<24} {q['conns_per_s']:8.2f}x {q['p50']:7.2f}x {q['p90']:7.2f}x")
+    lines += ["", f"{'ratio pylaunchd-python (PYLAUNCHD_SPAWN=python) / peer':<56} {'conns/s':>9}"]
+    for mode in MODES:
+        for peer, q in report["results"][mode].get("python_paths_ratios", {}).items():
+            lines.append(f"{mode:<12} {peer:<43} {q['conns_per_s']:8.2f}x")
     for note in report["notes"]:
         lines.append(f"note: {note}")
     for mode in MODES:

@@ -69,6 +69,18 @@ class Early:
             self._spec = self._load()
         return self._spec
 
+    def readable(self) -> bool:
+        """The spec can be had (read now if it was not): False when the plist,
+        unchanged by its identity, still does not read or validate (the table
+        then reports it, and closes its sockets)."""
+        from .plist import PlistError
+        from .validate import SpecError
+        try:
+            self.spec
+        except (PlistError, SpecError):
+            return False
+        return True
+
     @property
     def cached(self) -> bool:
         """Bound from the boot cache, the plist not read yet."""

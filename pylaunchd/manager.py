@@ -18,9 +18,8 @@ failed to load); SIGUSR2 re-execs the manager, keeping its jobs and sockets
 (:mod:`pylaunchd.reexec`); SIGCHLD reaps children and hands each exit to its job, and orphans (the
 manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
 :class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
-(:mod:`pylaunchd.notify`).
-Time comes from one :class:`~pylaunchd.clock.Clock` (the loop's, unless a
-test gives a fake one).
+(:mod:`pylaunchd.notify`). Time comes from one :class:`~pylaunchd.clock.Clock`
+(the loop's, unless a test gives a fake one).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import Awaitable, Callable
 
 from .boot import Early
 from .bootcache import Writer as BootCacheWriter
+from .bootspawn import BootAdopter, BootStart
 from .bus.hub import BusHub
 from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
@@ -48,6 +48,7 @@ from .reexec.handoff import Handoff, InheritedSockets
 from . import pid1
 from .runtime import JobContext, JobRuntime
 from .sockets import SocketGroup, close_group
+from .spawn import spawn_path
 from .triggers.system import MountMonitor, NetworkMonitor
 from .triggers.pathwatch import PathTriggers
 from .watching import SharedObserver
@@ -63,8 +64,9 @@ ControlServerFactory = Callable[["Manager"], Awaitable[asyncio.AbstractServer]]
 class Manager:
     def __init__(self, domain: Domain, clock: Clock | None = None, exit_with: str | None = None,
                  early: dict[str, Early] | None = None, handoff: Handoff | None = None,
-                 inherited: InheritedSockets | None = None):
+                 inherited: InheritedSockets | None = None, booted: BootStart | None = None):
         self.domain = domain
+        self.booted = booted  # the processes boot.py's caller started before the loop (bootspawn)
         self.clock = clock
         self.early = early or {}  # the sockets boot.py bound before the loop (path -> Early)
         self.exit_with = exit_with  # --exit-with: that job's exit ends the manager, with its status
@@ -224,20 +226,9 @@ class Manager:
         self.network.start()
         self.mounts.start()
         self.watcher.start()
-        log.info("pylaunchd %s domain, control socket %s, watching %s", self.domain.name,
-                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs))
-        restore = self._restore()
-        self.table.adopt(self.early)
-        self.early = {}
-        self.table.reconcile(self.watcher.scan())
-        if restore is not None:
-            restore.load_rest()
-        self.table.forget_early()
-        self.boot_cache.soon(0)  # next, not within an idle minute: what the next start binds without reading
-        if restore is not None:
-            restore.finish()
-            self._reap()  # what exited during the exec
-            self.after_reexec()
+        log.info("pylaunchd %s domain, control socket %s, watching %s; spawn path: %s", self.domain.name,
+                 self.domain.control_socket, ", ".join(self.domain.jobs_dirs), spawn_path())
+        self._first_scan()
         if self.bus is not None:
             self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
@@ -267,6 +258,29 @@ class Manager:
         if self.killed:
             log.warning("shutdown had to SIGKILL %s", ", ".join(self.killed))
         return 0
+
+    def _first_scan(self) -> None:
+        """Load the job directories as boot read them; what boot started (bootspawn) or a
+        re-exec left running is taken over by its job instead of being started again."""
+        restore = self._restore()
+        booted = BootAdopter(self.booted) if self.booted is not None else None
+        if booted is not None:
+            self.table.adopter = booted.adopt
+        self.table.adopt(self.early)
+        self.early = {}
+        self.table.reconcile(self.watcher.scan())
+        if restore is not None:
+            restore.load_rest()
+        self.table.forget_early()
+        self.boot_cache.soon(0)  # next, not within an idle minute: what the next start binds without reading
+        if booted is not None:
+            self.table.adopter, self.booted = None, None
+            booted.finish()
+            self._reap()  # what exited before its job took it
+        if restore is not None:
+            restore.finish()
+            self._reap()  # what exited during the exec
+            self.after_reexec()
 
     def _restore(self):
         """After a re-exec: what takes the jobs over (pylaunchd.reexec.restore)."""
@@ -301,7 +315,8 @@ class Manager:
         notify = NotifySocket(NotifySocket.address_for(self.domain.control_socket), self.loop, self.clock,
                               lambda: self.table.pids)
         try:
-            notify.open(self.handoff.notify_fd if self.handoff is not None else None)
+            notify.open(self.handoff.notify_fd if self.handoff is not None
+                        else self.booted.take_notify() if self.booted is not None else None)
         except OSError as e:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .clock import Clock, Handle
+from .notifybind import bind_notify, notify_address
 from .pid1 import label_of, parent_of
 
 if TYPE_CHECKING:
@@ -85,32 +86,18 @@ class NotifySocket:
         self.jobs: dict["JobRuntime", Readiness] = {}
         self.mainpids: dict[int, "JobRuntime"] = {}
 
-    @staticmethod
-    def address_for(control_socket: str) -> str:
-        path = control_socket + ".notify"
-        return path if len(os.fsencode(path)) < 108 else f"@pylaunchd-notify-{os.getpid()}"
+    address_for = staticmethod(notify_address)
 
     def open(self, inherited: int | None = None) -> None:
         """Bind the socket, or take *inherited*, the descriptor of the one a
-        re-exec handed over (jobs keep their NOTIFY_SOCKET)."""
+        re-exec handed over (jobs keep their NOTIFY_SOCKET) or boot bound
+        (:mod:`pylaunchd.bootspawn`: the jobs it started have it)."""
         if inherited is not None:
             self.sock = socket.socket(fileno=inherited)
             self.sock.setblocking(False)
-            self.loop.add_reader(self.sock.fileno(), self._readable)
-            return
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        if self.address.startswith("@"):
-            sock.bind("\0" + self.address[1:])
         else:
-            try:
-                os.unlink(self.address)
-            except FileNotFoundError:
-                pass
-            sock.bind(self.address)
-            os.chmod(self.address, 0o666)
-        self.sock = sock
-        self.loop.add_reader(sock.fileno(), self._readable)
+            self.sock = bind_notify(self.address)
+        self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def close(self) -> None:
         if self.sock is None:

@@ -33,10 +33,11 @@ import ctypes
 import logging
 import os
 import signal
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-from .jobtypes import ExitStatus
-from .spec import JobSpec
+if TYPE_CHECKING:  # annotations only: boot (bootspawn) imports this module before the first spawn
+    from .jobtypes import ExitStatus
+    from .spec import JobSpec
 
 log = logging.getLogger("pylaunchd")
 

@@ -306,17 +306,21 @@ class JobRuntime:
             if wfd is not None:
                 os.close(wfd)
         self.ctx.child_spawned(result.pid, self)
-        self.spawn_error, self.spawn_warnings = result.error, result.warnings
         log.info("(%s) started pid %d (%s)", spec.label, result.pid, act.reason)
-        self.log.event(f"started pid {result.pid} ({act.reason})")
-        for w in result.warnings:
-            log.warning("(%s) %s", spec.label, w)
-            self.log.event(f"warning: {w}")
-        if result.error:
-            log.error("(%s) %s", spec.label, result.error)
-            self.log.event(f"spawn error: {result.error}")
+        self.note_started(result.pid, act.reason, result.error, result.warnings)
         self.execute(self.machine.spawned(result.pid, self.now()))
         self.ctx.active_changed(spec.label, True)
+
+    def note_started(self, pid: int, reason: str, error: str | None, warnings: list[str]) -> None:
+        """A new main process: its start, and its spawn's error and warnings, in both logs."""
+        self.spawn_error, self.spawn_warnings = error, warnings
+        self.log.event(f"started pid {pid} ({reason})")
+        for w in warnings:
+            log.warning("(%s) %s", self.label, w)
+            self.log.event(f"warning: {w}")
+        if error:
+            log.error("(%s) %s", self.label, error)
+            self.log.event(f"spawn error: {error}")
 
     def _accept_and_spawn(self, index: int) -> None:
         flat = self.flat_sockets()
@@ -344,21 +348,33 @@ class JobRuntime:
         if inet:
             env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
         try:
-            result = spawn(self.spec, [], conn, extra_env=env)
+            # wait=False: the C path returns before the exec, so the loop
+            # accepts the next connection while this one's process starts.
+            result = spawn(self.spec, [], conn, extra_env=env, wait=False)
         except (OSError, ValueError) as e:
             log.error("(%s) could not fork for a connection: %s", self.label, getattr(e, "strerror", None) or e)
             return
         finally:
             conn.close()
         self.ctx.child_spawned(result.pid, self)
-        if result.error:
-            self.spawn_error = result.error
-            log.error("(%s) %s", self.label, result.error)
+        if result.pending is not None:
+            self.ctx.loop.add_reader(result.pending.fileno(), self._instance_reported, result)
+        else:
+            self._instance_reported(result)
         log.debug("(%s) connection from %s: started pid %d", self.label, addr, result.pid)
         peer = f"{addr[0]}:{addr[1]}" if inet else "a local peer"
         self.log.event(f"started pid {result.pid} (socket {name}: connection from {peer})")
         self.execute(self.machine.instance_spawned(result.pid, self.now(),
                                                    f"socket {name}: connection from {peer}"))
+
+    def _instance_reported(self, result) -> None:
+        """An inetd instance's spawn error, known once its exec is done."""
+        if result.pending is not None:
+            self.ctx.loop.remove_reader(result.pending.fileno())
+            result.pending.finish()
+        if result.error:
+            self.spawn_error = result.error
+            log.error("(%s) %s", self.label, result.error)
 
     # -- output pipes -------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """Starting a job's process from its JobSpec and its sockets.
 
 :func:`spawn` takes the job's :func:`~pylaunchd.spawnplan.plan` and starts
-it by one of two paths: posix_spawn (below) for every job whose set-up it
-can express, else fork (:mod:`pylaunchd.forkexec`). Not through subprocess:
-systemd's protocol needs ``LISTEN_PID`` to be the job's own PID, which only
-the child knows.
+it by the C path (:mod:`pylaunchd.cspawn`: the optional extension
+``pylaunchd._spawn``, vfork-style, for every job but ``EnableGlobbing``)
+when it was built, else by posix_spawn (below) for every job whose set-up
+posix_spawn can express, else by fork (:mod:`pylaunchd.forkexec`).
+``PYLAUNCHD_SPAWN=python`` in the manager's environment leaves the C path
+out (the tests run both). Not through subprocess: systemd's protocol needs
+``LISTEN_PID`` to be the job's own PID, which only the child knows.
 
 Descriptor layout of a job:
 
@@ -22,24 +25,39 @@ import os
 import shutil
 import socket
 
+from . import cspawn
 from .forkexec import spawn_forked
 from .spawnplan import RESET_SIGNALS, DEFAULT_PATH, Plan, SpawnResult, base_environment, plan, standard_fds
 from .spec import JobSpec
 
-__all__ = ["spawn", "plan", "base_environment", "Plan", "SpawnResult"]
+__all__ = ["spawn", "plan", "base_environment", "Plan", "SpawnResult", "spawn_path"]
+
+_USE_C = cspawn.AVAILABLE and os.environ.get("PYLAUNCHD_SPAWN", "") != "python"
+
+
+def spawn_path() -> str:
+    """Which path starts jobs, in words (``pylaunchd --version``, the manager's start log)."""
+    if _USE_C:
+        return "C (pylaunchd._spawn: vfork-style clone, fork for EnableGlobbing)"
+    why = "PYLAUNCHD_SPAWN=python" if cspawn.AVAILABLE else "pylaunchd._spawn not built"
+    return f"posix_spawn and fork ({why})"
 
 
 def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.socket | None = None,
-          extra_env: dict[str, str] | None = None, log_fd: int | None = None) -> SpawnResult:
+          extra_env: dict[str, str] | None = None, log_fd: int | None = None, wait: bool = True) -> SpawnResult:
     """Fork and exec the job. ``listen``: (name, socket) pairs for fds 3...;
     ``stdio``: a socket to put on fds 0-2 instead (inetd mode); ``log_fd``:
-    where stdout and stderr go when the plist names no file (the job's log)."""
+    where stdout and stderr go when the plist names no file (the job's log).
+    ``wait=False``: the C path may return before the exec, with the result's
+    ``pending`` to finish later (:class:`pylaunchd.cspawn.Later`)."""
     p = plan(spec, extra_env)
     if listen and stdio is None:
         p.env["LISTEN_FDS"] = str(len(listen))
         p.env["LISTEN_FDNAMES"] = ":".join(name for name, _ in listen)
     sources = [s.fileno() for _, s in listen] if stdio is None else []
     stdio_fd = stdio.fileno() if stdio is not None else None
+    if _USE_C and cspawn.usable(p):
+        return cspawn.spawn_c(p, sources, stdio_fd, log_fd, wait=wait)
     fast = _spawn_fast(p, sources, stdio_fd, log_fd)
     if fast is not None:
         return fast

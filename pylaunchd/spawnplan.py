@@ -47,6 +47,9 @@ class SpawnResult:
     pid: int
     error: str | None = None  # the process could not exec; it exits with the errno
     warnings: list[str] = field(default_factory=list)
+    # spawn(wait=False) by the C path: error and warnings are still to come;
+    # cspawn.Later.finish() fills them in once its fileno() is readable.
+    pending: object | None = None
 
 
 @dataclass

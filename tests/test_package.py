@@ -56,8 +56,26 @@ def dist(tmp_path_factory):
     return out
 
 
+def compiler() -> bool:
+    """The build can compile pylaunchd._spawn: a C compiler and Python's headers."""
+    import sysconfig
+
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return bool(shutil.which("cc") or shutil.which("gcc")) and headers.exists()
+
+
+def the_wheel(dist: Path) -> Path:
+    """The one wheel. With pylaunchd._spawn (optional, C) it is this
+    interpreter's and platform's (cp311-cp311-linux_x86_64), not py3-none-any."""
+    [wheel] = dist.glob(f"pylaunchd-{__version__}-*.whl")
+    if compiler():
+        tag = wheel.name.removeprefix(f"pylaunchd-{__version__}-").removesuffix(".whl")
+        assert tag.startswith(f"cp{sys.version_info.major}{sys.version_info.minor}-") and "linux" in tag, wheel.name
+    return wheel
+
+
 def test_build_gives_a_wheel_and_an_sdist_that_twine_accepts(dist):
-    wheel = dist / f"pylaunchd-{__version__}-py3-none-any.whl"
+    wheel = the_wheel(dist)
     sdist = dist / f"pylaunchd-{__version__}.tar.gz"
     assert wheel.exists() and sdist.exists(), os.listdir(dist)
     cp = run(sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist))
@@ -72,6 +90,9 @@ def test_build_gives_a_wheel_and_an_sdist_that_twine_accepts(dist):
                  "pylaunchd/contrib/pylaunchd.service"):
         assert data + page in names
     members = tarfile.open(sdist).getnames()
+    assert f"pylaunchd-{__version__}/pylaunchd/_spawn.c" in members  # a build from the sdist compiles it
+    if compiler():
+        assert any(n.startswith("pylaunchd/_spawn.") and n.endswith(".so") for n in names), names
     assert f"pylaunchd-{__version__}/pylaunchd/man/pylaunchd.8" in members
     assert f"pylaunchd-{__version__}/contrib/profile.sh" in members
 
@@ -87,11 +108,13 @@ def test_pipx_install_of_the_wheel_gives_both_commands_and_their_man_pages(dist,
                PIP_NO_INDEX="1", PIP_FIND_LINKS=str(house), PIP_DISABLE_PIP_VERSION_CHECK="1",
                PIPX_DISABLE_SHARED_LIBS_AUTO_UPGRADE="1",  # offline: keep the pip ensurepip gives
                PIPX_DEFAULT_PYTHON=getattr(sys, "_base_executable", sys.executable), HOME=str(tmp_path))
-    wheel = dist / f"pylaunchd-{__version__}-py3-none-any.whl"
+    wheel = the_wheel(dist)
     run(sys.executable, "-m", "pipx", "install", str(wheel), env=env, timeout=180)
     bin_dir = home / "bin"
     clean = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    assert run(str(bin_dir / "pylaunchd"), "--version", env=clean).stdout.strip() == f"pylaunchd {__version__}"
+    version = run(str(bin_dir / "pylaunchd"), "--version", env=clean).stdout.splitlines()
+    assert version[0] == f"pylaunchd {__version__}"
+    assert version[1].startswith("spawn path: C" if compiler() else "spawn path: posix_spawn and fork"), version
     assert run(str(bin_dir / "pylaunchctl"), "--version", env=clean).stdout.strip() == f"pylaunchctl {__version__}"
     helped = run(str(bin_dir / "pylaunchctl"), "help", env=clean).stdout
     assert "kickstart" in helped and "services" in helped

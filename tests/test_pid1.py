@@ -55,6 +55,21 @@ class Init(ManagerProcess):
     def signal(self, sig: int) -> None:
         os.kill(self.init_pid, sig)  # unshare does not forward signals: send to the init itself
 
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM to the init itself (then SIGKILL), also after a failed
+        test: stopping unshare alone would leave the init running."""
+        if self.proc is not None and self.proc.poll() is None:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                inits = [int(p) for p in f.read().split()]
+            for pid in inits:
+                os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for pid in inits:
+                    os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the kernel kills the rest
+        return super().stop(timeout)
+
     def exit_status(self, timeout: float = 30) -> int:
         try:
             return self.proc.wait(timeout=timeout)

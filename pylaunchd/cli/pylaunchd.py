@@ -10,6 +10,7 @@ the options and says what is wrong.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -114,6 +115,11 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
             inherited = None
         early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
         bootlog.configure()
+        booted = None
+        if handoff is None:  # a re-exec's jobs run already
+            from ..bootspawn import start_early
+            booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
+        gc.enable()  # off since python -m pylaunchd began (pylaunchd/__main__.py)
         import asyncio
 
         from ..manager import Manager
@@ -122,7 +128,8 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
             from ..control.server import start_control_server  # the verbs: after the jobs started
             return await start_control_server(manager, control)
 
-        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited)
+        manager = Manager(domain, exit_with=exit_with, early=early, handoff=handoff, inherited=inherited,
+                          booted=booted)
         manager.inherit, manager.exec_cwd = (control.fileno(), lock_fd), exec_cwd
         return asyncio.run(manager.run(control_server))
     except (ControlError, OSError) as e:
@@ -152,7 +159,8 @@ def typer_app():
     def version(value: bool) -> None:
         if value:
             from .. import __version__
-            print(f"pylaunchd {__version__}")
+            from ..spawn import spawn_path
+            print(f"pylaunchd {__version__}\nspawn path: {spawn_path()}")
             raise typer.Exit(0)
 
     @app.command()
