@@ -241,7 +241,8 @@ def write(state_dir: str, data: bytes) -> None:
 class Writer:
     """Writes the domain's cache a moment after the loads settle, off the
     path to the first socket, and only when its contents changed.
-    *items* answers (plist path, identity, spec) for each loaded plist."""
+    *items* answers (plist path, identity, spec) for each loaded plist, or
+    None while nothing should be written (the manager shuts down)."""
 
     DELAY = 0.5  # seconds after the latest change: a burst of loads makes one write
 
@@ -251,10 +252,12 @@ class Writer:
         self._written: bytes | None = None  # the digest of what was written last
 
     def soon(self, delay: float | None = None) -> None:
-        """Write in *delay* seconds (DELAY: a burst of loads makes one write)."""
+        """Write in *delay* seconds; by default DELAY (a burst of loads makes one
+        write), but the first is written at once, after the first scan: not
+        within the idle minute that follows a start (one wakeup a minute at most)."""
         if self._handle is not None:
             self._handle.cancel()
-        when = self.clock.monotonic() + (self.DELAY if delay is None else delay)
+        when = self.clock.monotonic() + (delay if delay is not None else self.DELAY if self._written else 0)
         self._handle = self.clock.call_at(when, self.write_now)
 
     def cancel(self) -> None:
@@ -266,7 +269,10 @@ class Writer:
         import socket
 
         self._handle = None
-        data = encode(self.domain, socket.gethostname(), self.items())
+        items = self.items()
+        if items is None:  # a shutdown: its unloads are no next start's jobs
+            return
+        data = encode(self.domain, socket.gethostname(), items)
         import hashlib
 
         digest = hashlib.blake2b(data, digest_size=20).digest()

@@ -127,9 +127,12 @@ class JobTable:
             for g in e.groups:
                 close_group(g)
 
-    def boot_cache_items(self) -> list[tuple[str, tuple, JobSpec]]:
+    def boot_cache_items(self) -> list[tuple[str, tuple, JobSpec]] | None:
         """(plist path, file identity, spec) of each job loaded from a plist of
-        the job directories, as read from that very file (the boot cache's)."""
+        the job directories, as read from that very file (the boot cache's);
+        None while closing: what a shutdown unloads still loads next time."""
+        if self.closing:
+            return None
         self.read_from = {p: r for p, r in self.read_from.items() if p in self.by_path}
         items = []
         for path, label in self.by_path.items():

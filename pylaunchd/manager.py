@@ -20,6 +20,9 @@ manager is a child subreaper, or PID 1: :mod:`pylaunchd.pid1`) to
 :class:`~pylaunchd.pid1.Orphans`. Readiness messages come in on one socket
 (:mod:`pylaunchd.notify`). Time comes from one :class:`~pylaunchd.clock.Clock`
 (the loop's, unless a test gives a fake one).
+
+Size: the composition root, one line of wiring per piece; the boot cache's
+(:mod:`pylaunchd.bootcache`) took it just past 400 lines.
 """
 
 from __future__ import annotations
@@ -127,14 +130,9 @@ class Manager:
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
-        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self._reconcile,
+        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
                                       clock=self.clock, observer=self.observer)
         self.boot_cache = BootCacheWriter(self.domain, self.clock, self.table.boot_cache_items)
-
-    def _reconcile(self, paths: set[str]) -> None:
-        """Load what changed in the job directories; the next boot's cache follows."""
-        self.table.reconcile(paths)
-        self.boot_cache.soon()
 
     def _job_context(self) -> JobContext:
         table = self.table
@@ -152,6 +150,7 @@ class Manager:
     def _sockets_changed(self, label: str, groups) -> None:
         """A job's definition took effect (groups: its sockets now), or it is gone (None)."""
         self.environment.job_sockets(label, groups)
+        self.boot_cache.soon()  # the next start's cache follows the jobs
         if self.bus is not None:
             self.bus.job_changed(label, groups)
 
@@ -272,7 +271,6 @@ class Manager:
         if restore is not None:
             restore.load_rest()
         self.table.forget_early()
-        self.boot_cache.soon(0)  # next, not within an idle minute: what the next start binds without reading
         if booted is not None:
             self.table.adopter, self.booted = None, None
             booted.finish()
@@ -334,7 +332,6 @@ class Manager:
     async def _shutdown(self) -> None:
         """Every job stops by its ExitTimeOut, all at once but for clients,
         which go first (pid1.shutdown_waves); the sockets close after the last."""
-        self.boot_cache.cancel()  # the shutdown's unloads are no next boot's jobs
         table = self.table
         for wave in pid1.shutdown_waves({label: job.spec for label, job in table.jobs.items()}):
             jobs = [table.jobs[label] for label in wave if label in table.jobs]
@@ -361,7 +358,7 @@ class Manager:
         log.info("SIGHUP: rescanning %s", ", ".join(self.domain.jobs_dirs))
         table = self.table
         paths = self.watcher.scan() | {p for p in table.by_path if os.path.dirname(p) in self.watcher.dirs}
-        self._reconcile(paths)
+        table.reconcile(paths)
 
     def _reap(self) -> None:
         scan = False
