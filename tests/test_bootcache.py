@@ -301,3 +301,36 @@ print(sorted(heavy & set(sys.modules)))
     cp = subprocess.run([sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, timeout=30)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.strip() == "[]"
+
+
+def test_a_cached_plist_that_no_longer_validates_is_bound_for_an_instant_and_reported(tmp_path):
+    """A cache entry whose identity matches a plist that does not validate
+    (written by hand: only another version's cache could be so): boot's
+    spawns skip it (Early.readable), the table reports it and closes its socket."""
+    d = domain(tmp_path)
+    port = free_port()
+    path = os.path.join(d.jobs_dirs[0], "c.bad.plist")
+    with open(path, "wb") as f:
+        f.write(plistlib.dumps({"Label": "c.bad", "Sockets": {"L": {"SockNodeName": "127.0.0.1",
+                                                                     "SockServiceName": str(port)}}}))
+    os.chmod(path, 0o644)  # no Program nor ProgramArguments: invalid
+    spec = type("S", (), {"label": "c.bad", "disabled": False,
+                          "sockets": (SocketGroupSpec("L", (SocketSpec(node="127.0.0.1", service=str(port)),)),)})()
+    bootcache.write(d.state_dir, bootcache.encode(d, socket.gethostname(),
+                                                  [(path, bootcache.file_identity(path), spec)]))
+    early = bind_early(d)
+    assert early[path].cached and listening(port) and not early[path].readable()
+
+    async def main():
+        m = Manager(d, clock=FakeClock(), early=early)
+        task = asyncio.create_task(m.run(start_control_server))
+        while m.started is None:
+            await asyncio.sleep(0)
+        await asyncio.wait_for(m.started.wait(), 10)
+        try:
+            assert m.table.find("c.bad") is None and not listening(port)
+            assert path in m.table.errors, "reported as a plist that did not load"
+        finally:
+            m.request_shutdown()
+            await asyncio.wait_for(task, 10)
+    asyncio.run(main())
