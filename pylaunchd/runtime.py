@@ -47,7 +47,8 @@ from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, Ig
                        Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
 from .triggers.schedule import CalendarTimer
 from .sockets import BoundSocket, SocketError, SocketGroup, close_group, create_groups
-from .spawn import spawn
+from .instances import InstanceSpawns
+from .spawn import spawn, spawn_planned
 from .spec import JobSpec
 
 log = logging.getLogger("pylaunchd")
@@ -90,6 +91,7 @@ class JobRuntime:
         self.spawn_error: str | None = None
         self.spawn_warnings: list[str] = []
         self.accepts = AcceptPause(ctx.clock, spec.label, log_)
+        self.spawns = InstanceSpawns(self._instance_error)  # inetd Wait false: per-connection plans
 
     @property
     def spec(self) -> JobSpec:
@@ -160,6 +162,7 @@ class JobRuntime:
         """A child of this job was reaped with wait status *status*."""
         for rfd in list(self.pipes):  # read what it wrote before it died
             self._job_output(rfd)
+        self.spawns.reaped(pid)  # an instance's spawn error, before its exit
         main = pid == self.machine.pid
         if main:
             self.machine.observe(self.ctx.file_facts(self.spec))
@@ -334,7 +337,7 @@ class JobRuntime:
         if not _pending(bound.sock.fileno()):
             return
         try:
-            conn, addr = bound.sock.accept()
+            fd, addr = bound.sock._accept()  # the bare descriptor: no socket object per connection
         except InterruptedError:
             return
         except OSError as e:
@@ -343,38 +346,30 @@ class JobRuntime:
             return
         self.accepts.succeeded()
         bound.accepted += 1
-        env = self.ctx.job_env(self.spec)
         inet = isinstance(addr, tuple) and len(addr) >= 2
-        if inet:
-            env.update(REMOTE_ADDR=str(addr[0]), REMOTE_PORT=str(addr[1]))
+        remote = {"REMOTE_ADDR": str(addr[0]), "REMOTE_PORT": str(addr[1])} if inet else {}
         try:
+            p = self.spawns.plan(self.spec, self.ctx.job_env(self.spec), remote)
             # wait=False: the C path returns before the exec, so the loop
             # accepts the next connection while this one's process starts.
-            result = spawn(self.spec, [], conn, extra_env=env, wait=False)
+            result = spawn_planned(p, [], fd, wait=False)
         except (OSError, ValueError) as e:
             log.error("(%s) could not fork for a connection: %s", self.label, getattr(e, "strerror", None) or e)
             return
         finally:
-            conn.close()
+            os.close(fd)
         self.ctx.child_spawned(result.pid, self)
-        if result.pending is not None:
-            self.ctx.loop.add_reader(result.pending.fileno(), self._instance_reported, result)
-        else:
-            self._instance_reported(result)
+        self.spawns.started(result)
         log.debug("(%s) connection from %s: started pid %d", self.label, addr, result.pid)
         peer = f"{addr[0]}:{addr[1]}" if inet else "a local peer"
         self.log.event(f"started pid {result.pid} (socket {name}: connection from {peer})")
         self.execute(self.machine.instance_spawned(result.pid, self.now(),
                                                    f"socket {name}: connection from {peer}"))
 
-    def _instance_reported(self, result) -> None:
-        """An inetd instance's spawn error, known once its exec is done."""
-        if result.pending is not None:
-            self.ctx.loop.remove_reader(result.pending.fileno())
-            result.pending.finish()
-        if result.error:
-            self.spawn_error = result.error
-            log.error("(%s) %s", self.label, result.error)
+    def _instance_error(self, error: str) -> None:
+        """An inetd instance could not exec (known once it has exec'd or exited)."""
+        self.spawn_error = error
+        log.error("(%s) %s", self.label, error)
 
     # -- output pipes -------------------------------------------------------
 
@@ -455,6 +450,7 @@ class JobRuntime:
     def _remove(self) -> None:
         self._unwatch()
         self.accepts.cancel()
+        self.spawns.release(self.ctx.loop)
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()

@@ -30,7 +30,7 @@ from .forkexec import spawn_forked
 from .spawnplan import RESET_SIGNALS, DEFAULT_PATH, Plan, SpawnResult, base_environment, plan, standard_fds
 from .spec import JobSpec
 
-__all__ = ["spawn", "plan", "base_environment", "Plan", "SpawnResult", "spawn_path"]
+__all__ = ["spawn", "spawn_planned", "plan", "base_environment", "Plan", "SpawnResult", "spawn_path"]
 
 _USE_C = cspawn.AVAILABLE and os.environ.get("PYLAUNCHD_SPAWN", "") != "python"
 
@@ -56,6 +56,14 @@ def spawn(spec: JobSpec, listen: list[tuple[str, socket.socket]], stdio: socket.
         p.env["LISTEN_FDNAMES"] = ":".join(name for name, _ in listen)
     sources = [s.fileno() for _, s in listen] if stdio is None else []
     stdio_fd = stdio.fileno() if stdio is not None else None
+    return spawn_planned(p, sources, stdio_fd, log_fd, wait)
+
+
+def spawn_planned(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int | None = None,
+                  wait: bool = True) -> SpawnResult:
+    """Start a process planned already (:func:`spawn` does the planning):
+    the descriptors *sources* on fds 3..., or *stdio_fd* on 0-2. For a
+    caller that plans once and starts many (an inetd job's connections)."""
     if _USE_C and cspawn.usable(p):
         return cspawn.spawn_c(p, sources, stdio_fd, log_fd, wait=wait)
     fast = _spawn_fast(p, sources, stdio_fd, log_fd)
