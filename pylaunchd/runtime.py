@@ -52,6 +52,7 @@ from .spawn import spawn, spawn_planned
 from .spec import JobSpec
 
 log = logging.getLogger("pylaunchd")
+ACCEPT_BATCH = 16  # connections one readiness event of an inetd socket may accept
 
 
 @dataclass
@@ -91,6 +92,7 @@ class JobRuntime:
         self.spawn_error: str | None = None
         self.spawn_warnings: list[str] = []
         self.accepts = AcceptPause(ctx.clock, spec.label, log_)
+        self.accepted = 0  # connections accepted for inetd instances, all sockets
         self.spawns = InstanceSpawns(self._instance_error)  # inetd Wait false: per-connection plans
 
     @property
@@ -346,6 +348,7 @@ class JobRuntime:
             return
         self.accepts.succeeded()
         bound.accepted += 1
+        self.accepted += 1
         inet = isinstance(addr, tuple) and len(addr) >= 2
         remote = {"REMOTE_ADDR": str(addr[0]), "REMOTE_PORT": str(addr[1])} if inet else {}
         try:
@@ -420,12 +423,20 @@ class JobRuntime:
         self.readers.clear()
 
     def _readable(self, index: int, name: str) -> None:
-        actions = self.machine.socket_readable(index, name, self.now())
-        if any(isinstance(a, (Spawn, AcceptAndSpawn)) for a in actions):
-            bound = self.flat_sockets()[index][1]
-            bound.triggers += 1
-            bound.last_trigger = self.ctx.clock.timestamp()
-        self.execute(actions)
+        # An inetd Wait false job takes the connections that wait now, up to
+        # ACCEPT_BATCH, each by its own event (the Instances cap holds), for
+        # one wake-up of the loop; the others' sockets wait no longer than that.
+        for _ in range(ACCEPT_BATCH):
+            accepted = self.accepted
+            actions = self.machine.socket_readable(index, name, self.now())
+            if any(isinstance(a, (Spawn, AcceptAndSpawn)) for a in actions):
+                bound = self.flat_sockets()[index][1]
+                bound.triggers += 1
+                bound.last_trigger = self.ctx.clock.timestamp()
+            self.execute(actions)
+            flat = self.flat_sockets()
+            if self.accepted == accepted or index >= len(flat) or not _pending(flat[index][1].sock.fileno()):
+                return
 
     def _swap_sockets(self) -> bool:
         """Carry out SwapSockets; on failure the job is unloaded (False)."""
