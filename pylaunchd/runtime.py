@@ -93,7 +93,7 @@ class JobRuntime:
         self.spawn_warnings: list[str] = []
         self.accepts = AcceptPause(ctx.clock, spec.label, log_)
         self.accepted = 0  # connections accepted for inetd instances, all sockets
-        self.spawns = InstanceSpawns(self._instance_error)  # inetd Wait false: per-connection plans
+        self._spawns: InstanceSpawns | None = None  # inetd Wait false: per-connection plans, on the first
 
     @property
     def spec(self) -> JobSpec:
@@ -157,6 +157,13 @@ class JobRuntime:
         """A caller waits on the job's D-Bus name *name* (MachServices)."""
         self.execute(self.machine.bus_name_requested(name, self.now()))
 
+    @property
+    def spawns(self) -> InstanceSpawns:
+        """Made on the first connection: 10,000 jobs that are not inetd cost none."""
+        if self._spawns is None:
+            self._spawns = InstanceSpawns(self._instance_error)
+        return self._spawns
+
     def condition(self, fact: Fact, value: bool) -> None:
         self.execute(self.machine.condition(fact, value, self.now()))
 
@@ -164,7 +171,8 @@ class JobRuntime:
         """A child of this job was reaped with wait status *status*."""
         for rfd in list(self.pipes):  # read what it wrote before it died
             self._job_output(rfd)
-        self.spawns.reaped(pid)  # an instance's spawn error, before its exit
+        if self._spawns is not None:
+            self._spawns.reaped(pid)  # an instance's spawn error, before its exit
         main = pid == self.machine.pid
         if main:
             self.machine.observe(self.ctx.file_facts(self.spec))
@@ -461,7 +469,8 @@ class JobRuntime:
     def _remove(self) -> None:
         self._unwatch()
         self.accepts.cancel()
-        self.spawns.release(self.ctx.loop)
+        if self._spawns is not None:
+            self._spawns.release(self.ctx.loop)
         for t in self.timers.values():
             t.cancel()
         self.timers.clear()
