@@ -89,3 +89,20 @@ def run_in_process(root: Path, body: Callable[[InProcess], Awaitable[None]],
                 await asyncio.sleep(0.005)
             await asyncio.wait_for(task, 5)
     asyncio.run(main())
+
+
+def run_booted(domain: Domain, early: dict, check: Callable[[Manager], None]) -> None:
+    """Run a real Manager that takes over boot's *early* sockets, on a fake
+    clock; once it has started, call *check* with it; then shut it down."""
+    async def main() -> None:
+        m = Manager(domain, clock=FakeClock(), early=early)
+        task = asyncio.create_task(m.run(start_control_server))
+        while m.started is None:
+            await asyncio.sleep(0)
+        await asyncio.wait_for(m.started.wait(), 10)
+        try:
+            check(m)
+        finally:
+            m.request_shutdown()
+            await asyncio.wait_for(task, 10)
+    asyncio.run(main())

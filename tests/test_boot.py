@@ -3,18 +3,15 @@ imports exist, and taken over by the job table without binding again."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import plistlib
 import socket
 
 from conftest import free_port
+from inprocess import run_booted
 
 from pylaunchd.boot import bind_early
-from pylaunchd.clock import FakeClock
-from pylaunchd.control.server import start_control_server
 from pylaunchd.domain import Domain, Overrides
-from pylaunchd.manager import Manager
 from pylaunchd.sockets import close_group
 
 
@@ -73,22 +70,13 @@ def test_the_table_takes_the_early_sockets_over_and_closes_those_it_does_not_tak
     write(jobs, "boot.changed", Sockets=listener(new_port))  # edited between boot and the first scan
     os.utime(changed, ns=(1, 1))  # a different identity even within the same timestamp tick
 
-    async def main():
-        m = Manager(d, clock=FakeClock(), early=early)
-        task = asyncio.create_task(m.run(start_control_server))
-        while m.started is None:
-            await asyncio.sleep(0)
-        await asyncio.wait_for(m.started.wait(), 10)
-        try:
-            assert m.table.find("boot.kept").flat_sockets()[0][1].sock is kept_sock, "not bound again"
-            assert m.table.find("boot.changed").flat_sockets()[0][1].address["port"] == new_port
-            s = socket.socket()
-            assert s.connect_ex(("127.0.0.1", changed_port)) != 0, "the stale early socket is closed"
-            s.close()
-        finally:
-            m.request_shutdown()
-            await asyncio.wait_for(task, 10)
-    asyncio.run(main())
+    def check(m):
+        assert m.table.find("boot.kept").flat_sockets()[0][1].sock is kept_sock, "not bound again"
+        assert m.table.find("boot.changed").flat_sockets()[0][1].address["port"] == new_port
+        s = socket.socket()
+        assert s.connect_ex(("127.0.0.1", changed_port)) != 0, "the stale early socket is closed"
+        s.close()
+    run_booted(d, early, check)
 
 
 def test_the_quick_command_line_reader_takes_only_ordinary_command_lines():

@@ -5,20 +5,17 @@ bound with the cache is what is bound without it."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import plistlib
 import socket
 
 import pytest
 from conftest import ManagerProcess, free_port, port_free, wait_for
+from inprocess import run_booted
 
 from pylaunchd import bootcache
 from pylaunchd.boot import bind_early
-from pylaunchd.clock import FakeClock
-from pylaunchd.control.server import start_control_server
 from pylaunchd.domain import Domain, Overrides
-from pylaunchd.manager import Manager
 from pylaunchd.reexec import handoff
 from pylaunchd.cli import pylaunchd as cli
 from pylaunchd.sockets import close_group
@@ -225,22 +222,13 @@ def test_a_cache_that_lies_binds_only_for_an_instant_the_table_keeps_what_the_pl
     early = bind_early(d)
     assert early[path].cached and listening(lie_port)
 
-    async def main():
-        m = Manager(d, clock=FakeClock(), early=early)
-        task = asyncio.create_task(m.run(start_control_server))
-        while m.started is None:
-            await asyncio.sleep(0)
-        await asyncio.wait_for(m.started.wait(), 10)
-        try:
-            assert m.table.find("c.lie").flat_sockets()[0][1].address["port"] == real_port
-            assert listening(real_port) and not listening(lie_port)
-            m.clock.advance(bootcache.Writer.DELAY + 0.1)  # the manager writes the truth
-            entries = bootcache.read(d, socket.gethostname())
-            assert bootcache.entry(entries[path]).sockets == spec.sockets
-        finally:
-            m.request_shutdown()
-            await asyncio.wait_for(task, 10)
-    asyncio.run(main())
+    def check(m):
+        assert m.table.find("c.lie").flat_sockets()[0][1].address["port"] == real_port
+        assert listening(real_port) and not listening(lie_port)
+        m.clock.advance(bootcache.Writer.DELAY + 0.1)  # the manager writes the truth
+        entries = bootcache.read(d, socket.gethostname())
+        assert bootcache.entry(entries[path]).sockets == spec.sockets
+    run_booted(d, early, check)
 
 
 def test_the_manager_writes_the_cache_after_its_loads_and_the_next_start_uses_it(tmp_path):
@@ -321,16 +309,7 @@ def test_a_cached_plist_that_no_longer_validates_is_bound_for_an_instant_and_rep
     early = bind_early(d)
     assert early[path].cached and listening(port) and not early[path].readable()
 
-    async def main():
-        m = Manager(d, clock=FakeClock(), early=early)
-        task = asyncio.create_task(m.run(start_control_server))
-        while m.started is None:
-            await asyncio.sleep(0)
-        await asyncio.wait_for(m.started.wait(), 10)
-        try:
-            assert m.table.find("c.bad") is None and not listening(port)
-            assert path in m.table.errors, "reported as a plist that did not load"
-        finally:
-            m.request_shutdown()
-            await asyncio.wait_for(task, 10)
-    asyncio.run(main())
+    def check(m):
+        assert m.table.find("c.bad") is None and not listening(port)
+        assert path in m.table.errors, "reported as a plist that did not load"
+    run_booted(d, early, check)
