@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .spawnplan import RESET_SIGNALS, Plan, SpawnResult
+from .spawnplan import RESET_SIGNALS, Plan, SpawnResult, setup_words
 
 try:
     from . import _spawn
@@ -34,6 +34,10 @@ _SIGNALS = [int(s) for s in RESET_SIGNALS]
 _STD = ((0, "StandardInPath", "stdin_path", os.O_RDONLY),
         (1, "StandardOutPath", "stdout_path", os.O_WRONLY | os.O_CREAT | os.O_APPEND),
         (2, "StandardErrorPath", "stderr_path", os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+# The child's stages, as spawnplan.setup_words names the steps
+_STEPS = {} if _spawn is None else {
+    _spawn.ST_NICE: "nice", _spawn.ST_BATCH: "batch", _spawn.ST_IOPRIO: "ioprio", _spawn.ST_RLIMIT: "rlimit",
+    _spawn.ST_CHROOT: "chroot", _spawn.ST_IDENTITY: "identity", _spawn.ST_CWD: "cwd", _spawn.ST_EXEC: "exec"}
 # setrlimit's errors, in the words of resource.setrlimit (which the fork path reports)
 _RLIMIT_WORDS = {errno.EINVAL: "current limit exceeds maximum limit", errno.EPERM: "not allowed to raise maximum limit"}
 
@@ -124,31 +128,15 @@ def _rlim(value: int | None) -> int:
 
 
 def _message(p: Plan, stage: int, index: int, err: int, log_fd: int | None, cwd: str) -> str:
-    """The fork path's words for what the child reported (forkexec.py)."""
-    why = os.strerror(err)
+    """The fork path's words for what the child reported (spawnplan.setup_words)."""
     if stage == _spawn.ST_FATAL:
         return p.fatal[1]
-    if stage == _spawn.ST_EXEC:
-        where = " on PATH" if p.search_path and "/" not in p.executable else ""
-        return f"could not execute {p.executable}{where}: {why} (errno {err})"
-    if stage == _spawn.ST_NICE:
-        return f"Nice {p.nice}: {why}"
-    if stage == _spawn.ST_BATCH:
-        return f"ProcessType Background: SCHED_BATCH: {why}"
-    if stage == _spawn.ST_IOPRIO:
-        return f"I/O priority: {why}"
-    if stage == _spawn.ST_RLIMIT:
-        name, _, soft, hard = p.rlimits[index]
-        return f"ResourceLimits {name} (soft {soft}, hard {hard}): {_RLIMIT_WORDS.get(err, why)}"
-    if stage == _spawn.ST_CHROOT:
-        return f"RootDirectory {p.chroot}: chroot failed: {why}"
-    if stage == _spawn.ST_IDENTITY:
-        return f"cannot become uid {p.uid} gid {p.gid}: {why}"
-    if stage == _spawn.ST_CWD:
-        return f"WorkingDirectory {p.cwd}: {why}; running in /"
     if stage == _spawn.ST_STDPATH:
         return _std_path_warning(p, index, err, log_fd, cwd)
-    return f"could not set up the job: {why} (errno {err})"
+    why = os.strerror(err)
+    if stage == _spawn.ST_RLIMIT:
+        why = _RLIMIT_WORDS.get(err, why)
+    return setup_words(p, _STEPS.get(stage, "setup"), why, index, err)
 
 
 def _std_path_warning(p: Plan, slot: int, err: int, log_fd: int | None, cwd: str) -> str:

@@ -24,7 +24,7 @@ import platform
 import resource
 import signal
 
-from .spawnplan import RESET_SIGNALS, Plan, SpawnResult, standard_fds
+from .spawnplan import RESET_SIGNALS, Plan, SpawnResult, setup_words, standard_fds
 
 _IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "i686": 289, "armv7l": 314}.get(platform.machine())
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -116,38 +116,38 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, log_fd, report, fail) -> 
         try:
             os.setpriority(os.PRIO_PROCESS, 0, p.nice)
         except OSError as e:
-            report("W", f"Nice {p.nice}: {e.strerror}")
+            report("W", setup_words(p, "nice", e.strerror))
     if p.sched_batch:
         try:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         except OSError as e:
-            report("W", f"ProcessType Background: SCHED_BATCH: {e.strerror}")
+            report("W", setup_words(p, "batch", e.strerror))
     if p.ioprio is not None and _IOPRIO_SET is not None:
         if _libc.syscall(_IOPRIO_SET, 1, 0, p.ioprio) != 0:
-            report("W", f"I/O priority: {os.strerror(ctypes.get_errno())}")
-    for name, which, soft, hard in p.rlimits:
+            report("W", setup_words(p, "ioprio", os.strerror(ctypes.get_errno())))
+    for i, (_, which, soft, hard) in enumerate(p.rlimits):
         try:
             cur, mx = resource.getrlimit(which)
             resource.setrlimit(which, (soft if soft is not None else cur, hard if hard is not None else mx))
         except (OSError, ValueError) as e:
-            report("W", f"ResourceLimits {name} (soft {soft}, hard {hard}): {getattr(e, 'strerror', None) or e}")
+            report("W", setup_words(p, "rlimit", getattr(e, "strerror", None) or str(e), i))
     if p.chroot is not None:
         try:
             os.chroot(p.chroot)
             os.chdir("/")
         except OSError as e:
-            fail(e.errno or 1, f"RootDirectory {p.chroot}: chroot failed: {e.strerror}")
+            fail(e.errno or 1, setup_words(p, "chroot", e.strerror))
     if p.gid is not None:
         try:
             os.setgid(p.gid)
             os.setgroups(p.groups or [p.gid])
             os.setuid(p.uid)
         except OSError as e:
-            fail(e.errno or 1, f"cannot become uid {p.uid} gid {p.gid}: {e.strerror}")
+            fail(e.errno or 1, setup_words(p, "identity", e.strerror))
     try:
         os.chdir(p.cwd)
     except OSError as e:
-        report("W", f"WorkingDirectory {p.cwd}: {e.strerror}; running in /")
+        report("W", setup_words(p, "cwd", e.strerror))
         os.chdir("/")
     if p.umask is not None:
         os.umask(p.umask)
@@ -181,8 +181,7 @@ def _setup_and_exec(p: Plan, sources, stdio_fd, wpipe, log_fd, report, fail) -> 
             os.execve(p.executable, argv, p.env)
     except OSError as e:
         code = e.errno or errno.ENOEXEC
-        where = " on PATH" if p.search_path and "/" not in p.executable else ""
-        fail(code, f"could not execute {p.executable}{where}: {e.strerror} (errno {code})")
+        fail(code, setup_words(p, "exec", e.strerror, err=code))
     except BaseException as e:
         fail(127, f"could not execute {p.executable}: {e}")
 

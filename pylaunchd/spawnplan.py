@@ -190,3 +190,29 @@ def standard_fds(p: Plan, stdio_fd: int | None, log_fd: int | None, warn) -> tup
     if stdio_fd is not None:
         return [stdio_fd, stdout if stdout is not None else stdio_fd, stderr if stderr is not None else stdio_fd], opened
     return [stdin, stdout if stdout is not None else log_fd, stderr if stderr is not None else log_fd], opened
+
+
+def setup_words(p: Plan, step: str, why: str, index: int = 0, err: int = 0) -> str:
+    """What a failed step of the job's set-up is called, whichever path
+    spawned it (forkexec's child, or the C child's report read by cspawn):
+    *why* is the error's text, *index* the limit's place in ``p.rlimits``,
+    *err* the errno of a failed exec."""
+    if step == "nice":
+        return f"Nice {p.nice}: {why}"
+    if step == "batch":
+        return f"ProcessType Background: SCHED_BATCH: {why}"
+    if step == "ioprio":
+        return f"I/O priority: {why}"
+    if step == "rlimit":
+        name, _, soft, hard = p.rlimits[index]
+        return f"ResourceLimits {name} (soft {soft}, hard {hard}): {why}"
+    if step == "chroot":
+        return f"RootDirectory {p.chroot}: chroot failed: {why}"
+    if step == "identity":
+        return f"cannot become uid {p.uid} gid {p.gid}: {why}"
+    if step == "cwd":
+        return f"WorkingDirectory {p.cwd}: {why}; running in /"
+    if step == "exec":
+        where = " on PATH" if p.search_path and "/" not in p.executable else ""
+        return f"could not execute {p.executable}{where}: {why} (errno {err})"
+    return f"could not set up the job: {why} (errno {err})"
