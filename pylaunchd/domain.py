@@ -164,7 +164,7 @@ class Domain:
         warning, so the job runs as the manager's user and nobody else."""
         if self.privileged:
             return spec
-        from dataclasses import replace  # here: after the first socket (boot admits cached plists without it)
+        from .record import replace
 
         from .plistvalues import WARNING, Problem
 

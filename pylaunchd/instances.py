@@ -28,6 +28,7 @@ import asyncio
 import select
 from typing import Callable
 
+from .record import copy as copy_record
 from .spawnplan import Plan, SpawnResult, plan
 from .spec import JobSpec
 
@@ -52,8 +53,7 @@ class InstanceSpawns:
             self._base = plan(spec, env)
             self._key = (spec, env)
             self._own = frozenset(k for k, _ in spec.environment)
-        p = Plan.__new__(Plan)
-        p.__dict__.update(self._base.__dict__)  # argv, limits, groups: shared, never changed by a spawn
+        p = copy_record(self._base)  # argv, limits, groups: shared, never changed by a spawn
         p.env = dict(self._base.env)
         for k, v in remote.items():
             if k not in self._own:

@@ -1,4 +1,4 @@
-"""The data model of a job: frozen dataclasses, the typed form of a job plist.
+"""The data model of a job: frozen records (:mod:`pylaunchd.record`), the typed form of a job plist.
 
 :class:`JobSpec` and its parts are built by :func:`pylaunchd.validate.validate`
 and never change afterwards; a reload builds a new one. Nothing here reads a
@@ -7,11 +7,13 @@ file or checks a value: the types and defaults are the whole contract.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .triggers.calendar import CalendarInterval
 from .plistvalues import Problem
+from .record import Record, field
 from .socketspec import SocketGroupSpec, SocketSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .triggers.calendar import CalendarInterval
 
 __all__ = ["DEFAULT_THROTTLE_INTERVAL", "DEFAULT_EXIT_TIMEOUT", "SocketSpec", "SocketGroupSpec",
            "KeepAliveSpec", "InetdSpec", "BusNameSpec", "JobSpec"]
@@ -20,8 +22,7 @@ DEFAULT_THROTTLE_INTERVAL = 10
 DEFAULT_EXIT_TIMEOUT = 20
 
 
-@dataclass(frozen=True, slots=True)
-class KeepAliveSpec:
+class KeepAliveSpec(Record):
     """``KeepAlive``: ``always`` for ``true``; the dictionary's conditions
     otherwise, ORed."""
 
@@ -45,14 +46,12 @@ class KeepAliveSpec:
                     or self.network_state is not None or self.after_initial_demand is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class InetdSpec:
+class InetdSpec(Record):
     wait: bool = False
     instances: int | None = None  # Wait false: most instances at once (None: the default, 128)
 
 
-@dataclass(frozen=True, slots=True)
-class BusNameSpec:
+class BusNameSpec(Record):
     """One ``MachServices`` entry: a D-Bus well-known name the job serves on demand."""
 
     name: str
@@ -60,8 +59,7 @@ class BusNameSpec:
     reset_at_close: bool = False  # accepted: D-Bus always tells callers when the owner goes
 
 
-@dataclass(frozen=True, slots=True)
-class JobSpec:
+class JobSpec(Record):
     label: str
     path: str | None = field(compare=False)  # a renamed plist is the same job
     program: str | None

@@ -2,106 +2,42 @@
 
 Apart from :mod:`pylaunchd.jobspec` (which re-exports both) so that boot's
 binder (:mod:`pylaunchd.boot`) creates sockets from its cache without
-building the rest of the job's model. Frozen records written by hand, not
-dataclasses: ``import dataclasses`` (with inspect, ast and dis) is about a
-third of what the manager imported before its first socket listened, and
-nothing else on that path needs it. They behave as frozen dataclasses:
-keyword or positional construction with defaults, equality and hash by
-value, immutable, copied and pickled by value.
+building the rest of the job's model. Frozen records
+(:class:`pylaunchd.record.Record`), as the rest of the model.
 """
 
 from __future__ import annotations
 
-
-class _Record:
-    """The frozen-dataclass behaviour of the classes below: fields in
-    ``__slots__``, defaults in ``_DEFAULTS``."""
-
-    __slots__ = ()
-    _DEFAULTS: dict = {}
-
-    def __init__(self, *args, **kwargs):
-        names = self.__slots__
-        if kwargs or len(args) != len(names):
-            args = self._complete(args, kwargs)
-        for name, value in zip(names, args):
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def _complete(cls, args: tuple, kwargs: dict) -> tuple:
-        """Every field's value, from some positional, some keyword, the rest defaults."""
-        names = cls.__slots__
-        if len(args) > len(names):
-            raise TypeError(f"{cls.__name__}() takes at most {len(names)} arguments")
-        values = dict(zip(names, args))
-        for key, value in kwargs.items():
-            if key not in names or key in values:
-                raise TypeError(f"{cls.__name__}() got an unexpected or repeated argument {key!r}")
-            values[key] = value
-        missing = [n for n in names if n not in values and n not in cls._DEFAULTS]
-        if missing:
-            raise TypeError(f"{cls.__name__}() missing argument {missing[0]!r}")
-        return tuple(values[n] if n in values else cls._DEFAULTS[n] for n in names)
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r} of a frozen {type(self).__name__}")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
-
-    def __reduce__(self):
-        return (self.__class__, self._values())
+from .record import Record
 
 
-class SocketSpec(_Record):
+class SocketSpec(Record):
     """One dictionary of a ``Sockets`` group, as written in the plist:
     ``type`` stream | dgram | seqpacket; ``family`` IPv4 | IPv6 | IPv4v6 |
     Unix | None (every resolved family); ``protocol`` TCP | UDP | None;
     ``secure_key`` (SecureSocketWithKey) the variable that exports the path."""
 
-    __slots__ = ("type", "passive", "family", "protocol", "node", "service", "path", "path_mode", "path_owner",
-                 "path_group", "secure_key", "multicast_group", "bonjour")
-    _DEFAULTS = {"type": "stream", "passive": True, "family": None, "protocol": None, "node": None,
-                 "service": None, "path": None, "path_mode": None, "path_owner": None, "path_group": None,
-                 "secure_key": None, "multicast_group": None, "bonjour": ()}
-
-    type: str
-    passive: bool
-    family: str | None
-    protocol: str | None
-    node: str | None
-    service: str | None
-    path: str | None
-    path_mode: int | None
-    path_owner: int | None
-    path_group: int | None
-    secure_key: str | None
-    multicast_group: str | None
-    bonjour: tuple[str, ...]
+    type: str = "stream"
+    passive: bool = True
+    family: str | None = None
+    protocol: str | None = None
+    node: str | None = None
+    service: str | None = None
+    path: str | None = None
+    path_mode: int | None = None
+    path_owner: int | None = None
+    path_group: int | None = None
+    secure_key: str | None = None
+    multicast_group: str | None = None
+    bonjour: tuple[str, ...] = ()
 
     @property
     def is_unix(self) -> bool:
         return self.path is not None or self.family == "Unix" or self.secure_key is not None
 
 
-class SocketGroupSpec(_Record):
+class SocketGroupSpec(Record):
     """A named entry of ``Sockets``: one or more socket dictionaries."""
-
-    __slots__ = ("name", "sockets")
 
     name: str
     sockets: tuple[SocketSpec, ...]

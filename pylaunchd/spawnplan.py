@@ -24,8 +24,8 @@ import pwd
 import resource
 import signal
 import sys
-from dataclasses import dataclass, field
 
+from .record import MutableRecord, field
 from .spec import JobSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -42,8 +42,7 @@ RLIMITS = {
 IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE = 2, 3
 
 
-@dataclass
-class SpawnResult:
+class SpawnResult(MutableRecord):
     pid: int
     error: str | None = None  # the process could not exec; it exits with the errno
     warnings: list[str] = field(default_factory=list)
@@ -52,8 +51,7 @@ class SpawnResult:
     pending: object | None = None
 
 
-@dataclass
-class Plan:
+class Plan(MutableRecord):
     """Everything the child does, decided in the manager."""
 
     executable: str

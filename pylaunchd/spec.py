@@ -17,7 +17,7 @@ This module only re-exports; the pieces are, from the leaf up:
 * :mod:`pylaunchd.plistvalues` -- ``describe``, ``Problem``, ``SpecError``,
   the typed ``Reader`` (standard library only);
 * :mod:`pylaunchd.plist` -- reading a file (``read_plist``, ``label_from_file``);
-* :mod:`pylaunchd.jobspec` -- the frozen dataclasses (the data model);
+* :mod:`pylaunchd.jobspec` -- the frozen records (the data model);
 * :mod:`pylaunchd.jobkeys` -- the tables of keys known and ignored;
 * :mod:`pylaunchd.socketkeys` -- the ``Sockets`` reader;
 * :mod:`pylaunchd.validate` -- ``validate``, ``check`` and ``load_spec``.

@@ -20,8 +20,6 @@ process's identity and limits by :mod:`pylaunchd.processkeys`,
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 
 
 from . import jobkeys
@@ -30,6 +28,7 @@ from .jobspec import DEFAULT_EXIT_TIMEOUT, DEFAULT_THROTTLE_INTERVAL, InetdSpec,
 from .plist import read_plist
 from .plistvalues import Problem, Reader, SpecError, describe
 from .processkeys import read_loader_keys, read_process_keys
+from .record import Record
 from .socketkeys import read_sockets
 from .bus.keys import read_mach_services
 
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["validate", "check", "Checked", "load_spec"]
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL = frozenset(map(chr, (*range(0x20), 0x7F)))  # a set, not re: validate is on the way to the first socket
 
 
 def load_spec(path: str) -> JobSpec:
@@ -59,8 +58,7 @@ def validate(raw: Any, path: str = "<plist>") -> JobSpec:
     return checked.spec
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(Record):
     """What :func:`check` found: the spec (None after an error), every error, the warnings."""
 
     spec: JobSpec | None
@@ -122,7 +120,7 @@ def _label(r: Reader, keys: Keys) -> Fields:
     if "Label" not in keys:
         r.error("Label", "a string naming the job", found="no Label key")
     label = r.string("Label", keys["Label"])
-    if not label or _CONTROL.search(label):
+    if not label or not _CONTROL.isdisjoint(label):
         r.error("Label", "a non-empty string without control characters", label)
     if label.lower().startswith(("com.apple.launchd", "com.apple.launchctl")):
         r.error("Label", "a label without the reserved prefix com.apple.launchd", label)

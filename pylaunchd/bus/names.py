@@ -13,7 +13,6 @@ pylaunchctl's renderers use it; jeepney is never imported here.
 
 from __future__ import annotations
 
-import re
 import signal
 
 # The names pylaunchd itself speaks for, which no job may claim.
@@ -28,7 +27,8 @@ EXEC_FAILED = "org.freedesktop.DBus.Error.Spawn.ExecFailed"
 SERVICE_UNKNOWN = "org.freedesktop.DBus.Error.ServiceUnknown"
 UNKNOWN_METHOD = "org.freedesktop.DBus.Error.UnknownMethod"
 
-_ELEMENT = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]*\Z")
+_ELEMENT_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-")  # no re: boot reads these
+_ELEMENT_REST = _ELEMENT_FIRST | frozenset("0123456789")
 MAX_NAME = 255
 
 
@@ -48,7 +48,7 @@ def name_problem(name: str) -> str | None:
     for part in parts:
         if not part:
             return "an empty element (two dots, or a dot at an end)"
-        if not _ELEMENT.match(part):
+        if part[0] not in _ELEMENT_FIRST or not _ELEMENT_REST.issuperset(part):
             return (f'element "{part}" has a character other than A-Z a-z 0-9 _ -' if not part[0].isdigit()
                     else f'element "{part}" starts with a digit')
     return None

@@ -77,9 +77,8 @@ manager that tracks the last check time instead of ``at``.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
-
 from ..plistvalues import WARNING, Problem, describe
+from ..record import Record
 
 TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
 if TYPE_CHECKING:
@@ -127,8 +126,7 @@ class CalendarError(ValueError):
         super().__init__(f"{key_path}: expected {expected}, found {found}")
 
 
-@dataclass(frozen=True)
-class CalendarInterval:
+class CalendarInterval(Record):
     """One schedule; ``None`` is a wildcard. ``weekday`` 7 is stored as 0 (Sunday)."""
 
     minute: int | None = None
