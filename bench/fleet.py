@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import (HOST, BenchError, Peer, imported_from, pylaunchctl_argv, pylaunchd_argv, repo_env, terminate,
-                      timed_sigterm)
+from benchlib import (HOST, BenchError, Peer, imported_from, pylaunchctl_argv, pylaunchd_argv, python, repo_env,
+                      terminate, timed_sigterm)
 
 CAT = shutil.which("cat") or "/bin/cat"
 XINETD = shutil.which("xinetd") or "/usr/sbin/xinetd"
@@ -313,9 +313,10 @@ class CircusFleet(Fleet):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        self.circusd = shutil.which("circusd") or str(Path(sys.executable).with_name("circusd"))
-        if not os.access(self.circusd, os.X_OK):
-            raise BenchError("circusd not found: pip install -e '.[bench]'")
+        import importlib.util
+        if importlib.util.find_spec("circus") is None:
+            raise BenchError("circus not installed: pip install -e '.[bench]'")
+        self.circusd = [python(), "-m", "circus.circusd"]  # the interpreter pylaunchd runs with
         self.conf = root / "circus.ini"
 
     def write_jobs(self, services: list[Service]) -> None:
@@ -328,8 +329,8 @@ class CircusFleet(Fleet):
         self.conf.write_text("\n".join(parts))
 
     def start(self) -> float:
-        return self.popen([self.circusd, str(self.conf)])
+        return self.popen([*self.circusd, str(self.conf)])
 
     def version(self) -> str:
-        cp = subprocess.run([self.circusd, "--version"], capture_output=True, text=True, timeout=30)
+        cp = subprocess.run([*self.circusd, "--version"], capture_output=True, text=True, timeout=30)
         return f"circus {cp.stdout.strip()}"
