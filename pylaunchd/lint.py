@@ -48,7 +48,7 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     try:
         raw = read_plist(path)
     except PlistError as e:
-        return [Finding(ERROR, path, "", e.message)]
+        return [Finding(ERROR, path, e.key_path, e.message)]
     findings = _file_checks(path, uid)
     checked = check(raw, path)
     findings += [Finding.of(path, e.problem()) for e in checked.errors]
@@ -142,6 +142,9 @@ def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
     elif ka.successful_exit is False:
         add(NOTE, "KeepAlive.SuccessfulExit", "false restarts the job after it fails (non-zero status or a signal), "
                                                "and leaves it stopped after exit 0; true is the opposite")
+    if spec.launch_only_once and (ka.always or ka.successful_exit is not None or ka.crashed is not None):
+        add(WARNING, "LaunchOnlyOnce", "true with KeepAlive: the job runs once and is never restarted after it "
+                                       "exits, KeepAlive notwithstanding (launchd does the same)")
     if ka.always and spec.throttle_interval == 0:
         add(WARNING, "ThrottleInterval", "0 with KeepAlive true: a job that exits at once restarts in a tight loop")
 

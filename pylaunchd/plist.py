@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 class PlistError(Exception):
     """A job file could not be read as a property list."""
 
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
+    def __init__(self, path: str, message: str, key_path: str = ""):
+        super().__init__(f"{path}: {key_path}: {message}" if key_path else f"{path}: {message}")
         self.path = path
         self.message = message
+        self.key_path = key_path
 
 
 MAX_PLIST_BYTES = 4 * 1024 * 1024
@@ -93,6 +94,12 @@ def _parse(data: bytes, path: str) -> Any:
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        bad = _bad_number(data)
+        if bad is not None:  # an <integer> or <real> whose text is no number: say which, and where
+            key_path, tag, text, line = bad
+            raise PlistError(path, f"invalid property list: expected a number in <{tag}> (line {line}), found "
+                                   f"{text!r:.60} (a placeholder left unfilled?); launchd refuses the file too",
+                             key_path) from None
         raise PlistError(path, f"invalid property list: {e}") from None
 
 
@@ -139,16 +146,70 @@ def _spell(place: tuple | None) -> str:
 
 def _lenient_xml(data: bytes) -> bytes | None:
     """An XML plist as CoreFoundation reads it, which expat does not: a
-    comment (or blank lines) before ``<?xml``, ``--`` inside a comment. The
-    comments are dropped (``<!--`` cannot occur in a plist's text unescaped).
-    None when that changes nothing, or it is not XML."""
+    comment (or blank lines) before ``<?xml``, ``--`` inside a comment; a
+    prolog that is not XML (CF skips ``<?...?>`` to its ``?>`` and
+    ``<!DOCTYPE`` to its first ``>``, so an unquoted ``<?xml version=1.0?>``
+    or a ``DOCTYPE ..."\\>`` pass); attributes of ``<plist>``, which CF never
+    reads (``<plist version=1.0>``). The comments are dropped (``<!--`` cannot
+    occur in a plist's text unescaped), and so is the prolog, once the
+    ``<?xml`` declaration's encoding has been kept. None when that changes
+    nothing, or it is not XML."""
     import re
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.lstrip().startswith(b"<"):
         return None
     cleaned = re.sub(rb"<!--.*?-->", b"", body, flags=re.S).lstrip()
+    prolog = re.match(rb"(?:\s*(?:<\?.*?\?>|<!DOCTYPE[^>\[]*>))*\s*(?=<plist\b)", cleaned, flags=re.S)
+    if prolog is not None and prolog.end() > 0:
+        declared = re.match(rb'<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']', cleaned)
+        head = b'<?xml version="1.0" encoding="%s"?>' % declared.group(1) if declared else b""
+        rest = cleaned[prolog.end():]
+        cleaned = head + re.sub(rb"\A<plist\b[^>]*>", b"<plist>", rest) if not rest.startswith(b"<plist/") else \
+            head + rest
+    elif cleaned.startswith(b"<plist"):
+        cleaned = re.sub(rb"\A<plist\b[^>/]*>", b"<plist>", cleaned)
     return None if cleaned == body else cleaned
+
+
+def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
+    """The first ``<integer>`` or ``<real>`` whose text is no number, as
+    (key path, tag, text, line), found by a scan of the tags (the XML is
+    well-formed: plistlib read it up to that value)."""
+    import re
+
+    data = re.sub(rb"<!--.*?-->", lambda m: b"\n" * m.group().count(b"\n"), data, flags=re.S)  # lines kept
+    stack: list[list] = []  # [kind, pending key or next index, key path of the container]
+    path = ""
+    for m in re.finditer(rb"<(/?)(dict|array|key|integer|real|string|data|date|true|false)\b[^>]*?(/?)>", data):
+        closing, tag, empty = m.group(1) == b"/", m.group(2).decode(), m.group(3) == b"/"
+        if closing:
+            if tag in ("dict", "array") and stack:
+                stack.pop()
+            continue
+        top = stack[-1] if stack else None
+        if tag == "key":
+            end = data.find(b"</key>", m.end())
+            if top is not None and end >= 0:
+                top[1] = data[m.end():end].decode("utf-8", "replace").strip()
+            continue
+        here = path
+        if top is not None:
+            here = f"{top[2]}.{top[1]}" if top[0] == "dict" else f"{top[2]}[{top[1]}]"
+            here = here.lstrip(".")
+            if top[0] == "array":
+                top[1] += 1
+        if tag in ("dict", "array") and not empty:
+            stack.append([tag, None if tag == "dict" else 0, here])
+        elif tag in ("integer", "real") and not empty:
+            end = data.find(b"<", m.end())
+            text = data[m.end():end].decode("utf-8", "replace").strip()
+            try:
+                int(text, 16) if text.lower().startswith(("0x", "-0x", "+0x")) else \
+                    (int(text) if tag == "integer" else float(text))
+            except ValueError:
+                return here, tag, text, data.count(b"\n", 0, m.start()) + 1
+    return None
 
 
 # expat's words, and what they usually mean in a hand-written plist.
