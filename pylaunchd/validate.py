@@ -98,6 +98,13 @@ def _top_level(r: Reader, raw: Any) -> tuple[Keys, tuple[str, ...]]:
     keys: Keys = {}
     ignored: list[str] = []
     for key, value in raw.items():
+        if isinstance(key, str) and key.lower() not in jobkeys.BY_LOWER and key.lower() in jobkeys.KEEPALIVE_BY_LOWER:
+            # A KeepAlive condition written beside KeepAlive (found in real plists: a
+            # top-level NetworkState): launchd ignores it there, as an unknown key.
+            condition = jobkeys.KEEPALIVE_BY_LOWER[key.lower()]
+            r.warn(key, f"unknown key at the top level, ignored, as launchd does: {condition} is a KeepAlive "
+                        f"condition; write it inside the KeepAlive dictionary")
+            continue
         canonical = r.canonical("", key, jobkeys.BY_LOWER)
         if canonical is None:
             continue
