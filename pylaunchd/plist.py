@@ -94,7 +94,10 @@ def _parse(data: bytes, path: str) -> Any:
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
-        bad = _bad_number(data)
+        try:
+            bad = _bad_number(data)
+        except Exception:  # noqa: BLE001 - only a better message: never a new failure
+            bad = None
         if bad is not None:  # an <integer> or <real> whose text is no number: say which, and where
             key_path, tag, text, line = bad
             raise PlistError(path, f"invalid property list: expected a number in <{tag}> (line {line}), found "
@@ -190,7 +193,7 @@ def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
         top = stack[-1] if stack else None
         if tag == "key":
             end = data.find(b"</key>", m.end())
-            if top is not None and end >= 0:
+            if top is not None and top[0] == "dict" and end >= 0:
                 top[1] = data[m.end():end].decode("utf-8", "replace").strip()
             continue
         here = path

@@ -102,3 +102,14 @@ def test_a_job_whose_argument_holds_a_nul_fails_to_spawn_cleanly(manager):
     manager.ctl("remove", "test.nul")
     manager.wait_unloaded("test.nul")
     assert "Traceback" not in manager.log()
+
+
+def test_a_number_that_is_none_is_named_by_its_key_path():
+    """A template's placeholder in an <integer> (tests/realworld's
+    dev.agentwarden.powerd) names the place; a <key> misplaced in an array,
+    which the fuzzer made, does not confuse the search for it."""
+    with pytest.raises(PlistError) as e:
+        parse_plist(PATH, b"<plist><dict><key>A</key><array><integer>1</integer><integer>__N__</integer></array>"
+                          b"</dict></plist>")
+    assert e.value.key_path == "A[1]" and "found '__N__'" in e.value.message
+    refused(b"<plist><array><key>k</key><integer>zz</integer></array></plist>")
