@@ -1,0 +1,258 @@
+"""The real programs behind the real plists of tests/realworld/, run by
+pylaunchd from those plists and talked to as their clients do.
+
+Each test reads a plist of tests/realworld/ (where it came from is said in
+the file and in tests/realworld/SOURCES.md), keeps its keys and structure,
+and adapts only what must differ on a Debian test host: the program's path
+(Homebrew's /usr/local/opt/... is Debian's /usr/bin or /usr/sbin), the
+configuration file (written here, in the test's directory), the port (a free
+one on 127.0.0.1 instead of 11211, 8080, 53 or 873) and log paths. Then a real
+client talks to the daemon: memcached's text protocol, HTTP to nginx, the
+rsync protocol (rsync's own client) to ``rsync --daemon`` started per
+connection behind an inetd socket, a DNS query to dnsmasq, RESP to
+redis-server.
+
+A test skips, saying why, when its program is missing
+(``scripts/install-test-programs`` installs them, Debian, as root). The
+``manager`` fixture stops the manager, which stops every job it started.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import pwd
+import shutil
+import socket
+import struct
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, pid_alive
+from pylaunchd.plist import read_plist
+
+REAL = Path(__file__).resolve().parent / "realworld"
+SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+IS_ROOT = os.geteuid() == 0
+USER = pwd.getpwuid(os.getuid()).pw_name
+
+
+def need(program: str) -> str:
+    found = shutil.which(program, path=SBIN_PATH)
+    if found is None:
+        pytest.skip(f"not installed: {program} (scripts/install-test-programs installs it)")
+    return found
+
+
+def real_plist(name: str) -> dict:
+    """The plist of tests/realworld/NAME.plist as launchd would read it."""
+    return read_plist(str(REAL / f"{name}.plist"))  # pylaunchd's reader: a "--" in a comment is fine, as in CF
+
+
+def talk(port: int, data: bytes, until: bytes, timeout: float = 20) -> bytes:
+    """Send *data* to 127.0.0.1:*port* and read until *until* is seen."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        while until not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def connectable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_homebrew_memcached_serves_and_keep_alive_restarts_it(manager, workdir):
+    """Homebrew's memcached plist (KeepAlive true, RunAtLoad, WorkingDirectory):
+    memcached starts at load, stores and returns a value, and when it is
+    killed KeepAlive starts it again (after the throttle), empty."""
+    memcached = need("memcached")
+    job = real_plist("homebrew.mxcl.memcached")
+    port = free_port()
+    # -l localhost as Homebrew writes it; the port and, as root, the user memcached demands.
+    job["ProgramArguments"] = [memcached, *job["ProgramArguments"][1:], "-p", str(port), "-U", "0",
+                               *(["-u", "nobody"] if IS_ROOT else [])]
+    job["WorkingDirectory"] = str(workdir)
+    job["ThrottleInterval"] = 1  # Homebrew's plist has none (10 s); the restart is what is checked
+    manager.write("homebrew.mxcl.memcached.plist", job)
+    first = manager.wait_state("homebrew.mxcl.memcached", lambda i: i["pid"], timeout=20, what="memcached started")
+    manager.wait(lambda: connectable(port), 20, "memcached listening")
+    assert talk(port, b"set greeting 0 0 5\r\nhello\r\n", b"\r\n") == b"STORED\r\n"
+    assert talk(port, b"get greeting\r\n", b"END\r\n") == b"VALUE greeting 0 5\r\nhello\r\nEND\r\n"
+
+    os.kill(first["pid"], 9)
+    again = manager.wait_state("homebrew.mxcl.memcached", lambda i: i["pid"] and i["pid"] != first["pid"],
+                               timeout=30, what="memcached restarted by KeepAlive")
+    assert again["runs"] == 2
+    manager.wait(lambda: connectable(port), 20, "the new memcached listening")
+    assert talk(port, b"get greeting\r\n", b"END\r\n") == b"END\r\n", "a new process: the cache is empty"
+
+
+def test_homebrew_nginx_in_the_foreground(manager, workdir):
+    """Homebrew's nginx plist: RunAtLoad, KeepAlive false, nginx -g 'daemon
+    off;' so that it stays the job's process. It answers HTTP; unload stops
+    the master and its worker."""
+    nginx = need("nginx")
+    job = real_plist("homebrew.mxcl.nginx")
+    port = free_port()
+    (workdir / "nginx").mkdir()
+    conf = workdir / "nginx" / "nginx.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        worker_processes 1;
+        pid {workdir}/nginx/nginx.pid;
+        error_log {workdir}/nginx/error.log;
+        {"user root;" if IS_ROOT else ""}
+        events {{ worker_connections 64; }}
+        http {{
+            access_log {workdir}/nginx/access.log;
+            client_body_temp_path {workdir}/nginx/body;
+            proxy_temp_path {workdir}/nginx/proxy;
+            fastcgi_temp_path {workdir}/nginx/fastcgi;
+            uwsgi_temp_path {workdir}/nginx/uwsgi;
+            scgi_temp_path {workdir}/nginx/scgi;
+            server {{
+                listen 127.0.0.1:{port};
+                location / {{ return 200 "served by nginx under pylaunchd\\n"; }}
+            }}
+        }}
+        """))
+    job["ProgramArguments"] = [nginx, *job["ProgramArguments"][1:], "-p", f"{workdir}/nginx/", "-c", str(conf),
+                               "-e", f"{workdir}/nginx/error.log"]
+    job["WorkingDirectory"] = str(workdir)
+    manager.write("homebrew.mxcl.nginx.plist", job)
+    info = manager.wait_state("homebrew.mxcl.nginx", lambda i: i["pid"], timeout=20, what="nginx started")
+    manager.wait(lambda: connectable(port), 20, "nginx listening")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200 and body == b"served by nginx under pylaunchd\n"
+    assert info["pid"] == int((workdir / "nginx" / "nginx.pid").read_text()), "daemon off: the job's process is nginx"
+
+    manager.ctl("unload", str(manager.jobs_dir / "homebrew.mxcl.nginx.plist"))
+    manager.wait(lambda: not pid_alive(info["pid"]), 30, "nginx stopped by unload")
+    manager.wait(lambda: not connectable(port), 30, "nginx's workers gone")
+
+
+def test_rsync_daemon_behind_an_inetd_socket(manager, workdir):
+    """A Mac OS X guide's org.samba.rsync plist: Program /usr/bin/rsync,
+    rsync --daemon --config=..., inetdCompatibility Wait false. Each client
+    connection starts its own rsync --daemon on the connected socket; the
+    real rsync client lists the module and copies a file."""
+    rsync = need("rsync")
+    job = real_plist("org.samba.rsync")
+    data = workdir / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("synchronised through pylaunchd\n")
+    conf = workdir / "rsyncd.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        use chroot = no
+        log file = {workdir}/rsyncd.log
+        {f"uid = {USER}" if IS_ROOT else ""}
+        [data]
+            path = {data}
+            comment = the test's files
+            read only = yes
+        """))
+    job["Program"] = rsync
+    job["ProgramArguments"] = [rsync, "--daemon", f"--config={conf}"]
+    # SockServiceName "rsync" is port 873; the test's port is a free one on loopback.
+    job["Sockets"]["Listeners"].update(SockServiceName=0, SockNodeName="127.0.0.1", SockFamily="IPv4")
+    manager.write("org.samba.rsync.plist", job)
+    info = manager.wait_loaded("org.samba.rsync")
+    assert info["runs"] == 0 and info["pid"] is None, "nothing runs before the first client"
+    port = info["sockets"][0]["address"]["port"]
+
+    listing = subprocess.run([rsync, f"rsync://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and "data" in listing.stdout and "the test's files" in listing.stdout, listing
+    copy = subprocess.run([rsync, "-a", f"rsync://127.0.0.1:{port}/data/notes.txt", str(workdir / "copy.txt")],
+                          capture_output=True, text=True, timeout=60)
+    assert copy.returncode == 0, copy
+    assert (workdir / "copy.txt").read_text() == "synchronised through pylaunchd\n"
+    manager.wait_state("org.samba.rsync", lambda i: i["runs"] == 2, timeout=20, what="one rsync per connection")
+
+
+def _dns_query(name: str, qid: int = 0x1234) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", 1, 1)
+
+
+def test_homebrew_dnsmasq_answers_a_query(manager, workdir):
+    """Homebrew's dnsmasq plist (startup: true; --keep-in-foreground, -C its
+    configuration, -7 a conf-dir with a *.conf filter that no shell expands):
+    dnsmasq reads the snippet in the conf-dir and answers a DNS query for it."""
+    dnsmasq = need("dnsmasq")
+    job = real_plist("homebrew.mxcl.dnsmasq")
+    port = free_port(socket.AF_INET)
+    confd = workdir / "dnsmasq.d"
+    confd.mkdir()
+    # The name's answer comes from the conf-dir, as Homebrew users put theirs (*.conf only).
+    (confd / "test.conf").write_text("address=/pylaunchd.test/192.0.2.7\n")
+    (confd / "ignored.txt").write_text("address=/pylaunchd.test/192.0.2.99\n")
+    conf = workdir / "dnsmasq.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        port={port}
+        listen-address=127.0.0.1
+        bind-interfaces
+        no-resolv
+        no-hosts
+        pid-file={workdir}/dnsmasq.pid
+        {"user=root" if IS_ROOT else ""}
+        """))
+    args = job["ProgramArguments"]
+    assert args[1:3] == ["--keep-in-foreground", "-C"] and args[4] == "-7"
+    job["ProgramArguments"] = [dnsmasq, args[1], args[2], str(conf), args[4], f"{confd},*.conf"]
+    manager.write("homebrew.mxcl.dnsmasq.plist", job)
+    manager.wait_state("homebrew.mxcl.dnsmasq", lambda i: i["pid"], timeout=20, what="dnsmasq started")
+
+    def answer():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.sendto(_dns_query("pylaunchd.test"), ("127.0.0.1", port))
+            return s.recv(512)
+    reply = manager.wait(lambda: _try(answer), 20, "dnsmasq answering")
+    qid, flags, _qd, ancount = struct.unpack(">HHHH", reply[:8])
+    assert qid == 0x1234 and flags & 0x8000 and ancount == 1, reply
+    assert reply.endswith(socket.inet_aton("192.0.2.7")), "the conf-dir's *.conf snippet gave the answer"
+
+
+def _try(fn):
+    try:
+        return fn()
+    except OSError:
+        return None
+
+
+def test_homebrew_redis_serves_resp(manager, workdir):
+    """Homebrew's redis plist of tests/realworld (KeepAlive true, RunAtLoad,
+    every LimitLoadToSessionType, logs to StandardOutPath): redis-server reads
+    its configuration file and answers redis-cli's protocol."""
+    redis = need("redis-server")
+    job = real_plist("homebrew.mxcl.redis")
+    port = free_port()
+    conf = workdir / "redis.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\nsave \"\"\nappendonly no\n")
+    job["ProgramArguments"] = [redis, str(conf)]
+    job["WorkingDirectory"] = str(workdir)
+    job["StandardOutPath"] = job["StandardErrorPath"] = str(workdir / "redis.log")
+    manager.write("homebrew.mxcl.redis.plist", job)
+    manager.wait_state("homebrew.mxcl.redis", lambda i: i["pid"], timeout=20, what="redis-server started")
+    manager.wait(lambda: connectable(port), 20, "redis listening")
+    assert talk(port, b"*3\r\n$3\r\nSET\r\n$4\r\njobs\r\n$9\r\npylaunchd\r\n", b"\r\n") == b"+OK\r\n"
+    assert talk(port, b"*2\r\n$3\r\nGET\r\n$4\r\njobs\r\n", b"pylaunchd\r\n") == b"$9\r\npylaunchd\r\n"
+    manager.wait(lambda: "Ready to accept connections" in (workdir / "redis.log").read_text(), 20,
+                 "redis's log in StandardOutPath")
