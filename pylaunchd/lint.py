@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .jobspec import JobSpec
-from .plist import PlistError, read_plist
+from .plist import MAX_PLIST_BYTES, PlistError, duplicate_keys, read_plist
 from .plistvalues import ERROR, NOTE, WARNING, Problem
 from .validate import check
 
@@ -50,12 +50,26 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     except PlistError as e:
         return [Finding(ERROR, path, e.key_path, e.message)]
     findings = _file_checks(path, uid)
+    findings += _duplicate_key_checks(path)
     checked = check(raw, path)
     findings += [Finding.of(path, e.problem()) for e in checked.errors]
     findings += [Finding.of(path, w) for w in checked.warnings]
     if checked.spec is not None:
         findings += _semantic_checks(path, checked.spec, uid)
     return findings
+
+
+def _duplicate_key_checks(path: str) -> list[Finding]:
+    """A key given twice in one dictionary (a guide's example gives KeepAlive
+    twice): launchd keeps the last value without a word, and so does the loader."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PLIST_BYTES + 1)
+    except OSError:
+        return []
+    return [Finding(WARNING, path, key_path, f"given twice in one dictionary (again on line {line}): the last "
+                                             f"value counts, as in launchd; the first is ignored")
+            for key_path, line in duplicate_keys(data)]
 
 
 def _file_checks(path: str, uid: int) -> list[Finding]:

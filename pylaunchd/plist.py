@@ -179,11 +179,40 @@ def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
     """The first ``<integer>`` or ``<real>`` whose text is no number, as
     (key path, tag, text, line), found by a scan of the tags (the XML is
     well-formed: plistlib read it up to that value)."""
+    for kind, here, tag, text, line in _scan(data):
+        if kind != "value" or tag not in ("integer", "real"):
+            continue
+        try:
+            int(text, 16) if text.lower().startswith(("0x", "-0x", "+0x")) else \
+                (int(text) if tag == "integer" else float(text))
+        except ValueError:
+            return here, tag, text, line
+    return None
+
+
+def duplicate_keys(data: bytes) -> list[tuple[str, int]]:
+    """The keys an XML plist gives twice in one dictionary, as (key path,
+    line of the second): the last value counts, in plistlib as in
+    CoreFoundation (``CFDictionarySetValue``), so the first is silently
+    lost. For ``pylaunchctl lint``; [] for a binary plist."""
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not body.startswith(b"<"):
+        return []
+    try:
+        return [(here, line) for kind, here, _tag, _text, line in _scan(data) if kind == "duplicate"]
+    except Exception:  # noqa: BLE001 - a lint hint only: never a failure
+        return []
+
+
+def _scan(data: bytes):
+    """The tags of an XML plist, walked without a parser (comments dropped,
+    lines kept): ("value", key path, tag, text of a leaf, line) for each value
+    and ("duplicate", key path, "key", key, line) for a key seen before in
+    its dictionary."""
     import re
 
     data = re.sub(rb"<!--.*?-->", lambda m: b"\n" * m.group().count(b"\n"), data, flags=re.S)  # lines kept
-    stack: list[list] = []  # [kind, pending key or next index, key path of the container]
-    path = ""
+    stack: list[list] = []  # [kind, pending key or next index, key path of the container, keys seen]
     for m in re.finditer(rb"<(/?)(dict|array|key|integer|real|string|data|date|true|false)\b[^>]*?(/?)>", data):
         closing, tag, empty = m.group(1) == b"/", m.group(2).decode(), m.group(3) == b"/"
         if closing:
@@ -195,24 +224,23 @@ def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
             end = data.find(b"</key>", m.end())
             if top is not None and top[0] == "dict" and end >= 0:
                 top[1] = data[m.end():end].decode("utf-8", "replace").strip()
+                if top[1] in top[3]:
+                    yield "duplicate", f"{top[2]}.{top[1]}".lstrip("."), tag, top[1], data.count(b"\n", 0, m.start()) + 1
+                top[3].add(top[1])
             continue
-        here = path
+        here = ""
         if top is not None:
             here = f"{top[2]}.{top[1]}" if top[0] == "dict" else f"{top[2]}[{top[1]}]"
             here = here.lstrip(".")
             if top[0] == "array":
                 top[1] += 1
         if tag in ("dict", "array") and not empty:
-            stack.append([tag, None if tag == "dict" else 0, here])
-        elif tag in ("integer", "real") and not empty:
-            end = data.find(b"<", m.end())
-            text = data[m.end():end].decode("utf-8", "replace").strip()
-            try:
-                int(text, 16) if text.lower().startswith(("0x", "-0x", "+0x")) else \
-                    (int(text) if tag == "integer" else float(text))
-            except ValueError:
-                return here, tag, text, data.count(b"\n", 0, m.start()) + 1
-    return None
+            stack.append([tag, None if tag == "dict" else 0, here, set()])
+            continue
+        text = ""
+        if not empty and tag in ("integer", "real", "string", "data", "date"):
+            text = data[m.end():data.find(b"<", m.end())].decode("utf-8", "replace").strip()
+        yield "value", here, tag, text, data.count(b"\n", 0, m.start()) + 1
 
 
 # expat's words, and what they usually mean in a hand-written plist.

@@ -111,6 +111,9 @@ def test_a_guide_with_every_key_at_once():
     assert s.soft_limits and s.hard_limits and s.low_priority_io and s.throttle_interval == 60
     assert s.watch_paths == s.queue_directories == ("/path/to/directory_or_file",)
     assert any("AfterInitialDemand" in w for w in s.warnings)
+    _, by_file = lint_json(HERE / "MyProgram.plist")
+    [twice] = [f for f in by_file["MyProgram"] if "given twice" in f["message"]]
+    assert twice["key_path"] == "KeepAlive" and twice["level"] == "warning" and "line 78" in twice["message"]
 
 
 def test_homebrew_formulae_plists():
