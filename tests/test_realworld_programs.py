@@ -10,7 +10,8 @@ one on 127.0.0.1 instead of 11211, 8080, 53 or 873) and log paths. Then a real
 client talks to the daemon: memcached's text protocol, HTTP to nginx, the
 rsync protocol (rsync's own client) to ``rsync --daemon`` started per
 connection behind an inetd socket, a DNS query to dnsmasq, RESP to
-redis-server.
+redis-server, tftp to in.tftpd and ssh to sshd -i from macOS's own plists
+(both Disabled: enabled with ``load -w``, forced with ``load -F``).
 
 A test skips, saying why, when its program is missing
 (``scripts/install-test-programs`` installs them, Debian, as root). The
@@ -256,3 +257,99 @@ def test_homebrew_redis_serves_resp(manager, workdir):
     assert talk(port, b"*2\r\n$3\r\nGET\r\n$4\r\njobs\r\n", b"pylaunchd\r\n") == b"$9\r\npylaunchd\r\n"
     manager.wait(lambda: "Ready to accept connections" in (workdir / "redis.log").read_text(), 20,
                  "redis's log in StandardOutPath")
+
+
+def test_apples_tftpd_plist_enabled_with_load_w_serves_a_file(manager, workdir):
+    """macOS's com.apple.tftpd plist: Disabled true, so nothing listens until
+    `pylaunchctl load -w` enables it; then each transfer's datagram starts
+    in.tftpd on the socket (inetd Wait true, dgram), the real tftp client
+    gets the file, and in.tftpd exits once idle."""
+    if not IS_ROOT:
+        pytest.skip("in.tftpd needs root (it chroots with --secure and changes to user nobody)")
+    tftpd, tftp = need("in.tftpd"), need("tftp")
+    job = real_plist("com.apple.tftpd")
+    srv = workdir / "tftpboot"  # Apple's /private/tftpboot
+    srv.mkdir()
+    os.chmod(srv, 0o755)
+    payload = os.urandom(2000) + b"booted through pylaunchd\n"
+    (srv / "kernel").write_bytes(payload)
+    os.chmod(srv / "kernel", 0o644)
+    # Apple's tftpd takes -i (insecure: no chroot) and the directory; in.tftpd's words for the same.
+    assert job["ProgramArguments"][1:] == ["-i", "/private/tftpboot"]
+    job["ProgramArguments"] = [tftpd, "--secure", "--timeout", "1", "--user", "nobody", str(srv)]
+    job["Sockets"]["Listeners"].update(SockServiceName=0, SockNodeName="127.0.0.1", SockFamily="IPv4")
+    path = manager.write("com.apple.tftpd.plist", job)
+    manager.wait(lambda: "com.apple.tftpd" in manager.log(), 10, "the disabled plist noticed")
+    assert manager.info("com.apple.tftpd") is None, "Disabled true: not loaded"
+    refused = manager.ctl("load", str(path), check=False)
+    assert refused.returncode != 0 and "-w" in refused.stderr
+
+    manager.ctl("load", "-w", str(path))
+    info = manager.wait_loaded("com.apple.tftpd")
+    port = info["sockets"][0]["address"]["port"]
+    dest = workdir / "got"
+    cp = subprocess.run([tftp, "127.0.0.1", str(port), "-c", "get", "kernel", str(dest)],
+                        capture_output=True, text=True, timeout=60, cwd=workdir)
+    assert dest.exists() and dest.read_bytes() == payload, f"{cp.returncode} {cp.stdout}{cp.stderr}"
+    manager.wait_state("com.apple.tftpd", lambda i: i["runs"] == 1 and i["pid"] is None and i["watching_sockets"],
+                       timeout=20, what="in.tftpd to exit after the transfer")
+
+
+def _account_locked(user: str) -> bool:
+    try:
+        with open("/etc/shadow") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name == user:
+                    return rest.startswith("!")
+    except OSError:
+        pass
+    return False
+
+
+def test_apples_sshd_plist_logs_in_with_a_key(manager, workdir):
+    """macOS's com.openssh.sshd plist (Disabled, Program differing from
+    ProgramArguments[0], Bonjour service types, POSIXSpawnType Interactive,
+    StandardErrorPath /dev/null, SHAuthorizationRight): forced with
+    `load -F`, sshd -i runs per connection and a real ssh client logs in. The
+    Bonjour names are not advertised (warned); the socket works as usual."""
+    if not IS_ROOT:
+        pytest.skip("sshd -i needs root here (privilege separation in /run/sshd)")
+    sshd, ssh, keygen = need("sshd"), need("ssh"), need("ssh-keygen")
+    if _account_locked(USER):
+        pytest.skip(f"the account {USER} is locked ('!' password): sshd with UsePAM no refuses it")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # what sshd's systemd unit would make
+    keys = workdir / "ssh"
+    keys.mkdir(mode=0o700)
+    host_key, client_key = keys / "host", keys / "client"
+    for key in (host_key, client_key):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    shutil.copy(f"{client_key}.pub", keys / "authorized_keys")
+    config = keys / "sshd_config"
+    config.write_text(textwrap.dedent(f"""\
+        HostKey {host_key}
+        AuthorizedKeysFile {keys}/authorized_keys
+        StrictModes no
+        UsePAM no
+        PermitRootLogin prohibit-password
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        AllowUsers {USER}
+        """))
+    job = real_plist("com.openssh.sshd")
+    assert job["Program"] == "/usr/libexec/sshd-keygen-wrapper" and job["ProgramArguments"] == ["/usr/sbin/sshd", "-i"]
+    job["Program"] = sshd  # Apple's wrapper makes host keys, then execs sshd: the keys are made above
+    job["ProgramArguments"] = ["/usr/sbin/sshd", "-i", "-f", str(config)]
+    job["Sockets"]["Listeners"].update(SockServiceName=0, SockNodeName="127.0.0.1", SockFamily="IPv4")
+    path = manager.write("com.openssh.sshd.plist", job)
+    manager.ctl("load", "-F", str(path))
+    info = manager.wait_loaded("com.openssh.sshd")
+    port = info["sockets"][0]["address"]["port"]
+    cp = subprocess.run([ssh, "-F", "/dev/null", "-i", str(client_key), "-p", str(port), "-o", "BatchMode=yes",
+                         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                         "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "LogLevel=ERROR",
+                         f"{USER}@127.0.0.1", "echo hello-from-$(id -un)"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0 and cp.stdout.strip() == f"hello-from-{USER}", cp
+    printed = manager.ctl("print", "com.openssh.sshd").stdout
+    assert "Bonjour" in printed or "Bonjour" in manager.log(), "the unadvertised Bonjour names are said"
