@@ -196,9 +196,10 @@ def _port(service: str, sock_type: str | None) -> int | None:
 
 def _trigger_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if not (spec.run_at_load or spec.keep_alive.has_conditions or spec.sockets or spec.start_interval
-            or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount):
-        add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, timers or paths): "
-                      "it runs only on pylaunchctl start")
+            or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount
+            or spec.mach_services):  # a MachServices name starts it on a D-Bus call (a real helper has only that)
+        add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, MachServices, timers or "
+                      "paths): it runs only on pylaunchctl start")
 
 
 def _domain_checks(spec: JobSpec, uid: int, add: Add) -> None:
@@ -207,6 +208,9 @@ def _domain_checks(spec: JobSpec, uid: int, add: Add) -> None:
         add(WARNING, "LimitLoadToSessionType", f"{', '.join(sorted(types))}: no pylaunchd domain loads this job (the "
                                                f"system domain is System; a per-user one Aqua, Background and "
                                                f"StandardIO)")
+    elif types and "System" not in types:
+        add(NOTE, "LimitLoadToSessionType", f"{', '.join(sorted(types))}: loads in a per-user domain only, never in "
+                                            f"the system domain (System)")
 
 
 def summary(findings: list[Finding]) -> tuple[int, int]:

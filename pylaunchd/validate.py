@@ -111,6 +111,8 @@ def _top_level(r: Reader, raw: Any) -> tuple[Keys, tuple[str, ...]]:
         if canonical in jobkeys.IGNORED_KEYS:
             r.warn(canonical, f"accepted and ignored: {jobkeys.IGNORED_KEYS[canonical]}")
             ignored.append(canonical)
+            if canonical == "BundleProgram":
+                keys[canonical] = value  # only to say so when it is the job's only program (_program)
             continue
         keys[canonical] = value
     return keys, tuple(ignored)
@@ -141,8 +143,12 @@ def _program(r: Reader, keys: Keys) -> Fields:
     if "ProgramArguments" in keys:
         arguments = r.string_array("ProgramArguments", keys["ProgramArguments"])
     if program is None and not arguments:
-        r.error("ProgramArguments", "Program, or a non-empty ProgramArguments array",
-                found="an empty array" if "ProgramArguments" in keys else "neither key")
+        found = "an empty array" if "ProgramArguments" in keys else "neither key"
+        if "BundleProgram" in keys and "ProgramArguments" not in keys:
+            # SMAppService's plists (real ones: a menu-bar app's agent) name only a path inside the app bundle.
+            found = (f"only BundleProgram {describe(keys['BundleProgram'])} (a path inside a macOS app "
+                     f"bundle, which has no meaning here): give the program's absolute path as Program")
+        r.error("ProgramArguments", "Program, or a non-empty ProgramArguments array", found=found)
     if program is None and not arguments[0]:
         r.error("ProgramArguments[0]", "the program to run", arguments[0])
     return {"program": program, "arguments": arguments}

@@ -24,6 +24,10 @@ REFUSED = {
                                "expected a number in <integer> (line 20), found '__UID__'"),
     # launchd ignores an unknown SockProtocol; pylaunchd refuses a wrong enumerated value (as SockType).
     "com.example.osunit": ("Sockets.Listener.SockProtocol", 'expected one of TCP, UDP, found string "SOCK_STREAM"'),
+    # SMAppService's BundleProgram alone: a path inside an app bundle; launchd resolves it, Linux has no bundle.
+    "com.youngminpark.ping.Ping.keepalive": ("ProgramArguments",
+                                             'found only BundleProgram string "Contents/MacOS/Ping" (a path inside '
+                                             "a macOS app bundle"),
 }
 
 
@@ -44,7 +48,7 @@ def test_no_real_world_plist_has_an_error_but_the_refused_ones():
     for name, (key_path, words) in REFUSED.items():
         [e] = errors[name]
         assert e["key_path"] == key_path and words in e["message"], e
-    assert len(list(HERE.glob("*.plist"))) >= 37
+    assert len(list(HERE.glob("*.plist"))) >= 43
 
 
 def test_prologs_core_foundation_reads():
@@ -206,3 +210,19 @@ def test_the_corpus_check_reads_every_plist_without_a_crash():
     rows = [line for line in cp.stdout.splitlines() if line.startswith("| `")]
     assert len(rows) == len(list(HERE.glob("*.plist"))) + len(list(corpus.glob("*.plist")))
     assert any("refused: " in r for r in rows) and any("loads in: system, per-user" in r for r in rows)
+
+
+def test_app_agents_session_types_and_bundle_keys():
+    """A tray app's agent gives LimitLoadToSessionType as a string, and a VPN
+    helper AssociatedBundleIdentifiers as a string; a helper started only by
+    its MachServices name is not said to have nothing that starts it."""
+    tray = spec("com.example.tray")
+    assert tray.limit_load_to_session_type == ("Aqua",) and tray.process_type == "Interactive"
+    assert "AssociatedBundleIdentifiers" in tray.ignored_keys
+    vpn = spec("com.pixelvpn.helper")
+    assert "AssociatedBundleIdentifiers" in vpn.ignored_keys and [n.name for n in vpn.mach_services] == \
+        ["com.pixelvpn.helper"]
+    _, by_file = lint_json(HERE / "com.example.tray.plist", HERE / "com.pixelvpn.helper.plist")
+    assert any(f["key_path"] == "LimitLoadToSessionType" and "per-user domain only" in f["message"]
+               for f in by_file["com.example.tray"])
+    assert not [f for f in by_file["com.pixelvpn.helper"] if "nothing starts this job" in f["message"]]
