@@ -155,23 +155,31 @@ def _lenient_xml(data: bytes) -> bytes | None:
     or a ``DOCTYPE ..."\\>`` pass); attributes of ``<plist>``, which CF never
     reads (``<plist version=1.0>``). The comments are dropped (``<!--`` cannot
     occur in a plist's text unescaped), and so is the prolog, once the
-    ``<?xml`` declaration's encoding has been kept. None when that changes
-    nothing, or it is not XML."""
+    ``<?xml`` declaration's encoding has been kept; each keeps its line
+    breaks, so that an error expat still finds names the file's own line.
+    None when that changes nothing, or it is not XML."""
     import re
+
+    def breaks(m: re.Match) -> bytes:
+        return b"\n" * m.group().count(b"\n")
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.lstrip().startswith(b"<"):
         return None
-    cleaned = re.sub(rb"<!--.*?-->", b"", body, flags=re.S).lstrip()
+    cleaned = re.sub(rb"<!--.*?-->", breaks, body, flags=re.S)
     prolog = re.match(rb"(?:\s*(?:<\?.*?\?>|<!DOCTYPE[^>\[]*>))*\s*(?=<plist\b)", cleaned, flags=re.S)
-    if prolog is not None and prolog.end() > 0:
-        declared = re.match(rb'<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']', cleaned)
+    if prolog is not None:
+        declared = re.match(rb'\s*<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']', cleaned)
         head = b'<?xml version="1.0" encoding="%s"?>' % declared.group(1) if declared else b""
         rest = cleaned[prolog.end():]
-        cleaned = head + re.sub(rb"\A<plist\b[^>]*>", b"<plist>", rest) if not rest.startswith(b"<plist/") else \
-            head + rest
-    elif cleaned.startswith(b"<plist"):
-        cleaned = re.sub(rb"\A<plist\b[^>/]*>", b"<plist>", cleaned)
+        tag = re.match(rb"<plist\b[^>/]*>", rest)
+        if tag is not None:  # the prolog's line breaks after <plist>: plistlib wants <?xml or <plist first
+            rest = b"<plist>" + breaks(prolog) + breaks(tag) + rest[tag.end():]
+        cleaned = head + rest
+    else:  # blank lines left before <?xml: after it, where XML allows them
+        lead = re.match(rb"(\s+)(<\?xml.*?\?>)", cleaned, flags=re.S)
+        if lead is not None:
+            cleaned = lead.group(2) + lead.group(1) + cleaned[lead.end():]
     return None if cleaned == body else cleaned
 
 
