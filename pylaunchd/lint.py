@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .jobspec import JobSpec
-from .plist import MAX_PLIST_BYTES, PlistError, duplicate_keys, read_plist
+from .plist import PlistError, duplicate_keys, parse_plist, read_bytes
 from .plistvalues import ERROR, NOTE, WARNING, Problem
 from .validate import check
 
@@ -46,11 +46,12 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     path = os.path.abspath(path)
     uid = os.geteuid() if as_uid is None else as_uid
     try:
-        raw = read_plist(path)
+        data = read_bytes(path)
+        raw = parse_plist(path, data)
     except PlistError as e:
         return [Finding(ERROR, path, e.key_path, e.message)]
     findings = _file_checks(path, uid)
-    findings += _duplicate_key_checks(path)
+    findings += _duplicate_key_checks(path, data)
     checked = check(raw, path)
     findings += [Finding.of(path, e.problem()) for e in checked.errors]
     findings += [Finding.of(path, w) for w in checked.warnings]
@@ -59,14 +60,9 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     return findings
 
 
-def _duplicate_key_checks(path: str) -> list[Finding]:
+def _duplicate_key_checks(path: str, data: bytes) -> list[Finding]:
     """A key given twice in one dictionary (a guide's example gives KeepAlive
     twice): launchd keeps the last value without a word, and so does the loader."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_PLIST_BYTES + 1)
-    except OSError:
-        return []
     return [Finding(WARNING, path, key_path, f"given twice in one dictionary (again on line {line}): the last "
                                              f"value counts, as in launchd; the first is ignored")
             for key_path, line in duplicate_keys(data)]

@@ -33,12 +33,16 @@ def read_plist(path: str) -> Any:
 
     XML and binary plists are both accepted (plistlib detects the format).
     """
+    return parse_plist(path, read_bytes(path))
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of the job file at *path* (at most MAX_PLIST_BYTES + 1)."""
     try:
         with open(path, "rb", buffering=0) as f:
-            data = read_limited(f.fileno(), os.fstat(f.fileno()).st_size)
+            return read_limited(f.fileno(), os.fstat(f.fileno()).st_size)
     except OSError as e:
         raise PlistError(path, f"cannot read file: {e.strerror}") from None
-    return parse_plist(path, data)
 
 
 def read_limited(fd: int, size: int) -> bytes:
@@ -203,9 +207,14 @@ def duplicate_keys(data: bytes) -> list[tuple[str, int]]:
     line of the second): the last value counts, in plistlib as in
     CoreFoundation (``CFDictionarySetValue``), so the first is silently
     lost. For ``pylaunchctl lint``; [] for a binary plist."""
+    import re
+
     body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not body.startswith(b"<"):
         return []
+    keys = re.findall(rb"<key>([^<]*)</key>", data)
+    if len(set(keys)) == len(keys):
+        return []  # no key text twice in the file (most plists): no dictionary can have one twice
     try:
         return [(here, line) for kind, here, _tag, _text, line in _scan(data) if kind == "duplicate"]
     except Exception:  # noqa: BLE001 - a lint hint only: never a failure
