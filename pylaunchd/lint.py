@@ -134,14 +134,22 @@ def _identity_checks(spec: JobSpec, uid: int, add: Add) -> None:
 
 
 def _file_path_checks(spec: JobSpec, uid: int, add: Add) -> None:
-    if spec.working_directory and not os.path.isdir(spec.working_directory):
-        add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist; the job would run in /")
+    # The child chroots before its chdir and its standard paths (launchd's order): with a
+    # RootDirectory (Homebrew writes one for root_dir) they are paths inside it.
+    root = spec.root_directory
+    where = f" inside RootDirectory {root}" if root else ""
+
+    def host(p: str) -> str:
+        return os.path.join(root, p.lstrip("/")) if root and os.path.isabs(p) else p
+
+    if spec.working_directory and not os.path.isdir(host(spec.working_directory)):
+        add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist{where}; the job would run in /")
     for key, p in (("StandardOutPath", spec.stdout_path), ("StandardErrorPath", spec.stderr_path)):
-        if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(p)):
-            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist: the output would go to the "
-                              f"job's log (pylaunchctl log) instead; create it (it is never created for you)")
-    if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(spec.stdin_path):
-        add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist; the job would read /dev/null")
+        if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(host(p))):
+            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist{where}: the output would go to "
+                              f"the job's log (pylaunchctl log) instead; create it (it is never created for you)")
+    if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(host(spec.stdin_path)):
+        add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist{where}; the job would read /dev/null")
 
 
 def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
