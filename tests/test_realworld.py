@@ -48,7 +48,7 @@ def test_no_real_world_plist_has_an_error_but_the_refused_ones():
     for name, (key_path, words) in REFUSED.items():
         [e] = errors[name]
         assert e["key_path"] == key_path and words in e["message"], e
-    assert len(list(HERE.glob("*.plist"))) >= 43
+    assert len(list(HERE.glob("*.plist"))) >= 46
 
 
 def test_prologs_core_foundation_reads():
@@ -226,3 +226,22 @@ def test_app_agents_session_types_and_bundle_keys():
     assert any(f["key_path"] == "LimitLoadToSessionType" and "per-user domain only" in f["message"]
                for f in by_file["com.example.tray"])
     assert not [f for f in by_file["com.pixelvpn.helper"] if "nothing starts this job" in f["message"]]
+
+
+def test_homebrews_own_generator_output():
+    """Homebrew/brew's service spec: what `brew services` writes for every
+    option at once, and for a socket."""
+    full = spec("homebrew.mxcl.formula_name")
+    assert full.keep_alive.always and full.launch_only_once and full.root_directory == "/usr/local/var"
+    assert full.process_type == "Interactive" and full.stdin_path == "/usr/local/var/in/beanstalkd"
+    assert {"LegacyTimers", "TimeOut"} <= set(full.ignored_keys)  # restart_delay became TimeOut, which launchd ignores
+    assert dict(full.environment)["ETC_DIR"] == "/usr/local/etc/beanstalkd"
+    # The child chroots before its chdir and its standard paths: lint looks inside RootDirectory.
+    _, by_file = lint_json(HERE / "homebrew.mxcl.formula_name.plist")
+    found = {f["key_path"]: f["message"] for f in by_file["homebrew.mxcl.formula_name"]}
+    assert "does not exist inside RootDirectory /usr/local/var" in found["WorkingDirectory"]
+    assert "inside RootDirectory /usr/local/var" in found["StandardInPath"]
+    [sock] = spec("homebrew.mxcl.formula_name.sockets").sockets[0].sockets
+    assert (sock.family, sock.node, sock.protocol, sock.service) == ("IPv4v6", "127.0.0.1", "TCP", "80")
+    [node_app] = spec("com.example.yourapp").sockets[0].sockets
+    assert node_app.family == "IPv4v6" and node_app.service == "8080"  # an <integer> port

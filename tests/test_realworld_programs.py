@@ -10,8 +10,9 @@ one on 127.0.0.1 instead of 11211, 8080, 53 or 873) and log paths. Then a real
 client talks to the daemon: memcached's text protocol, HTTP to nginx, the
 rsync protocol (rsync's own client) to ``rsync --daemon`` started per
 connection behind an inetd socket, a DNS query to dnsmasq, RESP to
-redis-server, tftp to in.tftpd and ssh to sshd -i from macOS's own plists
-(both Disabled: enabled with ``load -w``, forced with ``load -F``).
+redis-server, beanstalkd's protocol on the IPv4v6 socket Homebrew's generator
+writes, tftp to in.tftpd and ssh to sshd -i from macOS's own plists (both
+Disabled: enabled with ``load -w``, forced with ``load -F``).
 
 A test skips, saying why, when its program is missing
 (``scripts/install-test-programs`` installs them, Debian, as root). The
@@ -353,3 +354,26 @@ def test_apples_sshd_plist_logs_in_with_a_key(manager, workdir):
     assert cp.returncode == 0 and cp.stdout.strip() == f"hello-from-{USER}", cp
     printed = manager.ctl("print", "com.openssh.sshd").stdout
     assert "Bonjour" in printed or "Bonjour" in manager.log(), "the unadvertised Bonjour names are said"
+
+
+def test_homebrew_generated_ipv4v6_socket_hands_beanstalkd_its_listener(manager, workdir):
+    """What Homebrew writes for sockets "tcp://127.0.0.1:PORT": SockFamily
+    IPv4v6 with SockNodeName 127.0.0.1, SockProtocol TCP, RunAtLoad. The
+    dual-stack socket is bound to the v4-mapped ::ffff:127.0.0.1 (it failed
+    to load: getaddrinfo finds no IPv6 address for 127.0.0.1); beanstalkd
+    takes it by systemd's socket activation (LISTEN_FDS) and serves a job
+    queue to an IPv4 client."""
+    beanstalkd = need("beanstalkd")
+    job = real_plist("homebrew.mxcl.formula_name.sockets")
+    listener = job["Sockets"]["Listeners"]
+    assert (listener["SockFamily"], listener["SockNodeName"], listener["SockServiceName"]) == ("IPv4v6", "127.0.0.1", "80")
+    job["ProgramArguments"] = [beanstalkd]  # the spec's "test" argument stands for the formula's own
+    listener["SockServiceName"] = "0"  # port 80 is Homebrew's example; a free one here
+    job["StandardErrorPath"] = str(workdir / "beanstalkd.log")
+    manager.write("homebrew.mxcl.formula_name.plist", job)
+    info = manager.wait_state("homebrew.mxcl.formula_name", lambda i: i["pid"], timeout=20, what="beanstalkd started")
+    [sock] = info["sockets"]
+    assert sock["address"]["host"] == "::ffff:127.0.0.1", sock
+    port = sock["address"]["port"]
+    assert talk(port, b"put 0 0 60 5\r\nhello\r\n", b"\r\n").startswith(b"INSERTED ")
+    assert talk(port, b"reserve-with-timeout 0\r\n", b"hello\r\n").endswith(b" 5\r\nhello\r\n")
