@@ -25,6 +25,9 @@ REFUSED = {
     # launchd ignores an unknown SockProtocol; pylaunchd refuses a wrong enumerated value (as SockType).
     "com.example.osunit": ("Sockets.Listener.SockProtocol", 'expected one of TCP, UDP, found string "SOCK_STREAM"'),
     # SMAppService's BundleProgram alone: a path inside an app bundle; launchd resolves it, Linux has no bundle.
+    # A renderer writes every number as a <string>: launchd would ignore StartInterval (never run by timer).
+    "com.suspenders.fleet-monitor": ("StartInterval",
+                                     'expected an integer, found string "900" (write <integer>900</integer>)'),
     "com.youngminpark.ping.Ping.keepalive": ("ProgramArguments",
                                              'found only BundleProgram string "Contents/MacOS/Ping" (a path inside '
                                              "a macOS app bundle"),
@@ -48,7 +51,7 @@ def test_no_real_world_plist_has_an_error_but_the_refused_ones():
     for name, (key_path, words) in REFUSED.items():
         [e] = errors[name]
         assert e["key_path"] == key_path and words in e["message"], e
-    assert len(list(HERE.glob("*.plist"))) >= 46
+    assert len(list(HERE.glob("*.plist"))) >= 48
 
 
 def test_prologs_core_foundation_reads():
@@ -245,3 +248,15 @@ def test_homebrews_own_generator_output():
     assert (sock.family, sock.node, sock.protocol, sock.service) == ("IPv4v6", "127.0.0.1", "TCP", "80")
     [node_app] = spec("com.example.yourapp").sockets[0].sockets
     assert node_app.family == "IPv4v6" and node_app.service == "8080"  # an <integer> port
+
+
+def test_numbers_written_as_strings():
+    """The same renderer's calendar job: each field a <string>, so the
+    schedule is ignored (as launchd does), the job loads, and lint says what
+    to write."""
+    s = spec("com.suspenders.db-backup")
+    assert s.start_calendar == () and s.run_at_load
+    _, by_file = lint_json(HERE / "com.suspenders.db-backup.plist")
+    found = {f["key_path"]: f["message"] for f in by_file["com.suspenders.db-backup"]}
+    assert "(write <integer>10</integer>)" in found["StartCalendarInterval.Hour"]
+    assert "no usable schedule" in found["StartCalendarInterval"]
