@@ -171,20 +171,42 @@ def _lenient_xml(data: bytes) -> bytes | None:
     if not body.lstrip().startswith(b"<"):
         return None
     cleaned = re.sub(rb"<!--.*?-->", breaks, body, flags=re.S)
-    prolog = re.match(rb"(?:\s*(?:<\?.*?\?>|<!DOCTYPE[^>\[]*>))*\s*(?=<plist\b)", cleaned, flags=re.S)
-    if prolog is not None:
+    end = _prolog_end(cleaned)
+    if end is not None:
         declared = re.match(rb'\s*<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']', cleaned)
         head = b'<?xml version="1.0" encoding="%s"?>' % declared.group(1) if declared else b""
-        rest = cleaned[prolog.end():]
+        rest = cleaned[end:]
         tag = re.match(rb"<plist\b[^>/]*>", rest)
         if tag is not None:  # the prolog's line breaks after <plist>: plistlib wants <?xml or <plist first
-            rest = b"<plist>" + breaks(prolog) + breaks(tag) + rest[tag.end():]
+            rest = b"<plist>" + b"\n" * cleaned.count(b"\n", 0, end) + breaks(tag) + rest[tag.end():]
         cleaned = head + rest
     else:  # blank lines left before <?xml: after it, where XML allows them
         lead = re.match(rb"(\s+)(<\?xml.*?\?>)", cleaned, flags=re.S)
         if lead is not None:
             cleaned = lead.group(2) + lead.group(1) + cleaned[lead.end():]
     return None if cleaned == body else cleaned
+
+
+def _prolog_end(data: bytes) -> int | None:
+    """Where ``<plist`` starts after a prolog CoreFoundation skips (blanks,
+    ``<?...?>`` to its ``?>``, ``<!DOCTYPE`` to its first ``>``), or None
+    when something else comes first (an inline DTD, not a plist)."""
+    pos, n = 0, len(data)
+    while True:
+        while pos < n and data[pos] in b" \t\r\n":
+            pos += 1
+        if data.startswith(b"<?", pos):
+            close = data.find(b"?>", pos + 2)
+        elif data.startswith(b"<!DOCTYPE", pos):
+            close = data.find(b">", pos)
+            if close >= 0 and b"[" in data[pos:close]:
+                return None  # an inline DTD: plistlib decides (it refuses entity declarations)
+            close = close - 1 if close >= 0 else -1
+        else:
+            return pos if data.startswith(b"<plist", pos) else None
+        if close < 0:
+            return None
+        pos = close + 2
 
 
 def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
@@ -230,6 +252,13 @@ def _scan(data: bytes):
 
     data = re.sub(rb"<!--.*?-->", lambda m: b"\n" * m.group().count(b"\n"), data, flags=re.S)  # lines kept
     stack: list[list] = []  # [kind, pending key or next index, key path of the container, keys seen]
+    lines = [1, 0]  # the line at lines[1], counted forward only: linear in the file
+
+    def line_of(at: int) -> int:
+        lines[0] += data.count(b"\n", lines[1], at)
+        lines[1] = at
+        return lines[0]
+
     for m in re.finditer(rb"<(/?)(dict|array|key|integer|real|string|data|date|true|false)\b[^>]*?(/?)>", data):
         closing, tag, empty = m.group(1) == b"/", m.group(2).decode(), m.group(3) == b"/"
         if closing:
@@ -242,7 +271,7 @@ def _scan(data: bytes):
             if top is not None and top[0] == "dict" and end >= 0:
                 top[1] = data[m.end():end].decode("utf-8", "replace").strip()
                 if top[1] in top[3]:
-                    yield "duplicate", f"{top[2]}.{top[1]}".lstrip("."), tag, top[1], data.count(b"\n", 0, m.start()) + 1
+                    yield "duplicate", f"{top[2]}.{top[1]}".lstrip("."), tag, top[1], line_of(m.start())
                 top[3].add(top[1])
             continue
         here = ""
@@ -257,7 +286,7 @@ def _scan(data: bytes):
         text = ""
         if not empty and tag in ("integer", "real", "string", "data", "date"):
             text = data[m.end():data.find(b"<", m.end())].decode("utf-8", "replace").strip()
-        yield "value", here, tag, text, data.count(b"\n", 0, m.start()) + 1
+        yield "value", here, tag, text, line_of(m.start())
 
 
 # expat's words, and what they usually mean in a hand-written plist.
