@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .jobspec import JobSpec
-from .plist import PlistError, read_plist
+from .plist import PlistError, duplicate_keys, parse_plist, read_bytes
 from .plistvalues import ERROR, NOTE, WARNING, Problem
 from .validate import check
 
@@ -46,16 +46,26 @@ def lint_file(path: str, as_uid: int | None = None) -> list[Finding]:
     path = os.path.abspath(path)
     uid = os.geteuid() if as_uid is None else as_uid
     try:
-        raw = read_plist(path)
+        data = read_bytes(path)
+        raw = parse_plist(path, data)
     except PlistError as e:
-        return [Finding(ERROR, path, "", e.message)]
+        return [Finding(ERROR, path, e.key_path, e.message)]
     findings = _file_checks(path, uid)
+    findings += _duplicate_key_checks(path, data)
     checked = check(raw, path)
     findings += [Finding.of(path, e.problem()) for e in checked.errors]
     findings += [Finding.of(path, w) for w in checked.warnings]
     if checked.spec is not None:
         findings += _semantic_checks(path, checked.spec, uid)
     return findings
+
+
+def _duplicate_key_checks(path: str, data: bytes) -> list[Finding]:
+    """A key given twice in one dictionary (a guide's example gives KeepAlive
+    twice): launchd keeps the last value without a word, and so does the loader."""
+    return [Finding(WARNING, path, key_path, f"given twice in one dictionary (again on line {line}): the last "
+                                             f"value counts, as in launchd; the first is ignored")
+            for key_path, line in duplicate_keys(data)]
 
 
 def _file_checks(path: str, uid: int) -> list[Finding]:
@@ -124,14 +134,22 @@ def _identity_checks(spec: JobSpec, uid: int, add: Add) -> None:
 
 
 def _file_path_checks(spec: JobSpec, uid: int, add: Add) -> None:
-    if spec.working_directory and not os.path.isdir(spec.working_directory):
-        add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist; the job would run in /")
+    # The child chroots before its chdir and its standard paths (launchd's order): with a
+    # RootDirectory (Homebrew writes one for root_dir) they are paths inside it.
+    root = spec.root_directory
+    where = f" inside RootDirectory {root}" if root else ""
+
+    def host(p: str) -> str:
+        return os.path.join(root, p.lstrip("/")) if root and os.path.isabs(p) else p
+
+    if spec.working_directory and not os.path.isdir(host(spec.working_directory)):
+        add(WARNING, "WorkingDirectory", f"{spec.working_directory} does not exist{where}; the job would run in /")
     for key, p in (("StandardOutPath", spec.stdout_path), ("StandardErrorPath", spec.stderr_path)):
-        if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(p)):
-            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist: the output would go to the "
-                              f"job's log (pylaunchctl log) instead; create it (it is never created for you)")
-    if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(spec.stdin_path):
-        add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist; the job would read /dev/null")
+        if p and os.path.isabs(p) and not os.path.isdir(os.path.dirname(host(p))):
+            add(WARNING, key, f"the directory {os.path.dirname(p)} does not exist{where}: the output would go to "
+                              f"the job's log (pylaunchctl log) instead; create it (it is never created for you)")
+    if spec.stdin_path and os.path.isabs(spec.stdin_path) and not os.path.exists(host(spec.stdin_path)):
+        add(WARNING, "StandardInPath", f"{spec.stdin_path} does not exist{where}; the job would read /dev/null")
 
 
 def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
@@ -142,6 +160,9 @@ def _keep_alive_checks(spec: JobSpec, uid: int, add: Add) -> None:
     elif ka.successful_exit is False:
         add(NOTE, "KeepAlive.SuccessfulExit", "false restarts the job after it fails (non-zero status or a signal), "
                                                "and leaves it stopped after exit 0; true is the opposite")
+    if spec.launch_only_once and (ka.always or ka.successful_exit is not None or ka.crashed is not None):
+        add(WARNING, "LaunchOnlyOnce", "true with KeepAlive: the job runs once and is never restarted after it "
+                                       "exits, KeepAlive notwithstanding (launchd does the same)")
     if ka.always and spec.throttle_interval == 0:
         add(WARNING, "ThrottleInterval", "0 with KeepAlive true: a job that exits at once restarts in a tight loop")
 
@@ -179,9 +200,10 @@ def _port(service: str, sock_type: str | None) -> int | None:
 
 def _trigger_checks(spec: JobSpec, uid: int, add: Add) -> None:
     if not (spec.run_at_load or spec.keep_alive.has_conditions or spec.sockets or spec.start_interval
-            or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount):
-        add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, timers or paths): "
-                      "it runs only on pylaunchctl start")
+            or spec.start_calendar or spec.watch_paths or spec.queue_directories or spec.start_on_mount
+            or spec.mach_services):  # a MachServices name starts it on a D-Bus call (a real helper has only that)
+        add(NOTE, "", "nothing starts this job by itself (no RunAtLoad, KeepAlive, Sockets, MachServices, timers or "
+                      "paths): it runs only on pylaunchctl start")
 
 
 def _domain_checks(spec: JobSpec, uid: int, add: Add) -> None:
@@ -190,6 +212,9 @@ def _domain_checks(spec: JobSpec, uid: int, add: Add) -> None:
         add(WARNING, "LimitLoadToSessionType", f"{', '.join(sorted(types))}: no pylaunchd domain loads this job (the "
                                                f"system domain is System; a per-user one Aqua, Background and "
                                                f"StandardIO)")
+    elif types and "System" not in types:
+        add(NOTE, "LimitLoadToSessionType", f"{', '.join(sorted(types))}: loads in a per-user domain only, never in "
+                                            f"the system domain (System)")
 
 
 def summary(findings: list[Finding]) -> tuple[int, int]:

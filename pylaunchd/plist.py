@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 class PlistError(Exception):
     """A job file could not be read as a property list."""
 
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
+    def __init__(self, path: str, message: str, key_path: str = ""):
+        super().__init__(f"{path}: {key_path}: {message}" if key_path else f"{path}: {message}")
         self.path = path
         self.message = message
+        self.key_path = key_path
 
 
 MAX_PLIST_BYTES = 4 * 1024 * 1024
@@ -32,12 +33,16 @@ def read_plist(path: str) -> Any:
 
     XML and binary plists are both accepted (plistlib detects the format).
     """
+    return parse_plist(path, read_bytes(path))
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of the job file at *path* (at most MAX_PLIST_BYTES + 1)."""
     try:
         with open(path, "rb", buffering=0) as f:
-            data = read_limited(f.fileno(), os.fstat(f.fileno()).st_size)
+            return read_limited(f.fileno(), os.fstat(f.fileno()).st_size)
     except OSError as e:
         raise PlistError(path, f"cannot read file: {e.strerror}") from None
-    return parse_plist(path, data)
 
 
 def read_limited(fd: int, size: int) -> bytes:
@@ -93,6 +98,15 @@ def _parse(data: bytes, path: str) -> Any:
     except plistlib.InvalidFileException as e:
         raise PlistError(path, f"not a property list (XML or binary): {e}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        try:
+            bad = _bad_number(data)
+        except Exception:  # noqa: BLE001 - only a better message: never a new failure
+            bad = None
+        if bad is not None:  # an <integer> or <real> whose text is no number: say which, and where
+            key_path, tag, text, line = bad
+            raise PlistError(path, f"invalid property list: expected a number in <{tag}> (line {line}), found "
+                                   f"{text!r:.60} (a placeholder left unfilled?); launchd refuses the file too",
+                             key_path) from None
         raise PlistError(path, f"invalid property list: {e}") from None
 
 
@@ -139,16 +153,140 @@ def _spell(place: tuple | None) -> str:
 
 def _lenient_xml(data: bytes) -> bytes | None:
     """An XML plist as CoreFoundation reads it, which expat does not: a
-    comment (or blank lines) before ``<?xml``, ``--`` inside a comment. The
-    comments are dropped (``<!--`` cannot occur in a plist's text unescaped).
+    comment (or blank lines) before ``<?xml``, ``--`` inside a comment; a
+    prolog that is not XML (CF skips ``<?...?>`` to its ``?>`` and
+    ``<!DOCTYPE`` to its first ``>``, so an unquoted ``<?xml version=1.0?>``
+    or a ``DOCTYPE ..."\\>`` pass); attributes of ``<plist>``, which CF never
+    reads (``<plist version=1.0>``). The comments are dropped (``<!--`` cannot
+    occur in a plist's text unescaped), and so is the prolog, once the
+    ``<?xml`` declaration's encoding has been kept; each keeps its line
+    breaks, so that an error expat still finds names the file's own line.
     None when that changes nothing, or it is not XML."""
     import re
+
+    def breaks(m: re.Match) -> bytes:
+        return b"\n" * m.group().count(b"\n")
 
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.lstrip().startswith(b"<"):
         return None
-    cleaned = re.sub(rb"<!--.*?-->", b"", body, flags=re.S).lstrip()
+    cleaned = re.sub(rb"<!--.*?-->", breaks, body, flags=re.S)
+    end = _prolog_end(cleaned)
+    if end is not None:
+        declared = re.match(rb'\s*<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']', cleaned)
+        head = b'<?xml version="1.0" encoding="%s"?>' % declared.group(1) if declared else b""
+        rest = cleaned[end:]
+        tag = re.match(rb"<plist\b[^>/]*>", rest)
+        if tag is not None:  # the prolog's line breaks after <plist>: plistlib wants <?xml or <plist first
+            rest = b"<plist>" + b"\n" * cleaned.count(b"\n", 0, end) + breaks(tag) + rest[tag.end():]
+        cleaned = head + rest
+    else:  # blank lines left before <?xml: after it, where XML allows them
+        lead = re.match(rb"(\s+)(<\?xml.*?\?>)", cleaned, flags=re.S)
+        if lead is not None:
+            cleaned = lead.group(2) + lead.group(1) + cleaned[lead.end():]
     return None if cleaned == body else cleaned
+
+
+def _prolog_end(data: bytes) -> int | None:
+    """Where ``<plist`` starts after a prolog CoreFoundation skips (blanks,
+    ``<?...?>`` to its ``?>``, ``<!DOCTYPE`` to its first ``>``), or None
+    when something else comes first (an inline DTD, not a plist)."""
+    pos, n = 0, len(data)
+    while True:
+        while pos < n and data[pos] in b" \t\r\n":
+            pos += 1
+        if data.startswith(b"<?", pos):
+            close = data.find(b"?>", pos + 2)
+        elif data.startswith(b"<!DOCTYPE", pos):
+            close = data.find(b">", pos)
+            if close >= 0 and b"[" in data[pos:close]:
+                return None  # an inline DTD: plistlib decides (it refuses entity declarations)
+            close = close - 1 if close >= 0 else -1
+        else:
+            return pos if data.startswith(b"<plist", pos) else None
+        if close < 0:
+            return None
+        pos = close + 2
+
+
+def _bad_number(data: bytes) -> tuple[str, str, str, int] | None:
+    """The first ``<integer>`` or ``<real>`` whose text is no number, as
+    (key path, tag, text, line), found by a scan of the tags (the XML is
+    well-formed: plistlib read it up to that value)."""
+    for kind, here, tag, text, line in _scan(data):
+        if kind != "value" or tag not in ("integer", "real"):
+            continue
+        try:
+            int(text, 16) if text.lower().startswith(("0x", "-0x", "+0x")) else \
+                (int(text) if tag == "integer" else float(text))
+        except ValueError:
+            return here, tag, text, line
+    return None
+
+
+def duplicate_keys(data: bytes) -> list[tuple[str, int]]:
+    """The keys an XML plist gives twice in one dictionary, as (key path,
+    line of the second): the last value counts, in plistlib as in
+    CoreFoundation (``CFDictionarySetValue``), so the first is silently
+    lost. For ``pylaunchctl lint``; [] for a binary plist."""
+    import re
+
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not body.startswith(b"<"):
+        return []
+    keys = re.findall(rb"<key>([^<]*)</key>", data)
+    if len(set(keys)) == len(keys):
+        return []  # no key text twice in the file (most plists): no dictionary can have one twice
+    try:
+        return [(here, line) for kind, here, _tag, _text, line in _scan(data) if kind == "duplicate"]
+    except Exception:  # noqa: BLE001 - a lint hint only: never a failure
+        return []
+
+
+def _scan(data: bytes):
+    """The tags of an XML plist, walked without a parser (comments dropped,
+    lines kept): ("value", key path, tag, text of a leaf, line) for each value
+    and ("duplicate", key path, "key", key, line) for a key seen before in
+    its dictionary."""
+    import re
+
+    data = re.sub(rb"<!--.*?-->", lambda m: b"\n" * m.group().count(b"\n"), data, flags=re.S)  # lines kept
+    stack: list[list] = []  # [kind, pending key or next index, key path of the container, keys seen]
+    lines = [1, 0]  # the line at lines[1], counted forward only: linear in the file
+
+    def line_of(at: int) -> int:
+        lines[0] += data.count(b"\n", lines[1], at)
+        lines[1] = at
+        return lines[0]
+
+    for m in re.finditer(rb"<(/?)(dict|array|key|integer|real|string|data|date|true|false)\b[^>]*?(/?)>", data):
+        closing, tag, empty = m.group(1) == b"/", m.group(2).decode(), m.group(3) == b"/"
+        if closing:
+            if tag in ("dict", "array") and stack:
+                stack.pop()
+            continue
+        top = stack[-1] if stack else None
+        if tag == "key":
+            end = data.find(b"</key>", m.end())
+            if top is not None and top[0] == "dict" and end >= 0:
+                top[1] = data[m.end():end].decode("utf-8", "replace").strip()
+                if top[1] in top[3]:
+                    yield "duplicate", f"{top[2]}.{top[1]}".lstrip("."), tag, top[1], line_of(m.start())
+                top[3].add(top[1])
+            continue
+        here = ""
+        if top is not None:
+            here = f"{top[2]}.{top[1]}" if top[0] == "dict" else f"{top[2]}[{top[1]}]"
+            here = here.lstrip(".")
+            if top[0] == "array":
+                top[1] += 1
+        if tag in ("dict", "array") and not empty:
+            stack.append([tag, None if tag == "dict" else 0, here, set()])
+            continue
+        text = ""
+        if not empty and tag in ("integer", "real", "string", "data", "date"):
+            text = data[m.end():data.find(b"<", m.end())].decode("utf-8", "replace").strip()
+        yield "value", here, tag, text, line_of(m.start())
 
 
 # expat's words, and what they usually mean in a hand-written plist.

@@ -144,7 +144,11 @@ class Reader:
 
     def integer(self, key_path: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error(key_path, "an integer", value)
+            hint = ""
+            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+                # real renderers write every number as a <string> (launchd ignores such a key)
+                hint = f" (write <integer>{value.strip()}</integer>)"
+            self.error(key_path, "an integer", found=describe(value) + hint)
         return value
 
     def dictionary(self, key_path: str, value: Any) -> dict:

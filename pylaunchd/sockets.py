@@ -190,6 +190,10 @@ def exported_environment(groups: list[SocketGroup]) -> dict[str, str]:
 def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
     sock_type = _TYPES[s.type]
     flags = socket.AI_PASSIVE if s.passive else 0
+    if s.family == "IPv4v6":
+        # One dual-stack socket: an IPv4 name or address (Homebrew writes SockNodeName 127.0.0.1 with
+        # IPv4v6 for sockets "tcp://127.0.0.1:PORT") is its v4-mapped address, ::ffff:127.0.0.1.
+        flags |= socket.AI_V4MAPPED
     try:
         infos = _numeric(s, sock_type) or socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
                                                              _PROTOCOLS[s.protocol], flags)
@@ -264,7 +268,12 @@ def _numeric(s: SocketSpec, sock_type: int) -> list | None:
         try:
             host = socket.inet_ntop(family, socket.inet_pton(family, node))
         except OSError:
-            continue
+            if s.family != "IPv4v6":
+                continue
+            try:  # an IPv4 address on a dual-stack socket: its v4-mapped form (getaddrinfo's AI_V4MAPPED)
+                host = "::ffff:" + socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, node))
+            except OSError:
+                continue
         addr = (host, int(service)) if family == socket.AF_INET else (host, int(service), 0, 0)
         return [(family, sock_type, proto, "", addr)]
     return None

@@ -101,12 +101,21 @@ def _top_level(r: Reader, raw: Any) -> tuple[Keys, tuple[str, ...]]:
     keys: Keys = {}
     ignored: list[str] = []
     for key, value in raw.items():
+        if isinstance(key, str) and key.lower() not in jobkeys.BY_LOWER and key.lower() in jobkeys.KEEPALIVE_BY_LOWER:
+            # A KeepAlive condition written beside KeepAlive (found in real plists: a
+            # top-level NetworkState): launchd ignores it there, as an unknown key.
+            condition = jobkeys.KEEPALIVE_BY_LOWER[key.lower()]
+            r.warn(key, f"unknown key at the top level, ignored, as launchd does: {condition} is a KeepAlive "
+                        f"condition; write it inside the KeepAlive dictionary")
+            continue
         canonical = r.canonical("", key, jobkeys.BY_LOWER)
         if canonical is None:
             continue
         if canonical in jobkeys.IGNORED_KEYS:
             r.warn(canonical, f"accepted and ignored: {jobkeys.IGNORED_KEYS[canonical]}")
             ignored.append(canonical)
+            if canonical == "BundleProgram":
+                keys[canonical] = value  # only to say so when it is the job's only program (_program)
             continue
         keys[canonical] = value
     return keys, tuple(ignored)
@@ -137,8 +146,12 @@ def _program(r: Reader, keys: Keys) -> Fields:
     if "ProgramArguments" in keys:
         arguments = r.string_array("ProgramArguments", keys["ProgramArguments"])
     if program is None and not arguments:
-        r.error("ProgramArguments", "Program, or a non-empty ProgramArguments array",
-                found="an empty array" if "ProgramArguments" in keys else "neither key")
+        found = "an empty array" if "ProgramArguments" in keys else "neither key"
+        if "BundleProgram" in keys and "ProgramArguments" not in keys:
+            # SMAppService's plists (real ones: a menu-bar app's agent) name only a path inside the app bundle.
+            found = (f"only BundleProgram {describe(keys['BundleProgram'])} (a path inside a macOS app "
+                     f"bundle, which has no meaning here): give the program's absolute path as Program")
+        r.error("ProgramArguments", "Program, or a non-empty ProgramArguments array", found=found)
     if program is None and not arguments[0]:
         r.error("ProgramArguments[0]", "the program to run", arguments[0])
     return {"program": program, "arguments": arguments}

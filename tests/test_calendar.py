@@ -395,7 +395,8 @@ def test_parse_month_zero_is_a_wildcard():
     assert len(w) == 1 and w[0].startswith("StartCalendarInterval.Month: Month 0 is treated as a wildcard")
 
 
-@pytest.mark.parametrize("bad,found", [(True, "boolean true"), ("3", 'string "3"'), (3.0, "real 3.0"),
+@pytest.mark.parametrize("bad,found", [(True, "boolean true"), ("3", 'string "3" (write <integer>3</integer>)'),
+                                       ("three", 'string "three"'), (3.0, "real 3.0"),
                                        ([3], "array of 1 item"), ({}, "dictionary with 0 keys")])
 def test_parse_non_integer_discards_that_dict(bad, found):
     s, w = validate_schedules([{"Minute": 1}, {"Minute": 2, "Hour": bad}, {"Minute": 3}])

@@ -102,3 +102,27 @@ def test_a_job_whose_argument_holds_a_nul_fails_to_spawn_cleanly(manager):
     manager.ctl("remove", "test.nul")
     manager.wait_unloaded("test.nul")
     assert "Traceback" not in manager.log()
+
+
+def test_a_number_that_is_none_is_named_by_its_key_path():
+    """A template's placeholder in an <integer> (tests/realworld's
+    dev.agentwarden.powerd) names the place; a <key> misplaced in an array,
+    which the fuzzer made, does not confuse the search for it."""
+    with pytest.raises(PlistError) as e:
+        parse_plist(PATH, b"<plist><dict><key>A</key><array><integer>1</integer><integer>__N__</integer></array>"
+                          b"</dict></plist>")
+    assert e.value.key_path == "A[1]" and "found '__N__'" in e.value.message
+    refused(b"<plist><array><key>k</key><integer>zz</integer></array></plist>")
+
+
+def test_an_error_after_core_foundations_leniency_names_the_files_own_line():
+    """The CF-lenient second reading drops comments and the prolog; expat's
+    error about what remains still names the line of the file, not of the
+    rewritten text (an unescaped & on line 6 and on line 9)."""
+    doctype = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+               b'"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n'
+               b'<key>Label</key>\n<string>a & b</string>\n</dict>\n</plist>\n')
+    assert "line 6, column 11" in refused(doctype)
+    comment_first = (b'<!-- a\n comment -->\n<?xml version="1.0" encoding="UTF-8"?>\n<plist version=1.0>\n<dict>\n'
+                     b'<key>Label</key>\n<string>x</string>\n<key>A</key>\n<string>a & b</string>\n</dict>\n</plist>\n')
+    assert "line 9, column 11" in refused(comment_first)

@@ -153,3 +153,32 @@ def test_a_user_or_group_this_host_lacks_is_named(workdir):
                         "exit status 3 (ESRCH), as pylaunchctl print then says") in found
     assert any(k == "GroupName" and '"no-such-group-here"' in m for k, m in found)
     assert not [f for f in lint_file(str(p), as_uid=1000) if f.key_path in ("UserName", "GroupName")]
+
+
+def test_a_key_given_twice_is_named_with_its_path(workdir):
+    """launchd (CoreFoundation) keeps the last value of a key given twice in
+    one dictionary, without a word; lint names each such key, nested ones
+    too, and none in a binary plist or a plist without duplicates."""
+    from pylaunchd.lint import lint_file
+    from pylaunchd.plist import duplicate_keys
+
+    p = workdir / "twice.plist"
+    p.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+  <key>Label</key><string>test.twice</string>
+  <key>Program</key><string>/bin/true</string>
+  <key>Sockets</key><dict><key>L</key><dict>
+    <key>SockServiceName</key><string>0</string>
+    <key>SockServiceName</key><string>1</string>
+  </dict></dict>
+  <key>Label</key><string>test.twice</string>
+  <!-- <key>Program</key> in a comment is no key -->
+</dict></plist>
+""")
+    os.chmod(p, 0o644)
+    assert duplicate_keys(p.read_bytes()) == [("Sockets.L.SockServiceName", 7), ("Label", 9)]
+    found = [(f.key_path, f.level) for f in lint_file(str(p)) if "given twice" in f.message]
+    assert found == [("Sockets.L.SockServiceName", "warning"), ("Label", "warning")]
+    import plistlib
+    assert duplicate_keys(plistlib.dumps({"Label": "x"}, fmt=plistlib.FMT_BINARY)) == []
+    assert duplicate_keys((CORPUS / "typo-runatload.plist").read_bytes()) == []

@@ -53,6 +53,26 @@ def test_ipv4v6_is_one_dual_stack_socket():
         close_group(g)
 
 
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this machine")
+@pytest.mark.parametrize("node", ["127.0.0.1", "localhost"])
+def test_ipv4v6_with_an_ipv4_node_is_its_v4_mapped_address(node):
+    """Homebrew's sockets "tcp://127.0.0.1:PORT" is SockFamily IPv4v6 with
+    SockNodeName 127.0.0.1: one dual-stack socket on ::ffff:127.0.0.1, which
+    IPv4 clients of 127.0.0.1 reach (getaddrinfo found no IPv6 address for it,
+    and the job did not load). A name with an IPv6 address keeps that one."""
+    g = create_group(group(SocketSpec(family="IPv4v6", node=node, service="0")))
+    try:
+        [b] = g.sockets
+        assert b.sock.family == socket.AF_INET6 and b.sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+        if node == "127.0.0.1":
+            assert b.address["host"] == "::ffff:127.0.0.1"
+            socket.create_connection(("127.0.0.1", b.address["port"]), timeout=5).close()
+        else:
+            assert b.address["host"] in ("::1", "::ffff:127.0.0.1")
+    finally:
+        close_group(g)
+
+
 def test_udp_and_service_name():
     g = create_group(group(SocketSpec(type="dgram", node="127.0.0.1", service="0")))
     try:

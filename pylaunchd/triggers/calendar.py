@@ -209,7 +209,8 @@ def _parse_one(value: dict, where: str, warnings: list[Problem]) -> CalendarInte
         seen[key] = raw_key
         attr, low, high = _FIELDS[key]
         if isinstance(v, bool) or not isinstance(v, int):
-            _warn(warnings, kp, f"expected an integer, found {describe(v)}; "
+            hint = f" (write <integer>{v.strip()}</integer>)" if isinstance(v, str) and v.strip().isdigit() else ""
+            _warn(warnings, kp, f"expected an integer, found {describe(v)}{hint}; "
                                 "this schedule is ignored, as launchd does")
             ok = False
             continue
