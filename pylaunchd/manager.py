@@ -211,8 +211,10 @@ class Manager:
     async def run(self, control_server_factory: ControlServerFactory) -> int:
         self._wire()
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
-        pid1.become_subreaper()
+        subreaper = pid1.become_subreaper()
         self._open_notify()
+        if self.notify is not None:
+            self.notify.reaps_orphans = subreaper or os.getpid() == 1
         for sig in pid1.SHUTDOWN_SIGNALS:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
@@ -361,6 +363,11 @@ class Manager:
         table.reconcile(paths)
 
     def _reap(self) -> None:
+        # What jobs said before they exited counts first (MAINPID= of the
+        # child a daemon forked, then its parent's exit), as systemd reads
+        # notifications before SIGCHLD.
+        if self.notify is not None:
+            self.notify.drain()
         scan = False
         while True:
             try:

@@ -15,11 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import ManagerProcess, plist, wait_for
+from conftest import JOBS, ManagerProcess, plist, wait_for
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -209,6 +210,31 @@ def test_exit_with_ends_the_manager_with_that_jobs_status(init, workdir, script,
     assert m.exit_status() == status, m.log()[-3000:]
     assert "side term" in log.read_text(), "the other jobs were stopped in order"
     assert m.log().count("(test.main) started pid") == 1, "its KeepAlive does not restart it"
+
+
+@needs_pidns
+def test_exit_with_follows_the_main_process_a_daemon_named_with_mainpid(init, workdir):
+    stop = workdir / "stop"
+    m = init("--exit-with", "test.main", jobs=[("main.plist", plist("test.main", RunAtLoad=True, ProgramArguments=[
+        sys.executable, str(JOBS / "forking_notifier.py"), str(stop), "7"]))])
+    info = m.wait(lambda: (lambda i: i if i and i["ready"] else None)(m.info("test.main")), 15, "READY=1")
+    assert "main process is now pid" in m.log() and info["runs"] == 1
+    assert m.proc.poll() is None, "its first process's exit 0 did not end the container"
+    stop.write_text("")
+    assert m.exit_status() == 7, m.log()[-3000:]
+
+
+@needs_pidns
+def test_extend_timeout_usec_while_stopping_holds_back_the_sigkill(init, workdir):
+    notifier = f'"{sys.executable}" "{JOBS / "notifier.py"}"'
+    m = init(jobs=[("slow.plist", plist("test.slow", RunAtLoad=True, ExitTimeOut=1, ProgramArguments=sh(
+        f"trap '{notifier} STOPPING=1 EXTEND_TIMEOUT_USEC=20000000 & sleep 2; exit 0' TERM; "
+        "while :; do sleep 0.05; done")))])
+    m.wait(lambda: (m.info("test.slow") or {}).get("pid"), 10, "the job to run")
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0, m.log()[-3000:]  # it took 2 s of the 20 it asked for, past its ExitTimeOut of 1
+    assert "(test.slow) EXTEND_TIMEOUT_USEC: SIGKILL not before" in m.log()
+    assert "Killing" not in m.log()
 
 
 @needs_pidns

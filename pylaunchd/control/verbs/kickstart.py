@@ -30,7 +30,8 @@ class Kickstart(Verb):
     blame then says "kickstart by user". -w: wait until the job is
     ready, i.e. its process sent READY=1 on NOTIFY_SOCKET (systemd's
     sd_notify; docs/container.md), at most --timeout seconds (default 30);
-    it fails with 60 (timed out) if it does not, 3 if the job exits first.
+    it fails with 60 (timed out) if it does not, 3 if the job exits first;
+    a job that sends EXTEND_TIMEOUT_USEC= is waited for at least that long.
     Readiness never delays a client of its sockets: -w only waits.
     """
 
@@ -75,6 +76,8 @@ class Kickstart(Verb):
             info = JobStatus.from_json(self.client.call("print", domain, label=label))
             if info.ready:
                 return
+            if info.ready_extended:  # EXTEND_TIMEOUT_USEC=: the job asked for longer
+                deadline = max(deadline, time.monotonic() + info.ready_extended)
             if info.pid is None and info.state not in (RUNNING, THROTTLED) and info.runs:
                 fail(f"{label} exited before it was ready (READY=1): last exit {info.last_exit_status}",
                      EXIT_NO_SUCH_PROCESS)
