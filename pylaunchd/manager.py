@@ -174,6 +174,11 @@ class Manager:
         if self.notify is not None:
             self.notify.job_removed(job)
         left = self.orphans.forget(job.label)
+        if job.label == self.exit_with and self.exit_status is None and not self.shutting_down:
+            last = job.machine.last_exit  # unloaded while it was not running: it will not run again
+            self.exit_status = pid1.exit_code(last) if last is not None else 0
+            log.info("(%s) unloaded (--exit-with): shutting down with status %d", job.label, self.exit_status)
+            self.request_shutdown()
         self.mains.pop(job.label, None)  # else one entry per label ever loaded: jobs come and go for months
         if self.shutting_down:
             self._stop_leftovers(job, left)
@@ -233,6 +238,12 @@ class Manager:
         if self.bus is not None:
             self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
+        if self.exit_with is not None and self.exit_with not in self.table.jobs:
+            # A container whose main job is not there would run on forever, saying nothing.
+            log.error("--exit-with %s: no such job in %s: shutting down with status 1",
+                      self.exit_with, ", ".join(self.domain.jobs_dirs))
+            self.exit_status = 1
+            self.request_shutdown()
         # The jobs run before the control server is even imported: its
         # socket, bound by the caller, queues pylaunchctl's requests meanwhile.
         server = await control_server_factory(self)

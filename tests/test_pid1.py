@@ -213,6 +213,23 @@ def test_exit_with_ends_the_manager_with_that_jobs_status(init, workdir, script,
 
 
 @needs_pidns
+def test_exit_with_a_job_that_is_not_there_ends_the_manager_at_once_and_says_why(workdir):
+    m = Init(workdir, ["--exit-with", "test.typo"])
+    m.write("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=["/bin/sleep", "60"]))
+    m.start(wait=False)
+    assert m.exit_status() == 1, m.log()[-3000:]
+    assert "--exit-with test.typo: no such job in" in m.log()
+
+
+@needs_pidns
+def test_exit_with_a_job_unloaded_while_it_does_not_run_ends_the_manager(init, workdir):
+    m = init("--exit-with", "test.main", jobs=[("main.plist", plist("test.main", ProgramArguments=["/bin/true"]))])
+    m.ctl("bootout", "system/test.main")
+    assert m.exit_status() == 0, m.log()[-3000:]
+    assert "(test.main) unloaded (--exit-with): shutting down with status 0" in m.log()
+
+
+@needs_pidns
 def test_exit_with_follows_the_main_process_a_daemon_named_with_mainpid(init, workdir):
     stop = workdir / "stop"
     m = init("--exit-with", "test.main", jobs=[("main.plist", plist("test.main", RunAtLoad=True, ProgramArguments=[
