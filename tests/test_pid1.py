@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import JOBS, ManagerProcess, plist, wait_for
+from conftest import JOBS, ManagerProcess, free_port, plist, wait_for
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -314,3 +314,25 @@ def test_kickstart_w_times_out_on_a_job_that_never_says_ready(manager):
     assert cp.returncode == 60, cp.stderr
     assert "timed out after 0.5 s waiting for test.mute to send READY=1" in cp.stderr
     assert "ready = no" in manager.ctl("print", "test.mute").stdout
+
+
+@needs_pidns
+def test_sshd_tells_its_readiness_to_kickstart_w_as_debian_builds_it(init, workdir):
+    """Debian's sshd (linked with libsystemd) sends READY=1 once it listens: a
+    second real daemon, as a container runs it (sshd -D), behind kickstart -w."""
+    sshd, keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not os.path.exists(sshd) or keygen is None:
+        pytest.skip("needs sshd and ssh-keygen (scripts/install-test-programs installs them)")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
+    key = workdir / "host_ed25519"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    port = free_port()
+    m = init(jobs=[("sshd.plist", plist("test.sshd", ExitTimeOut=5, ProgramArguments=[
+        sshd, "-D", "-e", "-f", "/dev/null", "-p", str(port), "-o", "ListenAddress=127.0.0.1",
+        "-o", f"HostKey={key}", "-o", f"PidFile={workdir / 'sshd.pid'}", "-o", "UsePAM=no"]))])
+    m.wait(lambda: m.info("test.sshd"), 10, "the job to load")
+    cp = m.ctl("kickstart", "-w", "--timeout", "20", "test.sshd", check=False)
+    assert cp.returncode == 0, cp.stderr + m.log()[-3000:]
+    assert "ready = yes" in m.ctl("print", "test.sshd").stdout
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0, m.log()[-3000:]
