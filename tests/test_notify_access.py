@@ -67,15 +67,21 @@ def test_a_message_from_a_process_that_is_no_jobs_changes_nothing(manager):
     assert not info["ready"] and info["status_text"] is None, info
 
 
-def test_extend_timeout_usec_makes_kickstart_w_wait_longer(manager):
-    # The extension (20 s) comes at once, READY=1 a second later: far past -w's --timeout of 0.1 s.
+def test_extend_timeout_usec_makes_kickstart_w_wait_longer(manager, workdir):
+    # The job asks for 30 s at once; READY=1 comes a second after the go file,
+    # which is there before kickstart -w starts waiting with its --timeout of 0.1 s.
+    go = workdir / "go"
     notifier = " ".join(f'"{a}"' for a in NOTIFIER)
-    manager.write("slow.plist", plist("test.slow", ProgramArguments=[
-        "/bin/sh", "-c", f"{notifier} EXTEND_TIMEOUT_USEC=20000000 & sleep 1; exec {notifier} READY=1"]))
-    manager.wait_loaded("test.slow")
+    manager.write("slow.plist", plist("test.slow", RunAtLoad=True, ProgramArguments=[
+        "/bin/sh", "-c", f"{notifier} EXTEND_TIMEOUT_USEC=30000000 & "
+                         f"while [ ! -e {go} ]; do sleep 0.02; done; sleep 1; exec {notifier} READY=1"]))
+    left = manager.wait_state("test.slow", lambda i: i["ready_extended"], what="the extension")["ready_extended"]
+    assert 0 < left <= 30
+    go.write_text("")
     cp = manager.ctl("kickstart", "-w", "--timeout", "0.1", "test.slow", check=False)
     assert cp.returncode == 0, cp.stderr + manager.log()[-3000:]
-    assert manager.info("test.slow")["ready"]
+    info = manager.info("test.slow")
+    assert info["ready"] and info["ready_extended"] is None and info["runs"] == 1, info
 
 
 def test_watchdog_trigger_aborts_the_job_at_once_and_says_why(manager):
