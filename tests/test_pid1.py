@@ -307,6 +307,17 @@ def test_dbus_daemon_is_ready_for_kickstart_w(manager, workdir):
     assert "ready = yes" in manager.ctl("print", "test.dbus").stdout
 
 
+def test_kickstart_w_says_when_the_job_exits_before_it_is_ready(manager):
+    """Also with KeepAlive, which starts it again: the process -w waited for is gone."""
+    manager.write("once.plist", plist("test.once", ProgramArguments=["/bin/sh", "-c", "sleep 0.2; exit 5"]))
+    manager.write("loop.plist", plist("test.loop", KeepAlive=True, ProgramArguments=["/bin/sh", "-c", "sleep 0.2; exit 1"]))
+    for label, code in (("test.once", 5), ("test.loop", 1)):
+        manager.wait_loaded(label)
+        cp = manager.ctl("kickstart", "-w", "--timeout", "30", label, check=False)
+        assert cp.returncode == 3, cp.stderr
+        assert f"{label} exited before it was ready (READY=1): last exit {code}" in cp.stderr
+
+
 def test_kickstart_w_times_out_on_a_job_that_never_says_ready(manager):
     manager.write("mute.plist", plist("test.mute", ProgramArguments=["/bin/sleep", "60"]))
     manager.wait_loaded("test.mute")
