@@ -255,6 +255,22 @@ def test_extend_timeout_usec_while_stopping_holds_back_the_sigkill(init, workdir
 
 
 @needs_pidns
+def test_a_job_writing_to_dev_stdout_reaches_the_containers_output(init, workdir):
+    """StandardOutPath /dev/stdout: the manager's own output, which a runtime
+    shows (docker logs); without it the output stays in the job's log."""
+    m = init(jobs=[("o.plist", plist("test.out", RunAtLoad=True, StandardOutPath="/dev/stdout",
+                                     StandardErrorPath="/dev/stderr", ProgramArguments=sh(
+                                         "echo to-the-container; echo errors-too >&2; exec sleep 60"))),
+                   ("k.plist", plist("test.kept", RunAtLoad=True, ProgramArguments=sh(
+                       "echo kept-in-the-job-log; exec sleep 60")))])
+    wait_for(lambda: "to-the-container" in m.log() and "errors-too" in m.log(), 10, what="the job's output")
+    wait_for(lambda: "kept-in-the-job-log" in m.ctl("log", "test.kept").stdout, 10, what="the other job's log")
+    assert "kept-in-the-job-log" not in m.log()
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0
+
+
+@needs_pidns
 def test_signals_without_a_meaning_reach_neither_the_manager_nor_the_jobs(init, workdir):
     log = workdir / "usr.log"
     m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=sh(
