@@ -218,8 +218,8 @@ class Manager:
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
         subreaper = pid1.become_subreaper()
         self._open_notify()
-        if self.notify is not None:
-            self.notify.reaps_orphans = subreaper or os.getpid() == 1
+        if self.notify is not None and (subreaper or os.getpid() == 1):
+            self.notify.move_main = self._move_main
         for sig in pid1.SHUTDOWN_SIGNALS:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
@@ -332,6 +332,35 @@ class Manager:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return
         self.notify = notify
+
+    def _move_main(self, job: JobRuntime, pid: int) -> bool:
+        """MAINPID=: *pid* is the job's main process from now on. It is
+        watched (a pidfd) as well as reaped: a process whose own parent
+        reaps it (a wrapper that waits for the daemon it started) never
+        reaches the manager's waitpid, and its job would run on forever."""
+        if not job.main_moved(pid):
+            return False
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already (or no pidfd here): look once, soon
+            self.loop.call_soon(self._main_gone, job, pid, None)
+            return True
+        self.loop.add_reader(fd, self._main_gone, job, pid, fd)
+        return True
+
+    def _main_gone(self, job: JobRuntime, pid: int, fd: int | None) -> None:
+        """The process MAINPID= named has exited: if it is not the manager's
+        child to reap, its exit is the job's now, with a status unknown (0)."""
+        if fd is not None:
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        if job.machine.pid != pid or self.table.pids.get(pid) is not job:
+            return  # reaped already, or the job moved on
+        if pid1.parent_of(pid) == os.getpid():
+            return  # a zombie of ours: reaped as any child, with its status
+        log.info("(%s) main process pid %d (MAINPID=) exited and was reaped by its own parent: "
+                 "its exit status is unknown (0)", job.label, pid)
+        self._reaped(pid, 0)
 
     def request_shutdown(self, sig: int | None = None) -> None:
         if self.shutting_down:

@@ -95,9 +95,10 @@ class NotifySocket:
         self.sock: socket.socket | None = None
         self.jobs: dict["JobRuntime", Readiness] = {}
         self.mainpids: dict[int, "JobRuntime"] = {}
-        # Whether the manager reaps what a job's processes leave (PID 1, or a
-        # child subreaper): only then can MAINPID= move a job's main process.
-        self.reaps_orphans = os.getpid() == 1
+        # MAINPID=: make the process the job's main one (the manager's, which
+        # watches it); None when the manager reaps no orphans (neither PID 1
+        # nor a child subreaper), since it would never see that process exit.
+        self.move_main: Callable[["JobRuntime", int], bool] | None = None
 
     address_for = staticmethod(notify_address)
 
@@ -275,7 +276,7 @@ class NotifySocket:
             self.mainpids.pop(r.main_pid, None)
         r.main_pid = pid
         self.mainpids[pid] = job
-        if pid != job.machine.pid and self.reaps_orphans and job.main_moved(pid):
+        if pid != job.machine.pid and self.move_main is not None and self.move_main(job, pid):
             r.pid = pid
             if r.timer is not None:  # the watchdog follows the new main process
                 self._arm(job, r)

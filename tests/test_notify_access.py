@@ -15,6 +15,9 @@ real manager subprocess (a child subreaper, not PID 1; no root needed):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 
 from conftest import JOBS, PYTHON, plist
@@ -38,6 +41,25 @@ def test_mainpid_of_a_forked_child_makes_it_the_jobs_main_process(manager, workd
     stop.write_text("")  # now the main process exits: that is the job's exit, and KeepAlive starts it again
     manager.wait_state("test.forking", lambda i: i["runs"] >= 2 and i["pid"] not in (None, child), 30,
                        what="KeepAlive's restart after the new main process exited")
+
+
+def test_a_main_process_its_own_parent_reaps_still_ends_the_job(manager, workdir):
+    """A wrapper that waits for the daemon it started: the manager never
+    reaps the daemon, but sees it exit (a pidfd), and the job's run ends."""
+    stop = workdir / "stop"
+    manager.write("wrap.plist", plist("test.wrapped", ProgramArguments=[
+        *FORKING, "--parent-waits", str(stop), "3"]))
+    manager.wait_loaded("test.wrapped")
+    manager.ctl("kickstart", "test.wrapped")
+    info = manager.wait_state("test.wrapped", lambda i: i["ready"], what="READY=1 from the forked child")
+    wrapper = int(manager.log().split("(test.wrapped) main process is now pid")[1].split("was pid ")[1].split(")")[0])
+    try:
+        stop.write_text("")
+        manager.wait_state("test.wrapped", lambda i: i["pid"] is None and i["runs"] == 1, what="the job's run to end")
+        assert f"main process pid {info['pid']} (MAINPID=) exited and was reaped by its own parent" in manager.log()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(wrapper, signal.SIGKILL)
 
 
 def test_mainpid_of_another_jobs_process_is_refused(manager, workdir):

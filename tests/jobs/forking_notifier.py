@@ -2,9 +2,10 @@
 ``MAINPID=`` allows: the parent forks, the child (its own session) sends
 ``MAINPID=<its pid>``, ``READY=1`` and a STATUS, tells the parent, and the
 parent exits 0. The child then waits until FILE exists (at most 60 s) and
-exits with CODE.
+exits with CODE. With --parent-waits the parent is a wrapper instead: it
+reaps the child itself, then lives on for a minute.
 
-forking_notifier.py FILE CODE
+forking_notifier.py [--parent-waits] FILE CODE
 """
 
 import os
@@ -12,12 +13,17 @@ import socket
 import sys
 import time
 
-stop, code = sys.argv[1], int(sys.argv[2])
+args = sys.argv[1:]
+parent_waits = args[:1] == ["--parent-waits"]
+if parent_waits:
+    args = args[1:]
+stop, code = args[0], int(args[1])
 address = os.environ["NOTIFY_SOCKET"]
 if address.startswith("@"):
     address = "\0" + address[1:]
 r, w = os.pipe()
-if os.fork() == 0:
+child = os.fork()
+if child == 0:
     os.setsid()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.sendto(f"MAINPID={os.getpid()}\nREADY=1\nSTATUS=serving as {os.getpid()}".encode(), address)
@@ -27,4 +33,7 @@ if os.fork() == 0:
         time.sleep(0.02)
     os._exit(code)
 os.read(r, 1)
+if parent_waits:
+    os.wait()
+    time.sleep(60)
 os._exit(0)
