@@ -307,7 +307,13 @@ class Manager:
         back. The bus connection is not handed over (its socket closes at the
         exec): the hub connects again right after this, in ``bus.started()``
         and when the restored bus job reports its main process, as at any
-        start; the bus's own listening socket is a job's and is handed over."""
+        start; the bus's own listening socket is a job's and is handed over.
+        A main process that MAINPID= named is watched again (its pidfd was
+        not handed over)."""
+        if self.notify is not None and self.notify.move_main is not None:
+            for job, r in list(self.notify.jobs.items()):
+                if r.main_pid is not None and r.main_pid == job.machine.pid:
+                    self._watch_main(job, r.main_pid)
 
     def reexec(self, requested_at: float | None = None) -> Awaitable[dict]:
         """Write the state and exec the installed code (pylaunchd.reexec.exec);
@@ -340,13 +346,16 @@ class Manager:
         reaches the manager's waitpid, and its job would run on forever."""
         if not job.main_moved(pid):
             return False
+        self._watch_main(job, pid)
+        return True
+
+    def _watch_main(self, job: JobRuntime, pid: int) -> None:
         try:
             fd = os.pidfd_open(pid)
         except OSError:  # gone already (or no pidfd here): look once, soon
             self.loop.call_soon(self._main_gone, job, pid, None)
-            return True
+            return
         self.loop.add_reader(fd, self._main_gone, job, pid, fd)
-        return True
 
     def _main_gone(self, job: JobRuntime, pid: int, fd: int | None) -> None:
         """The process MAINPID= named has exited: if it is not the manager's

@@ -20,6 +20,8 @@ import os
 import signal
 import socket
 
+import pytest
+
 from conftest import JOBS, PYTHON, plist
 
 FORKING = [PYTHON, str(JOBS / "forking_notifier.py")]
@@ -43,9 +45,11 @@ def test_mainpid_of_a_forked_child_makes_it_the_jobs_main_process(manager, workd
                        what="KeepAlive's restart after the new main process exited")
 
 
-def test_a_main_process_its_own_parent_reaps_still_ends_the_job(manager, workdir):
+@pytest.mark.parametrize("reexec", [False, True], ids=["", "after-a-reexec"])
+def test_a_main_process_its_own_parent_reaps_still_ends_the_job(manager, workdir, reexec):
     """A wrapper that waits for the daemon it started: the manager never
-    reaps the daemon, but sees it exit (a pidfd), and the job's run ends."""
+    reaps the daemon, but sees it exit (a pidfd, opened again after a
+    re-exec), and the job's run ends."""
     stop = workdir / "stop"
     manager.write("wrap.plist", plist("test.wrapped", ProgramArguments=[
         *FORKING, "--parent-waits", str(stop), "3"]))
@@ -54,6 +58,9 @@ def test_a_main_process_its_own_parent_reaps_still_ends_the_job(manager, workdir
     info = manager.wait_state("test.wrapped", lambda i: i["ready"], what="READY=1 from the forked child")
     wrapper = int(manager.log().split("(test.wrapped) main process is now pid")[1].split("was pid ")[1].split(")")[0])
     try:
+        if reexec:
+            manager.ctl("reexec")
+            assert manager.info("test.wrapped")["pid"] == info["pid"]
         stop.write_text("")
         manager.wait_state("test.wrapped", lambda i: i["pid"] is None and i["runs"] == 1, what="the job's run to end")
         assert f"main process pid {info['pid']} (MAINPID=) exited and was reaped by its own parent" in manager.log()
