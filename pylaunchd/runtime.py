@@ -203,9 +203,11 @@ class JobRuntime:
             self.ctx.active_changed(self.label, True)
 
     def main_moved(self, pid: int) -> bool:
-        """``MAINPID=``: make *pid*, a process of this running job that the
-        manager reaps (its child, or reparented to it), the main process;
-        False if the machine refuses (not running, an inetd job)."""
+        """``MAINPID=``: make *pid*, a process of this running job, the main
+        process: reaped for this job when it is the manager's child (or
+        reparented to it); the manager watches it besides (a pidfd) for the
+        case its own parent reaps it. False if the machine refuses (not
+        running, an inetd job)."""
         acts = self.machine.main_moved(pid)
         if self.machine.pid != pid:
             return False
