@@ -97,6 +97,8 @@ TRANSITIONS: dict[str, dict[Phase, frozenset[Phase]]] = {
     "observe": _same_except(),
     # a process that runs already became the main process (boot, a re-exec)
     "adopted": _same_except(WAITING=frozenset({WAITING, RUNNING})),
+    # MAINPID=: another process of the running job is its main process now
+    "main_moved": _same_except(),
 }
 
 
@@ -410,6 +412,18 @@ class JobMachine:
         if self.spec.start_interval:
             acts.append(SetTimer(Timer.INTERVAL, now + self.spec.start_interval))
         return acts
+
+    @_event
+    def main_moved(self, pid: int) -> list[Action]:
+        """*pid*, a process the running job started (checked by the caller), is
+        its main process from now on, as systemd's ``MAINPID=``: the old one's
+        exit is no longer the job's (no KeepAlive, no kill of its group), the
+        new one's is; a stop signals it. Only while running, not for inetd
+        instances."""
+        if self.phase is not RUNNING or self.pid is None or pid == self.pid or self.spec.inetd_nowait:
+            return []
+        old, self.pid = self.pid, pid
+        return [Log("info", f"main process is now pid {pid} (MAINPID= from the job; it was pid {old})")]
 
     # -- a re-exec ----------------------------------------------------------
 

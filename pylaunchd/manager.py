@@ -174,6 +174,11 @@ class Manager:
         if self.notify is not None:
             self.notify.job_removed(job)
         left = self.orphans.forget(job.label)
+        if job.label == self.exit_with and self.exit_status is None and not self.shutting_down:
+            last = job.machine.last_exit  # unloaded while it was not running: it will not run again
+            self.exit_status = pid1.exit_code(last) if last is not None else 0
+            log.info("(%s) unloaded (--exit-with): shutting down with status %d", job.label, self.exit_status)
+            self.request_shutdown()
         self.mains.pop(job.label, None)  # else one entry per label ever loaded: jobs come and go for months
         if self.shutting_down:
             self._stop_leftovers(job, left)
@@ -211,8 +216,10 @@ class Manager:
     async def run(self, control_server_factory: ControlServerFactory) -> int:
         self._wire()
         os.makedirs(self.domain.state_dir, mode=0o700, exist_ok=True)
-        pid1.become_subreaper()
+        subreaper = pid1.become_subreaper()
         self._open_notify()
+        if self.notify is not None and (subreaper or os.getpid() == 1):
+            self.notify.move_main = self._move_main
         for sig in pid1.SHUTDOWN_SIGNALS:
             self.loop.add_signal_handler(sig, self.request_shutdown, sig)
         self.loop.add_signal_handler(signal.SIGHUP, self.rescan)
@@ -231,6 +238,12 @@ class Manager:
         if self.bus is not None:
             self.bus.started()
         log.info("%d job(s) loaded", len(self.table.jobs))
+        if self.exit_with is not None and self.exit_with not in self.table.jobs:
+            # A container whose main job is not there would run on forever, saying nothing.
+            log.error("--exit-with %s: no such job in %s: shutting down with status 1",
+                      self.exit_with, ", ".join(self.domain.jobs_dirs))
+            self.exit_status = 1
+            self.request_shutdown()
         # The jobs run before the control server is even imported: its
         # socket, bound by the caller, queues pylaunchctl's requests meanwhile.
         server = await control_server_factory(self)
@@ -294,7 +307,13 @@ class Manager:
         back. The bus connection is not handed over (its socket closes at the
         exec): the hub connects again right after this, in ``bus.started()``
         and when the restored bus job reports its main process, as at any
-        start; the bus's own listening socket is a job's and is handed over."""
+        start; the bus's own listening socket is a job's and is handed over.
+        A main process that MAINPID= named is watched again (its pidfd was
+        not handed over)."""
+        if self.notify is not None and self.notify.move_main is not None:
+            for job, r in list(self.notify.jobs.items()):
+                if r.main_pid is not None and r.main_pid == job.machine.pid:
+                    self._watch_main(job, r.main_pid)
 
     def reexec(self, requested_at: float | None = None) -> Awaitable[dict]:
         """Write the state and exec the installed code (pylaunchd.reexec.exec);
@@ -319,6 +338,38 @@ class Manager:
             log.warning("notify socket %s: %s; jobs get no NOTIFY_SOCKET", notify.address, e)
             return
         self.notify = notify
+
+    def _move_main(self, job: JobRuntime, pid: int) -> bool:
+        """MAINPID=: *pid* is the job's main process from now on. It is
+        watched (a pidfd) as well as reaped: a process whose own parent
+        reaps it (a wrapper that waits for the daemon it started) never
+        reaches the manager's waitpid, and its job would run on forever."""
+        if not job.main_moved(pid):
+            return False
+        self._watch_main(job, pid)
+        return True
+
+    def _watch_main(self, job: JobRuntime, pid: int) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already (or no pidfd here): look once, soon
+            self.loop.call_soon(self._main_gone, job, pid, None)
+            return
+        self.loop.add_reader(fd, self._main_gone, job, pid, fd)
+
+    def _main_gone(self, job: JobRuntime, pid: int, fd: int | None) -> None:
+        """The process MAINPID= named has exited: if it is not the manager's
+        child to reap, its exit is the job's now, with a status unknown (0)."""
+        if fd is not None:
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        if job.machine.pid != pid or self.table.pids.get(pid) is not job:
+            return  # reaped already, or the job moved on
+        if pid1.parent_of(pid) == os.getpid():
+            return  # a zombie of ours: reaped as any child, with its status
+        log.info("(%s) main process pid %d (MAINPID=) exited and was reaped by its own parent: "
+                 "its exit status is unknown (0)", job.label, pid)
+        self._reaped(pid, 0)
 
     def request_shutdown(self, sig: int | None = None) -> None:
         if self.shutting_down:
@@ -361,6 +412,11 @@ class Manager:
         table.reconcile(paths)
 
     def _reap(self) -> None:
+        # What jobs said before they exited counts first (MAINPID= of the
+        # child a daemon forked, then its parent's exit), as systemd reads
+        # notifications before SIGCHLD.
+        if self.notify is not None:
+            self.notify.drain()
         scan = False
         while True:
             try:

@@ -7,7 +7,11 @@ is too long for a unix address), with ``SO_PASSCRED`` so that the kernel
 tells who sent each message. Every job gets ``NOTIFY_SOCKET``; a message is
 the job's whose main PID sent it, or a PID it announced with ``MAINPID=``,
 or a descendant of either (``systemd-notify`` run from a job's shell), or an
-orphan the job left behind (by the environment it was started with). One
+orphan the job left behind (by the environment it was started with); from
+any other process it is dropped. ``MAINPID=`` must name one of those
+processes of the job (else it is refused) and makes it the job's main
+process (:meth:`JobRuntime.main_moved`: a daemon that forks, hands over to
+its child and exits keeps its job running), where the manager reaps it. One
 socket rather than one a job: no descriptor or file a job, and the sender's
 credentials, which the kernel checks, identify the job better than a path a
 job could hand on.
@@ -18,7 +22,11 @@ never gates socket activation: clients queue in the kernel as ever), and the
 watchdog acts through the machine's ``signal`` event, after which KeepAlive
 decides as for any crash. Understood: ``READY=1``, ``RELOADING=1``,
 ``STOPPING=1``, ``STATUS=``, ``MAINPID=``, ``WATCHDOG=1``,
-``WATCHDOG=trigger``, ``WATCHDOG_USEC=``; others are logged at debug.
+``WATCHDOG=trigger``, ``WATCHDOG_USEC=``, ``EXTEND_TIMEOUT_USEC=`` (a
+stopping job's SIGKILL waits; before ``READY=1``, ``kickstart -w`` waits);
+others are logged at debug. The manager reads what is waiting here before
+it reaps exits (:meth:`NotifySocket.drain`), so a message sent before a
+process exited is applied while that process still counts.
 
 Watchdog (``WatchdogInterval`` seconds in the plist; the job gets
 ``WATCHDOG_USEC`` and ``WATCHDOG_PID``): from each start, and from each
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .clock import Clock, Handle
+from .jobtypes import Phase
 from .notifybind import bind_notify, notify_address
 from .pid1 import label_of, parent_of
 
@@ -62,6 +71,7 @@ class Readiness:
     main_pid: int | None = None  # MAINPID=
     watchdog_usec: int = 0  # 0: no watchdog
     last_ping: float | None = None  # monotonic time of the last WATCHDOG=1
+    extend_until: float | None = None  # EXTEND_TIMEOUT_USEC= before READY=1: kickstart -w waits until then
     timer: Handle | None = None
 
 
@@ -85,6 +95,10 @@ class NotifySocket:
         self.sock: socket.socket | None = None
         self.jobs: dict["JobRuntime", Readiness] = {}
         self.mainpids: dict[int, "JobRuntime"] = {}
+        # MAINPID=: make the process the job's main one (the manager's, which
+        # watches it); None when the manager reaps no orphans (neither PID 1
+        # nor a child subreaper), since it would never see that process exit.
+        self.move_main: Callable[["JobRuntime", int], bool] | None = None
 
     address_for = staticmethod(notify_address)
 
@@ -168,6 +182,11 @@ class NotifySocket:
 
     # -- messages -----------------------------------------------------------
 
+    def drain(self) -> None:
+        """Read every message waiting now (before the manager reaps exits)."""
+        if self.sock is not None:
+            self._readable()
+
     def _readable(self) -> None:
         while self.sock is not None:
             try:
@@ -221,8 +240,7 @@ class NotifySocket:
         if "STATUS" in fields:
             r.status = fields["STATUS"]
         if fields.get("MAINPID", "").isdigit():
-            r.main_pid = int(fields["MAINPID"])
-            self.mainpids[r.main_pid] = job
+            self._main_pid(job, r, int(fields["MAINPID"]))
         if fields.get("RELOADING") == "1":
             r.ready = False
         if fields.get("READY") == "1" and not r.ready:
@@ -231,6 +249,8 @@ class NotifySocket:
             job.log.event("ready (READY=1)")
         if fields.get("STOPPING") == "1":
             r.ready, r.stopping = False, True
+        if fields.get("EXTEND_TIMEOUT_USEC", "").isdigit():
+            self._extend(job, r, int(fields["EXTEND_TIMEOUT_USEC"]) / 1e6)
         if fields.get("WATCHDOG_USEC", "").isdigit():
             r.watchdog_usec = int(fields["WATCHDOG_USEC"])
             self._arm(job, r)
@@ -238,10 +258,62 @@ class NotifySocket:
             r.last_ping = self.clock.monotonic()
             self._arm(job, r)
         elif fields.get("WATCHDOG") == "trigger":
-            self._expired(job, r.pid)
-        known = {"STATUS", "MAINPID", "RELOADING", "READY", "STOPPING", "WATCHDOG_USEC", "WATCHDOG"}
+            self._expired(job, r.pid, "WATCHDOG=trigger")
+        known = {"STATUS", "MAINPID", "RELOADING", "READY", "STOPPING", "WATCHDOG_USEC", "WATCHDOG",
+                 "EXTEND_TIMEOUT_USEC"}
         if set(fields) - known:
             log.debug("(%s) notify: ignored %s", job.label, ", ".join(sorted(set(fields) - known)))
+
+    def _main_pid(self, job: "JobRuntime", r: Readiness, pid: int) -> None:
+        """``MAINPID=``: refused unless *pid* is the job's (its main process,
+        a descendant of it, or what it left behind), as systemd refuses a PID
+        outside the unit; else messages from *pid* are the job's, and it is
+        the job's main process from now on when the manager reaps it."""
+        if not self._belongs(job, pid):
+            log.warning("(%s) notify: MAINPID=%d refused: not a process of the job", job.label, pid)
+            return
+        if r.main_pid is not None and r.main_pid != pid:
+            self.mainpids.pop(r.main_pid, None)
+        r.main_pid = pid
+        self.mainpids[pid] = job
+        if pid != job.machine.pid and self.move_main is not None and self.move_main(job, pid):
+            r.pid = pid
+            if r.timer is not None:  # the watchdog follows the new main process
+                self._arm(job, r)
+
+    def _extend(self, job: "JobRuntime", r: Readiness, seconds: float) -> None:
+        """``EXTEND_TIMEOUT_USEC=``, as systemd's: the timeout of what the job
+        is doing now lasts at least *seconds* more. Stopping: its SIGKILL (the
+        ExitTimeOut of a stop or a shutdown) waits; not ready yet:
+        ``kickstart -w`` waits. Running and ready, there is no timeout."""
+        if job.machine.phase is Phase.STOPPING:
+            at = job.extend_stop(seconds)
+            if at is not None:
+                log.info("(%s) EXTEND_TIMEOUT_USEC: SIGKILL not before %.1f s from now", job.label,
+                         at - self.clock.monotonic())
+        elif not r.ready:
+            r.extend_until = self.clock.monotonic() + seconds
+        else:
+            log.debug("(%s) notify: EXTEND_TIMEOUT_USEC with no timeout running", job.label)
+
+    @staticmethod
+    def _belongs(job: "JobRuntime", pid: int) -> bool:
+        """Whether *pid* is the job's main process, a descendant of it, or a
+        process the job left behind (reparented to the manager, started with
+        its label)."""
+        me, main = os.getpid(), job.machine.pid
+        for _ in range(64):
+            if pid == main:
+                return True
+            parent = parent_of(pid)
+            if parent is None:
+                return False
+            if parent == me:
+                return label_of(pid) == job.label
+            if parent <= 1:
+                return False
+            pid = parent
+        return False
 
     # -- watchdog -----------------------------------------------------------
 
@@ -253,12 +325,15 @@ class NotifySocket:
             r.timer = self.clock.call_at(self.clock.monotonic() + r.watchdog_usec / 1e6,
                                          self._expired, job, r.pid)
 
-    def _expired(self, job: "JobRuntime", pid: int | None) -> None:
+    def _expired(self, job: "JobRuntime", pid: int | None, why: str | None = None) -> None:
         r = self.jobs.get(job)
         if r is None or pid is None or job.machine.pid != pid:
             return
+        if r.timer:
+            r.timer.cancel()
         r.timer = None
-        message = f"watchdog timeout ({r.watchdog_usec / 1e6:g} s without WATCHDOG=1): SIGABRT"
+        why = why or f"watchdog timeout ({r.watchdog_usec / 1e6:g} s without WATCHDOG=1)"
+        message = f"{why}: SIGABRT"
         log.warning("(%s) %s", job.label, message)
         job.log.event(message)
         job.signal(signal.SIGABRT)

@@ -44,7 +44,7 @@ from .clock import Clock, Handle
 from .job import JobMachine
 from .joblog import PIPE_SIZE, JobLog, output_pipe
 from .jobtypes import (AcceptAndSpawn, Action, CancelTimer, ExitStatus, Fact, IgnoreSockets, Kill, KillGroup, Log,
-                       Remove, SetTimer, Spawn, SwapSockets, TimerKey, WatchSockets)
+                       Phase, Remove, SetTimer, Spawn, SwapSockets, Timer, TimerKey, WatchSockets)
 from .triggers.schedule import CalendarTimer
 from .sockets import BoundSocket, SocketError, SocketGroup, close_group, create_groups
 from .instances import InstanceSpawns
@@ -201,6 +201,30 @@ class JobRuntime:
         if self.machine.pid == pid:
             self.log.event(f"adopted pid {pid} ({reason})")
             self.ctx.active_changed(self.label, True)
+
+    def main_moved(self, pid: int) -> bool:
+        """``MAINPID=``: make *pid*, a process of this running job, the main
+        process: reaped for this job when it is the manager's child (or
+        reparented to it); the manager watches it besides (a pidfd) for the
+        case its own parent reaps it. False if the machine refuses (not
+        running, an inetd job)."""
+        acts = self.machine.main_moved(pid)
+        if self.machine.pid != pid:
+            return False
+        self.ctx.child_spawned(pid, self)
+        self.execute(acts)
+        return True
+
+    def extend_stop(self, seconds: float) -> float | None:
+        """A stopping job's SIGKILL waits at least *seconds* from now
+        (``EXTEND_TIMEOUT_USEC=``); its deadline, or None if none runs."""
+        at = self.deadlines.get(Timer.KILL)
+        if at is None or self.machine.phase is not Phase.STOPPING:
+            return None
+        if self.now() + seconds > at:
+            at = self.now() + seconds
+            self._do(SetTimer(Timer.KILL, at))
+        return at
 
     def read_pipe(self, rfd: int) -> None:
         """Read *rfd*, a pipe the job writes its output into, into its log."""

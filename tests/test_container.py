@@ -118,3 +118,54 @@ def test_the_images_init_serves_its_two_daemons_and_stops_cleanly(workdir):
         if made:
             with contextlib.suppress(OSError):
                 run_dir.rmdir()
+
+
+def test_the_images_entrypoint_as_written_answers_docker_exec_pylaunchctl(workdir):
+    """The ENTRYPOINT's own command line (its jobs directory where COPY put
+    it here), nothing added: the system domain's default control socket in
+    the container's /run, found by a bare ``pylaunchctl`` that joins the
+    container as ``docker exec`` does (its mount, network and PID
+    namespaces); then SIGTERM, exit 0."""
+    from test_pid1 import _namespace_problem
+    from conftest import wait_for
+    problem = _namespace_problem() or (None if all(shutil.which(p) for p in ("dbus-daemon", "ip", "nsenter", "curl"))
+                                       else "needs dbus-daemon, ip, nsenter and curl")
+    bindir = Path(sys.executable).parent
+    if problem is None and not (bindir / "pylaunchd").exists():
+        problem = f"the pylaunchd and pylaunchctl commands are not installed beside {sys.executable}"
+    if problem:
+        pytest.skip(problem)
+    argv = json.loads(next(rest for word, rest in instructions() if word == "ENTRYPOINT"))
+    argv[argv.index("--jobs-dir") + 1] = str(ROOT / "contrib" / "container" / "LaunchDaemons")
+    # The container's own /run (its control socket and the bus directory the
+    # image makes) and loopback; the commands on PATH as the image installs them.
+    init = ("mount -t tmpfs tmpfs /run && mkdir -p /run/dbus-example && ip link set lo up && "
+            'exec "$0" "$@"')
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    env.pop("PYLAUNCHD_CONTROL_SOCKET", None)
+    log = open(workdir / "container.log", "wb")
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--net", "/bin/sh", "-c", init, *argv],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    inits: list[int] = []
+    try:
+        def child():
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        inits = wait_for(child, 10, what="the container's init")
+
+        def docker_exec(*command):
+            return subprocess.run(["nsenter", "-t", str(inits[0]), "-m", "-n", "-p", "--", *command], env=env,
+                                  capture_output=True, text=True, timeout=30)
+        wait_for(lambda: "ready = yes" in docker_exec("pylaunchctl", "print", "com.example.dbus").stdout, 20,
+                 what="dbus-daemon ready, seen by docker exec's pylaunchctl")
+        cp = docker_exec("curl", "-s", "-m", "15", "http://127.0.0.1:8080/")
+        assert cp.returncode == 0 and "Hello" in cp.stdout, cp
+        os.kill(inits[0], signal.SIGTERM)  # docker stop
+        assert proc.wait(timeout=10) == 0, (workdir / "container.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            for pid in inits:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()

@@ -104,6 +104,7 @@ EVENTS = {
     "reload": lambda m: m.reload(spec("keepalive", ExitTimeOut=7), 10),
     "observe": lambda m: m.observe({Fact.path("/x"): True}, replace=True),
     "adopted": lambda m: m.adopted(400, 5, 10),
+    "main_moved": lambda m: m.main_moved(401),
 }
 TIMERS = [Timer.THROTTLE, Timer.KILL, Timer.INTERVAL, InstanceKill(200), InstanceKill(999)]
 

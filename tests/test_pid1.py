@@ -15,11 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import ManagerProcess, plist, wait_for
+from conftest import JOBS, ManagerProcess, free_port, plist, wait_for
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -212,6 +213,64 @@ def test_exit_with_ends_the_manager_with_that_jobs_status(init, workdir, script,
 
 
 @needs_pidns
+def test_exit_with_a_job_that_is_not_there_ends_the_manager_at_once_and_says_why(workdir):
+    m = Init(workdir, ["--exit-with", "test.typo"])
+    m.write("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=["/bin/sleep", "60"]))
+    m.start(wait=False)
+    assert m.exit_status() == 1, m.log()[-3000:]
+    assert "--exit-with test.typo: no such job in" in m.log()
+
+
+@needs_pidns
+def test_exit_with_a_job_unloaded_while_it_does_not_run_ends_the_manager(init, workdir):
+    m = init("--exit-with", "test.main", jobs=[("main.plist", plist("test.main", ProgramArguments=["/bin/true"]))])
+    m.ctl("bootout", "system/test.main")
+    assert m.exit_status() == 0, m.log()[-3000:]
+    assert "(test.main) unloaded (--exit-with): shutting down with status 0" in m.log()
+
+
+@needs_pidns
+def test_exit_with_follows_the_main_process_a_daemon_named_with_mainpid(init, workdir):
+    stop = workdir / "stop"
+    m = init("--exit-with", "test.main", jobs=[("main.plist", plist("test.main", RunAtLoad=True, ProgramArguments=[
+        sys.executable, str(JOBS / "forking_notifier.py"), str(stop), "7"]))])
+    info = m.wait(lambda: (lambda i: i if i and i["ready"] else None)(m.info("test.main")), 15, "READY=1")
+    assert "main process is now pid" in m.log() and info["runs"] == 1
+    assert m.proc.poll() is None, "its first process's exit 0 did not end the container"
+    stop.write_text("")
+    assert m.exit_status() == 7, m.log()[-3000:]
+
+
+@needs_pidns
+def test_extend_timeout_usec_while_stopping_holds_back_the_sigkill(init, workdir):
+    notifier = f'"{sys.executable}" "{JOBS / "notifier.py"}"'
+    m = init(jobs=[("slow.plist", plist("test.slow", RunAtLoad=True, ExitTimeOut=1, ProgramArguments=sh(
+        f"trap '{notifier} STOPPING=1 EXTEND_TIMEOUT_USEC=20000000 & sleep 2; exit 0' TERM; "
+        "while :; do sleep 0.05; done")))])
+    m.wait(lambda: (m.info("test.slow") or {}).get("pid"), 10, "the job to run")
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0, m.log()[-3000:]  # it took 2 s of the 20 it asked for, past its ExitTimeOut of 1
+    assert "(test.slow) EXTEND_TIMEOUT_USEC: SIGKILL not before" in m.log()
+    assert "Killing" not in m.log()
+
+
+@needs_pidns
+def test_a_job_writing_to_dev_stdout_reaches_the_containers_output(init, workdir):
+    """StandardOutPath /dev/stdout: the manager's own output, which a runtime
+    shows (docker logs); without it the output stays in the job's log."""
+    m = init(jobs=[("o.plist", plist("test.out", RunAtLoad=True, StandardOutPath="/dev/stdout",
+                                     StandardErrorPath="/dev/stderr", ProgramArguments=sh(
+                                         "echo to-the-container; echo errors-too >&2; exec sleep 60"))),
+                   ("k.plist", plist("test.kept", RunAtLoad=True, ProgramArguments=sh(
+                       "echo kept-in-the-job-log; exec sleep 60")))])
+    wait_for(lambda: "to-the-container" in m.log() and "errors-too" in m.log(), 10, what="the job's output")
+    wait_for(lambda: "kept-in-the-job-log" in m.ctl("log", "test.kept").stdout, 10, what="the other job's log")
+    assert "kept-in-the-job-log" not in m.log()
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0
+
+
+@needs_pidns
 def test_signals_without_a_meaning_reach_neither_the_manager_nor_the_jobs(init, workdir):
     log = workdir / "usr.log"
     m = init(jobs=[("j.plist", plist("test.j", RunAtLoad=True, ProgramArguments=sh(
@@ -264,6 +323,17 @@ def test_dbus_daemon_is_ready_for_kickstart_w(manager, workdir):
     assert "ready = yes" in manager.ctl("print", "test.dbus").stdout
 
 
+def test_kickstart_w_says_when_the_job_exits_before_it_is_ready(manager):
+    """Also with KeepAlive, which starts it again: the process -w waited for is gone."""
+    manager.write("once.plist", plist("test.once", ProgramArguments=["/bin/sh", "-c", "sleep 0.2; exit 5"]))
+    manager.write("loop.plist", plist("test.loop", KeepAlive=True, ProgramArguments=["/bin/sh", "-c", "sleep 0.2; exit 1"]))
+    for label, code in (("test.once", 5), ("test.loop", 1)):
+        manager.wait_loaded(label)
+        cp = manager.ctl("kickstart", "-w", "--timeout", "30", label, check=False)
+        assert cp.returncode == 3, cp.stderr
+        assert f"{label} exited before it was ready (READY=1): last exit {code}" in cp.stderr
+
+
 def test_kickstart_w_times_out_on_a_job_that_never_says_ready(manager):
     manager.write("mute.plist", plist("test.mute", ProgramArguments=["/bin/sleep", "60"]))
     manager.wait_loaded("test.mute")
@@ -271,3 +341,25 @@ def test_kickstart_w_times_out_on_a_job_that_never_says_ready(manager):
     assert cp.returncode == 60, cp.stderr
     assert "timed out after 0.5 s waiting for test.mute to send READY=1" in cp.stderr
     assert "ready = no" in manager.ctl("print", "test.mute").stdout
+
+
+@needs_pidns
+def test_sshd_tells_its_readiness_to_kickstart_w_as_debian_builds_it(init, workdir):
+    """Debian's sshd (linked with libsystemd) sends READY=1 once it listens: a
+    second real daemon, as a container runs it (sshd -D), behind kickstart -w."""
+    sshd, keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not os.path.exists(sshd) or keygen is None:
+        pytest.skip("needs sshd and ssh-keygen (scripts/install-test-programs installs them)")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
+    key = workdir / "host_ed25519"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    port = free_port()
+    m = init(jobs=[("sshd.plist", plist("test.sshd", ExitTimeOut=5, ProgramArguments=[
+        sshd, "-D", "-e", "-f", "/dev/null", "-p", str(port), "-o", "ListenAddress=127.0.0.1",
+        "-o", f"HostKey={key}", "-o", f"PidFile={workdir / 'sshd.pid'}", "-o", "UsePAM=no"]))])
+    m.wait(lambda: m.info("test.sshd"), 10, "the job to load")
+    cp = m.ctl("kickstart", "-w", "--timeout", "20", "test.sshd", check=False)
+    assert cp.returncode == 0, cp.stderr + m.log()[-3000:]
+    assert "ready = yes" in m.ctl("print", "test.sshd").stdout
+    m.signal(signal.SIGTERM)
+    assert m.exit_status() == 0, m.log()[-3000:]

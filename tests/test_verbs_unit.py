@@ -180,7 +180,8 @@ DOCUMENTED_KEYS = ["label", "pid", "last_exit_status", "state", "runs", "domain"
                    "ignored_keys", "watching_sockets", "sockets",
                    # issue 10: added after every older key, which keep their order
                    "ready", "status_text", "watchdog_interval", "daemon_pid",
-                   "endpoints"]  # issue 9
+                   "endpoints",  # issue 9
+                   "ready_extended"]  # issue 10's audit: EXTEND_TIMEOUT_USEC
 
 
 def test_job_status_json_keeps_the_wire_keys_in_order():

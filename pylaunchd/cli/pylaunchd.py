@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 import sys
 
@@ -201,6 +202,13 @@ def typer_app():
 
 
 def main() -> None:
+    # As PID 1 a signal with no handler is dropped, not held: a runtime's
+    # SIGTERM during the start (binding every job's sockets comes first)
+    # was lost, and the container stopped only at its SIGKILL. Held from
+    # here, as boot holds them (bootspawn.HELD_SIGNALS), until the manager
+    # handles them (Manager.run).
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT, signal.SIGPWR, signal.SIGHUP,
+                                              signal.SIGCHLD, signal.SIGUSR2))
     options = quick_options(sys.argv[1:])
     if options is None:
         typer_app()()

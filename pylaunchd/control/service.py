@@ -118,9 +118,13 @@ class ControlService:
     def _readiness(self, m: JobRuntime) -> dict:
         notify = self._manager.notify
         r = notify.readiness(m) if notify is not None else None
-        return dict(ready=bool(r and r.ready and m.machine.pid is not None), status_text=r.status if r else None,
+        ready = bool(r and r.ready and m.machine.pid is not None)
+        left = None
+        if r is not None and not ready and m.machine.pid is not None and r.extend_until is not None:
+            left = max(0.0, round(r.extend_until - m.now(), 3)) or None
+        return dict(ready=ready, status_text=r.status if r else None,
                     watchdog_interval=m.spec.watchdog_interval,
-                    daemon_pid=self._manager.orphans.daemon_pid(m.label))
+                    daemon_pid=self._manager.orphans.daemon_pid(m.label), ready_extended=left)
 
     def blame(self, label: str) -> Blame:
         m = self._find(label)

@@ -176,6 +176,8 @@ class JobStatus(JobSummary):
     # Issue 9: the job's MachServices names (dicts: name, bus, state, owner, owner_pid, owned_by_job,
     # hide_until_check_in, activations, last_activation); never mutated
     endpoints: list = []
+    # EXTEND_TIMEOUT_USEC= (sd_notify) of a job not ready yet: seconds it has asked for, left; kickstart -w waits them
+    ready_extended: Optional[float] = None
 
     @property
     def summary(self) -> JobSummary:

@@ -30,7 +30,9 @@ class Kickstart(Verb):
     blame then says "kickstart by user". -w: wait until the job is
     ready, i.e. its process sent READY=1 on NOTIFY_SOCKET (systemd's
     sd_notify; docs/container.md), at most --timeout seconds (default 30);
-    it fails with 60 (timed out) if it does not, 3 if the job exits first.
+    it fails with 60 (timed out) if it does not, 3 if the process exits first
+    (also when KeepAlive is to start another);
+    a job that sends EXTEND_TIMEOUT_USEC= is waited for at least that long.
     Readiness never delays a client of its sockets: -w only waits.
     """
 
@@ -51,7 +53,7 @@ class Kickstart(Verb):
             return
         info = self._wait_started(domain, label, info, before)
         if wait_ready:
-            self._wait_ready(domain, label, timeout)
+            self._wait_ready(domain, label, timeout, info.runs)
         if print_pid and info.pid is not None:
             print(info.pid if not sys.stdout.isatty() else f"service spawned with pid: {info.pid}")
         elif print_pid:
@@ -69,13 +71,18 @@ class Kickstart(Verb):
             info = JobSummary.from_json(self.client.call("list", domain, label=label))
         return info
 
-    def _wait_ready(self, domain, label: str, timeout: float) -> None:
+    def _wait_ready(self, domain, label: str, timeout: float, runs: int) -> None:
+        """Poll until the process kickstart started (the job's run *runs*) is
+        ready; it exited first when it no longer runs, also when KeepAlive
+        is to start another (throttled, or started already)."""
         deadline = time.monotonic() + timeout
         while True:
             info = JobStatus.from_json(self.client.call("print", domain, label=label))
             if info.ready:
                 return
-            if info.pid is None and info.state not in (RUNNING, THROTTLED) and info.runs:
+            if info.ready_extended:  # EXTEND_TIMEOUT_USEC=: the job asked for longer
+                deadline = max(deadline, time.monotonic() + info.ready_extended)
+            if (info.pid is None and info.state != RUNNING and info.runs) or info.runs > runs:
                 fail(f"{label} exited before it was ready (READY=1): last exit {info.last_exit_status}",
                      EXIT_NO_SUCH_PROCESS)
             if time.monotonic() >= deadline:
