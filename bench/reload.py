@@ -155,6 +155,10 @@ def run(args) -> dict:
             f.write_jobs(base[f])
             f.start()
             f.wait_listening(base[f], 60)
+        # The base jobs' "loaded from" lines come after their sockets listen
+        # (boot binds them first): counted once all are there, not before.
+        pl.wait_ready(pl.log, "the base jobs' loads to be logged",
+                      lambda: pl.log_count("loaded from") >= len(base[pl]), 60, 0.01)
         base_loads = pl.log_count("loaded from")
         sides = {"pylaunchd": PylaunchdSide(pl), "xinetd": XinetdSide(xi, base[xi])}
         raw = run_cases(sides, args)
