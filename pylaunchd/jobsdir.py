@@ -20,7 +20,9 @@ the save, and never while it is half written:
   exists: a reload, never an unload followed by a load;
 * anything else (a directory appearing or going, a watched directory
   deleted or moved, an overflow of the kernel's queue): coalesced for
-  :data:`QUIET_PERIOD`, which is also the safety net behind the above.
+  :data:`QUIET_PERIOD`, which is also the safety net behind the above;
+* the other files of a jobs directory (an editor's temporary file, a
+  backup): nothing, not even a timer.
 
 A plist that is a symbolic link (a dotfiles set-up) is followed: the
 directory of its target is watched too, and a change of the target is
@@ -165,8 +167,13 @@ class JobsDirWatcher:
             self._coalescer.add(src)
         elif event_type != "opened":
             for p in (src, dest):
-                if p:
+                if p and not self._beside(p):
                     self._coalescer.add(p)
+
+    def _beside(self, path: str) -> bool:
+        """*path* is another file of a jobs directory (an editor's temporary
+        file, a backup): nothing the watcher looks for, so no batch, no timer."""
+        return os.path.dirname(path) in self.dirs and path not in self.dirs and not self._is_ancestor(path)
 
     def _is_ancestor(self, path: str) -> bool:
         """*path* is in a directory watched for a missing jobs directory."""

@@ -417,3 +417,31 @@ def test_an_unlinked_plist_is_reported_at_once_and_one_written_anew_is_one_chang
         finally:
             w.stop()
     asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
+
+
+def test_other_files_of_a_jobs_directory_start_no_batch_but_a_missing_directory_does(tmp_path):
+    """An editor's temporary file or backup beside the plists is nothing to
+    the watcher (no batch, no timer); a jobs directory appearing in the
+    ancestor watched for it is (a batch, then a scan)."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        clock = FakeClock()
+        changes: list[set[str]] = []
+        jobs, missing = tmp_path / "jobs", tmp_path / "later" / "jobs"
+        jobs.mkdir()
+        w = JobsDirWatcher([str(jobs), str(missing)], loop, changes.append, clock=clock)
+        w.start()
+        try:
+            for event_type in ("created", "opened", "modified", "closed", "deleted"):
+                w._event(event_type, str(jobs / ".x.plist.tmp"), "")
+            w._event("moved", str(jobs / "x.plist~"), str(jobs / ".swp"))
+            assert not w._coalescer.pending and not w._grace.pending
+            missing.mkdir(parents=True)
+            (missing / "m.plist").write_text("x")
+            w._event("created", str(tmp_path / "later"), "")
+            assert w._coalescer.pending
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert str(missing / "m.plist") in set().union(*changes)
+        finally:
+            w.stop()
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))
