@@ -9,10 +9,15 @@ the save, and never while it is half written:
 
 * written and closed (``IN_CLOSE_WRITE``), or renamed into its name (an
   editor's temporary file, ``brew services``, a move from elsewhere): at once;
-* deleted (unlinked): at once, if the name is still gone when the event is
-  read; if it exists again (``install`` removes the old file before writing
-  the new one), the events of the new file, queued after, tell when it is
-  whole: one change, a reload;
+* deleted (unlinked): after :data:`UNLINK_GRACE` (1 ms), unless the name is
+  made again meanwhile, or already when the event is read (``install``
+  removes the old file before writing the new one): then the events of the
+  new file tell when it is whole, one change, a reload. 1 ms is the
+  loop's shortest sleep (epoll counts milliseconds): the manager's wake-up
+  on the removal often preempts the very process that removed the file,
+  which makes the name again as soon as the manager sleeps once. Acting at
+  once, the manager lost that race to ``install`` 15 times in 40 here;
+  with 1 ms, 2 in 160, as with 2 ms;
 * created without being opened for writing (a symlink, a hard link), or
   renamed away: after :data:`GRACE` (2 ms) — a name that is opened for
   writing meanwhile waits for its close instead, so vim's save (the plist
@@ -47,7 +52,8 @@ log = logging.getLogger("pylaunchd")
 
 QUIET_PERIOD = 0.15  # seconds without events before a batch is handed over
 MAX_DELAY = 0.5  # a steady stream of events is still handed over this often
-GRACE = 0.002  # a created, deleted or renamed-away name: wait this long for a writer
+GRACE = 0.002  # a created or renamed-away name: wait this long for a writer
+UNLINK_GRACE = 0.001  # a deleted name: one sleep of the loop, for the writer of a new file
 
 class JobsDirWatcher:
     """Calls ``on_change(paths)`` on the loop with the plist paths that may have
@@ -65,6 +71,7 @@ class JobsDirWatcher:
         clock = clock or LoopClock(loop)
         self._coalescer = Coalescer(clock, QUIET_PERIOD, MAX_DELAY, self._flush)
         self._grace = Coalescer(clock, GRACE, GRACE, self._deliver)
+        self._unlinked = Coalescer(clock, UNLINK_GRACE, UNLINK_GRACE, self._deliver)
         self._inotify: LoopInotify | None = None  # made by start()
         self._watches: set[str] = set()  # the directories under a watch
         self._present: dict[str, bool] = {}
@@ -82,6 +89,7 @@ class JobsDirWatcher:
     def stop(self) -> None:
         self._coalescer.cancel()
         self._grace.cancel()
+        self._unlinked.cancel()
         if not self._started:
             return
         self._started = False
@@ -156,14 +164,18 @@ class JobsDirWatcher:
         elif event_type in ("deleted", "moved") and job_src and os.path.lexists(src):
             self._coalescer.add(src)  # made again already: its own events, queued after this one, follow
         elif event_type == "deleted" and job_src:
-            self._deliver([src])  # unlinked, and the name is still gone
+            self._unlinked.add(src)  # and the name is still gone: one sleep for a writer of a new file
+            self._coalescer.add(src)
         elif event_type in ("created", "moved") and job_src:
+            self._unlinked.discard(src)  # made again (created), or taken away (moved) from the removal
             self._grace.add(src)  # a link, or renamed away (vim's backup): a writer may follow
             self._coalescer.add(src)
         elif event_type == "opened" and job_src:
             self._grace.discard(src)  # perhaps a writer: then its close tells when the file is whole
+            self._unlinked.discard(src)
         elif event_type == "modified" and job_src:
             self._grace.discard(src)  # a writer: its close tells when the file is whole
+            self._unlinked.discard(src)
             self._coalescer.add(src)
         elif event_type != "opened":
             for p in (src, dest):
@@ -200,6 +212,7 @@ class JobsDirWatcher:
         """Report these plist paths now; the slower batches need not again."""
         for p in paths:
             self._grace.discard(p)
+            self._unlinked.discard(p)
             self._coalescer.discard(p)
         if self._follow(paths):
             self._rewatch()

@@ -115,7 +115,7 @@ def test_an_item_added_during_flush_starts_the_next_batch():
 
 
 def test_the_watchers_keep_their_quiet_periods():
-    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY, jobsdir.GRACE) == (0.15, 0.5, 0.002)
+    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY, jobsdir.GRACE, jobsdir.UNLINK_GRACE) == (0.15, 0.5, 0.002, 0.001)
     assert (triggers.QUIET_PERIOD, triggers.MAX_DELAY) == (0.1, 0.5)
 
 
@@ -381,12 +381,12 @@ def test_loop_inotify_pairs_a_rename_split_over_two_reads_and_reports_an_overflo
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
 
 
-def test_an_unlinked_plist_is_reported_at_once_and_one_written_anew_is_one_change(tmp_path):
-    """A plist removed is reported without waiting for any period (its
-    socket closes within milliseconds); one removed and written again
-    before the events are read (``install`` unlinks, then writes) is one
-    change of a plist that exists, as vim's save is. Real inotify, a fake
-    clock that never moves: nothing here waits for GRACE."""
+def test_an_unlinked_plist_is_reported_after_one_sleep_and_one_written_anew_is_one_change(tmp_path):
+    """A plist removed is reported after UNLINK_GRACE (1 ms: one sleep of
+    the loop, for a writer of a new file); one removed and written again
+    meanwhile (``install`` unlinks, then writes) is one change of a plist
+    that exists, reported at its close, as vim's save is. Real inotify, a
+    fake clock: a sentinel written last shows every event has been read."""
     async def main():
         loop = asyncio.get_running_loop()
         clock = FakeClock()
@@ -411,9 +411,13 @@ def test_an_unlinked_plist_is_reported_at_once_and_one_written_anew_is_one_chang
             (tmp_path / "y.plist").write_text("new")
             (tmp_path / "sentinel").write_text("")
             await asyncio.wait_for(seen.wait(), TIMEOUT)
-            assert changes == [{x}, {y}] and not os.path.exists(x) and os.path.exists(y)
+            assert changes == [{y}] and os.path.exists(y), "y: one change, at its writer's close"
+            clock.advance(jobsdir.UNLINK_GRACE * 0.9)
+            assert changes == [{y}]
+            clock.advance(jobsdir.UNLINK_GRACE * 0.2)
+            assert changes == [{y}, {x}] and not os.path.exists(x)
             clock.advance(jobsdir.QUIET_PERIOD)
-            assert changes == [{x}, {y}], "the safety net reports nothing again"
+            assert changes == [{y}, {x}], "the safety net reports nothing again"
         finally:
             w.stop()
     asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
