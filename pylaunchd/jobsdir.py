@@ -185,7 +185,8 @@ class JobsDirWatcher:
     def _beside(self, path: str) -> bool:
         """*path* is another file of a jobs directory (an editor's temporary
         file, a backup): nothing the watcher looks for, so no batch, no timer."""
-        return os.path.dirname(path) in self.dirs and path not in self.dirs and not self._is_ancestor(path)
+        return (not is_plist_name(path) and os.path.dirname(path) in self.dirs and path not in self.dirs
+                and not self._is_ancestor(path))
 
     def _is_ancestor(self, path: str) -> bool:
         """*path* is in a directory watched for a missing jobs directory."""

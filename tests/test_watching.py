@@ -425,8 +425,9 @@ def test_an_unlinked_plist_is_reported_after_one_sleep_and_one_written_anew_is_o
 
 def test_other_files_of_a_jobs_directory_start_no_batch_but_a_missing_directory_does(tmp_path):
     """An editor's temporary file or backup beside the plists is nothing to
-    the watcher (no batch, no timer); a jobs directory appearing in the
-    ancestor watched for it is (a batch, then a scan)."""
+    the watcher (no batch, no timer); a plist's chmod is (a batch), and so
+    is a jobs directory appearing in the ancestor watched for it (a batch,
+    then a scan)."""
     async def main():
         loop = asyncio.get_running_loop()
         clock = FakeClock()
@@ -440,6 +441,10 @@ def test_other_files_of_a_jobs_directory_start_no_batch_but_a_missing_directory_
                 w._event(event_type, str(jobs / ".x.plist.tmp"), "")
             w._event("moved", str(jobs / "x.plist~"), str(jobs / ".swp"))
             assert not w._coalescer.pending and not w._grace.pending
+            w._event("attrib", str(jobs / "x.plist"), "")  # a plist chmod'ed: its mode is checked again
+            assert w._coalescer.pending
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{str(jobs / "x.plist")}]
             missing.mkdir(parents=True)
             (missing / "m.plist").write_text("x")
             w._event("created", str(tmp_path / "later"), "")
