@@ -55,6 +55,7 @@ MAX_DELAY = 0.5  # a steady stream of events is still handed over this often
 GRACE = 0.002  # a created or renamed-away name: wait this long for a writer
 UNLINK_GRACE = 0.001  # a deleted name: one sleep of the loop, for the writer of a new file
 
+
 class JobsDirWatcher:
     """Calls ``on_change(paths)`` on the loop with the plist paths that may have
     changed (created, modified, renamed or deleted) in the watched directories.
