@@ -155,7 +155,12 @@ def run(args) -> dict:
             f.write_jobs(base[f])
             f.start()
             f.wait_listening(base[f], 60)
+        # The base jobs' "loaded from" lines come after their sockets listen
+        # (boot binds them first): counted once all are there, not before.
+        pl.wait_ready(pl.log, "the base jobs' loads to be logged",
+                      lambda: pl.log_count("loaded from") >= len(base[pl]), 60, 0.01)
         base_loads = pl.log_count("loaded from")
+        pl.listed()  # and the control server is up: the manager's start-up is over before the first trial
         sides = {"pylaunchd": PylaunchdSide(pl), "xinetd": XinetdSide(xi, base[xi])}
         raw = run_cases(sides, args)
         checks = log_checks(pl, args.trials)

@@ -113,7 +113,7 @@ class Manager:
         self.loop = asyncio.get_running_loop()
         self.clock = self.clock or LoopClock(self.loop)
         self.started, self._stopped, self._all_removed = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self.observer = SharedObserver(self.loop)  # one watchdog thread for job directories and paths
+        self.observer = SharedObserver(self.loop)  # one watchdog thread for the paths jobs watch, if any
         self.paths = PathTriggers(self.loop, clock=self.clock, observer=self.observer)
         self.network = NetworkMonitor(self.loop, lambda up: self.facts.network_changed(up))
         self.mounts = MountMonitor(self.loop, lambda points: self.facts.mounted(points))
@@ -130,8 +130,7 @@ class Manager:
         self.table.on_removed = self._removed
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
-        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile,
-                                      clock=self.clock, observer=self.observer)
+        self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile, clock=self.clock)
         self.boot_cache = BootCacheWriter(self.domain, self.clock, self.table.boot_cache_items)
 
     def _job_context(self) -> JobContext:

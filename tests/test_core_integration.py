@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from conftest import PYTHON, connect_and_talk, job_script, pid_alive, plist, unix_talk, wait_for
+from conftest import PYTHON, connect_and_talk, free_port, job_script, pid_alive, plist, port_free, unix_talk, wait_for
 
 
 def line_job(label, workdir, port=0, mode="fromfd", extra=(), **keys):
@@ -223,3 +223,56 @@ def test_process_group_cleaned_after_main_exits(manager, workdir):
     pid = int(child_pid.read_text())
     wait_for(lambda: not pid_alive(pid), what="orphaned child to get SIGTERM")
 
+
+
+def test_a_port_change_and_a_removal_touch_only_their_job_and_the_boot_cache_follows(manager, workdir):
+    """What bench/reload.py times, with its guarantees: an editor's save with
+    another port is one reload (the new port accepts, the old one is closed);
+    removing the plist closes its socket; another job's socket and the
+    connection it serves are untouched throughout; the boot cache ends with
+    the plist that is left, as it is now."""
+    from pylaunchd import bootcache
+    from pylaunchd.domain import Domain
+
+    def accepts(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return True
+        except ConnectionRefusedError:
+            return False
+
+    def inetd(label, port):
+        return plist(label, ProgramArguments=["/bin/cat"], inetdCompatibility={"Wait": False},
+                     Sockets={"Listeners": {"SockNodeName": "127.0.0.1", "SockServiceName": port}})
+
+    old, new = free_port(), free_port()
+    keep = manager.write("keep.plist", inetd("test.keep", 0))
+    moving = manager.write("move.plist", inetd("test.move", old))
+    keep_port = manager.wait_loaded("test.keep")["sockets"][0]["address"]["port"]
+    manager.wait_loaded("test.move")
+    client = socket.create_connection(("127.0.0.1", keep_port), timeout=10)  # a cat of test.keep serves it
+    try:
+        manager.write("move.plist", inetd("test.move", new))
+        # Connections, not binds, until the new port listens: a bind of ours
+        # there could make the manager's listen() fail.
+        wait_for(lambda: accepts(new), what="the new port to accept")
+        assert port_free(old), "the old socket is closed"
+        manager.wait(lambda: "(test.move) sockets now" in manager.log(), 10, "the swap to be logged")
+        assert manager.log().count("(test.move) reloading from") == 1, "one save, one reload"
+        moving.unlink()
+        wait_for(lambda: port_free(new), what="the removed job's socket to close")
+        manager.wait_unloaded("test.move")
+        client.sendall(b"still here\n")
+        assert client.recv(100) == b"still here\n", "the other job's connection is served on"
+        assert connect_and_talk(keep_port, b"x\n") == b"x\n"
+    finally:
+        client.close()
+    domain = Domain(system=os.geteuid() == 0, jobs_dirs=[str(manager.jobs_dir)], control_socket=manager.socket,
+                    state_dir=str(manager.state_dir))
+
+    def cached():
+        entries = bootcache.read(domain, socket.gethostname())
+        return set(entries) == {str(keep)} and entries
+    entry = bootcache.entry(manager.wait(cached, 10, "the boot cache to hold test.keep alone")[str(keep)])
+    assert entry.label == "test.keep" and entry.identity == bootcache.file_identity(str(keep))
+    assert "not loaded" not in manager.log()

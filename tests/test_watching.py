@@ -1,6 +1,6 @@
-"""Tests of pylaunchd.watching: the Coalescer on a fake clock (no sleeps), and
-the SharedObserver: two users on one watchdog thread, and one observer thread
-in a whole manager process."""
+"""Tests of pylaunchd.watching: the Coalescer on a fake clock (no sleeps), the
+SharedObserver: two users on one watchdog thread, and one observer thread
+in a whole manager process; LoopInotify and the jobs-directory watcher on it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import threading
 import pytest
 from watchdog.observers.api import BaseObserver
 
-from pylaunchd import jobsdir
+from pylaunchd import jobsdir, watching
 from pylaunchd.triggers import pathwatch as triggers
 from pylaunchd.clock import FakeClock
 from pylaunchd.jobsdir import JobsDirWatcher
 from pylaunchd.triggers.pathwatch import WATCH_PATHS, PathTriggers
-from pylaunchd.watching import Coalescer, SharedObserver
+from pylaunchd.watching import Coalescer, LoopInotify, SharedObserver
 
 TIMEOUT = 5.0
 
@@ -115,7 +115,7 @@ def test_an_item_added_during_flush_starts_the_next_batch():
 
 
 def test_the_watchers_keep_their_quiet_periods():
-    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY, jobsdir.GRACE) == (0.15, 0.5, 0.002)
+    assert (jobsdir.QUIET_PERIOD, jobsdir.MAX_DELAY, jobsdir.GRACE, jobsdir.UNLINK_GRACE) == (0.15, 0.5, 0.002, 0.001)
     assert (triggers.QUIET_PERIOD, triggers.MAX_DELAY) == (0.1, 0.5)
 
 
@@ -147,7 +147,7 @@ def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
     between it is missing; the manager sees one change of a plist that
     exists (a reload), never a removal and a load. Real inotify, fake
     clock: a sentinel file, written last, shows that every earlier event has
-    reached the coalescer (one watchdog queue), and only then time moves."""
+    reached the coalescer (one inotify queue), and only then time moves."""
     async def main():
         loop = asyncio.get_running_loop()
         clock = FakeClock()
@@ -155,7 +155,7 @@ def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
         d = str(tmp_path)
         plist, sentinel = os.path.join(d, "x.plist"), os.path.join(d, "sentinel")
         (tmp_path / "x.plist").write_text("old")
-        w = JobsDirWatcher([d], loop, changes.append, clock=clock, observer=SharedObserver(loop))
+        w = JobsDirWatcher([d], loop, changes.append, clock=clock)
         seen = asyncio.Event()
         forward = w._event
 
@@ -213,10 +213,10 @@ def test_two_users_of_one_directory_keep_their_own_events(tmp_path):
 
 
 @pytest.mark.parametrize("explicit", [True, False], ids=["given", "default"])
-def test_both_watchers_share_one_observer_thread(tmp_path, explicit):
-    """Given one SharedObserver, or built the way today's manager builds them
-    (defaults), the jobs-directory watcher and the path triggers run on one
-    observer thread; it stops with the last of them."""
+def test_the_jobs_watcher_starts_no_thread_and_the_triggers_one(tmp_path, explicit):
+    """The jobs-directory watcher reads its inotify on the loop: no thread.
+    The path triggers, given one SharedObserver or built with the defaults,
+    run on one observer thread, which stops with them."""
     jobs, watched = tmp_path / "jobs", tmp_path / "watched"
     jobs.mkdir()
     watched.mkdir()
@@ -224,18 +224,21 @@ def test_both_watchers_share_one_observer_thread(tmp_path, explicit):
     async def main():
         loop = asyncio.get_running_loop()
         kw = {"observer": SharedObserver(loop)} if explicit else {}
-        before = len(observer_threads())
-        paths = PathTriggers(loop, **kw)
-        watcher = JobsDirWatcher([str(jobs)], loop, lambda paths: None, **kw)
+        before, threads = len(observer_threads()), threading.active_count()
+        changes = asyncio.Queue()
+        watcher = JobsDirWatcher([str(jobs)], loop, changes.put_nowait)
         watcher.start()
+        paths = PathTriggers(loop, **kw)
         fired = asyncio.Queue()
-        paths.watch("job", [str(watched / "file")], WATCH_PATHS, fired.put_nowait)
         try:
+            assert threading.active_count() == threads and watcher.watched == [str(jobs)]
+            (jobs / "a.plist").write_text("x")
+            assert await asyncio.wait_for(changes.get(), TIMEOUT) == {str(jobs / "a.plist")}
+            paths.watch("job", [str(watched / "file")], WATCH_PATHS, fired.put_nowait)
             assert len(observer_threads()) == before + 1
-            (watched / "file").write_text("x")  # the triggers still see their events
+            (watched / "file").write_text("x")  # the triggers see their events
             assert await asyncio.wait_for(fired.get(), TIMEOUT) == [str(watched / "file")]
             watcher.stop()
-            assert len(observer_threads()) == before + 1  # still held by the triggers
             (watched / "file").write_text("y")
             assert await asyncio.wait_for(fired.get(), TIMEOUT) == [str(watched / "file")]
         finally:
@@ -246,9 +249,10 @@ def test_both_watchers_share_one_observer_thread(tmp_path, explicit):
 
 
 # Runs the real manager (pylaunchd.cli.pylaunchd.serve) and, from a thread of the
-# same process, waits until both the jobs directory and a job's WatchPaths
-# directory are under a watch, counts watchdog observer threads, then stops
-# the manager with SIGTERM. Python 3.11 gives threads no OS-level names, so
+# same process, waits until a job's WatchPaths directory is under a watchdog
+# watch and the jobs directory under an inotify watch of the process's own
+# (/proc/self/fdinfo), counts watchdog observer threads, then stops the
+# manager with SIGTERM. Python 3.11 gives threads no OS-level names, so
 # /proc/PID/task/*/comm cannot tell watchdog's threads apart: hence in-process.
 _DRIVER = textwrap.dedent("""
     import os, signal, sys, threading, time
@@ -258,16 +262,28 @@ _DRIVER = textwrap.dedent("""
 
     root, jobs, watched = sys.argv[1:4]
 
+    def inotify_inodes():
+        inodes = set()
+        for fd in os.listdir("/proc/self/fdinfo"):
+            try:
+                with open(f"/proc/self/fdinfo/{fd}") as f:
+                    inodes |= {int(w.split(":")[1], 16) for line in f if line.startswith("inotify")
+                               for w in line.split() if w.startswith("ino:")}
+            except OSError:
+                pass
+        return inodes
+
     def count():
         deadline = time.monotonic() + 20
         while True:
             observers = [t for t in threading.enumerate() if isinstance(t, BaseObserver) and t.is_alive()]
             dirs = {e.watch.path for o in observers for e in list(o.emitters)}
-            if {jobs, watched} <= dirs or time.monotonic() > deadline:
+            jobs_watched = os.stat(jobs).st_ino in inotify_inodes()
+            if (watched in dirs and jobs_watched) or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         with open(os.path.join(root, "count"), "w") as f:
-            f.write(f"{len(observers)}\\n" + "\\n".join(sorted(dirs)))
+            f.write(f"{len(observers)} {jobs_watched}\\n" + "\\n".join(sorted(dirs)))
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=count, daemon=True).start()
@@ -287,6 +303,154 @@ def test_one_manager_process_has_one_observer_thread(workdir):
     cp = subprocess.run([sys.executable, "-c", _DRIVER, str(workdir), str(jobs), str(watched)],
                         capture_output=True, text=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
-    count, *dirs = (workdir / "count").read_text().splitlines()
-    assert {str(jobs), str(watched)} <= set(dirs), (dirs, cp.stderr)
-    assert int(count) == 1, dirs
+    head, *dirs = (workdir / "count").read_text().splitlines()
+    count, jobs_watched = head.split()
+    assert str(watched) in dirs and jobs_watched == "True", (head, dirs, cp.stderr)
+    assert int(count) == 1 and str(jobs) not in dirs, dirs  # the jobs directory: on the loop, no thread
+
+
+# --- LoopInotify and what the jobs-directory watcher makes of it --------------------
+
+async def _until(queue: asyncio.Queue, event_type: str, path: str) -> list:
+    """The events up to the first *event_type* of *path*, in order."""
+    seen = []
+    while True:
+        seen.append(await asyncio.wait_for(queue.get(), TIMEOUT))
+        if seen[-1][0] == event_type and path in seen[-1][1:]:
+            return seen
+
+
+def test_loop_inotify_reports_in_watchdogs_words(tmp_path):
+    """A write, a rename within the directory (both halves in one event), a
+    rename in from elsewhere, an unlink, and the directory itself removed:
+    read on the loop, no thread."""
+    d, elsewhere = tmp_path / "d", tmp_path / "elsewhere"
+    d.mkdir()
+    elsewhere.mkdir()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        threads = threading.active_count()
+        ino = LoopInotify(loop, lambda *e: events.put_nowait(e))
+        ino.watch(str(d))
+        try:
+            assert threading.active_count() == threads and ino.watched == [str(d)]
+            a, b = str(d / "a.plist"), str(d / "b.plist")
+            (d / "a.plist").write_text("x")
+            assert [e[0] for e in await _until(events, "closed", a)] == ["created", "opened", "modified", "closed"]
+            os.rename(a, b)
+            assert await _until(events, "moved", b) == [("moved", a, b)]
+            (elsewhere / "c.plist").write_text("y")
+            os.rename(elsewhere / "c.plist", d / "c.plist")
+            assert await _until(events, "moved", str(d / "c.plist")) == [("moved", "", str(d / "c.plist"))]
+            os.rename(d / "c.plist", elsewhere / "c.plist")
+            assert await _until(events, "moved", str(d / "c.plist")) == [("moved", str(d / "c.plist"), "")]
+            os.unlink(b)
+            assert await _until(events, "deleted", b) == [("deleted", b, "")]
+            d.rmdir()
+            assert (await _until(events, "gone", str(d)))[-1] == ("gone", str(d), "")
+            assert ino.watched == []
+        finally:
+            ino.close()
+    asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
+
+
+def test_loop_inotify_pairs_a_rename_split_over_two_reads_and_reports_an_overflow(tmp_path):
+    """The kernel may hand a rename's two halves to two reads: they are still
+    one move (records made by hand, as the kernel lays them out)."""
+    import struct
+
+    def record(wd, mask, cookie, name=b""):
+        padded = name + b"\0" * (16 - len(name) % 16) if name else b""
+        return struct.pack("iIII", wd, mask, cookie, len(padded)) + padded
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        seen = []
+        ino = LoopInotify(loop, lambda *e: seen.append(e))
+        ino.watch(str(tmp_path))
+        wd = ino._wds[str(tmp_path)]
+        try:
+            ino.handle(record(wd, watching.IN_MOVED_FROM, 7, b"a.plist"))
+            ino.handle(record(wd, watching.IN_MOVED_TO, 7, b"b.plist") + record(-1, watching.IN_Q_OVERFLOW, 0))
+            a, b = str(tmp_path / "a.plist"), str(tmp_path / "b.plist")
+            assert seen == [("moved", a, ""), ("moved", a, b), ("overflow", "", "")]
+        finally:
+            ino.close()
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+
+
+def test_an_unlinked_plist_is_reported_after_one_sleep_and_one_written_anew_is_one_change(tmp_path):
+    """A plist removed is reported after UNLINK_GRACE (1 ms: one sleep of
+    the loop, for a writer of a new file); one removed and written again
+    meanwhile (``install`` unlinks, then writes) is one change of a plist
+    that exists, reported at its close, as vim's save is. Real inotify, a
+    fake clock: a sentinel written last shows every event has been read."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        clock = FakeClock()
+        changes: list[set[str]] = []
+        d = str(tmp_path)
+        x, y, sentinel = (os.path.join(d, n) for n in ("x.plist", "y.plist", "sentinel"))
+        (tmp_path / "x.plist").write_text("old")
+        (tmp_path / "y.plist").write_text("old")
+        w = JobsDirWatcher([d], loop, changes.append, clock=clock)
+        seen = asyncio.Event()
+        forward = w._event
+
+        def event(event_type, src, dest):
+            forward(event_type, src, dest)
+            if sentinel in (src, dest):
+                seen.set()
+        w._event = event
+        w.start()
+        try:
+            os.unlink(x)
+            os.unlink(y)
+            (tmp_path / "y.plist").write_text("new")
+            (tmp_path / "sentinel").write_text("")
+            await asyncio.wait_for(seen.wait(), TIMEOUT)
+            assert changes == [{y}] and os.path.exists(y), "y: one change, at its writer's close"
+            clock.advance(jobsdir.UNLINK_GRACE * 0.9)
+            assert changes == [{y}]
+            clock.advance(jobsdir.UNLINK_GRACE * 0.2)
+            assert changes == [{y}, {x}] and not os.path.exists(x)
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{y}, {x}], "the safety net reports nothing again"
+        finally:
+            w.stop()
+    asyncio.run(asyncio.wait_for(main(), 2 * TIMEOUT))
+
+
+def test_other_files_of_a_jobs_directory_start_no_batch_but_a_missing_directory_does(tmp_path):
+    """An editor's temporary file or backup beside the plists is nothing to
+    the watcher (no batch, no timer); a plist's chmod is (a batch), and so
+    is a jobs directory appearing in the ancestor watched for it (a batch,
+    then a scan)."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        clock = FakeClock()
+        changes: list[set[str]] = []
+        jobs, missing = tmp_path / "jobs", tmp_path / "later" / "jobs"
+        jobs.mkdir()
+        w = JobsDirWatcher([str(jobs), str(missing)], loop, changes.append, clock=clock)
+        w.start()
+        try:
+            for event_type in ("created", "opened", "modified", "closed", "deleted"):
+                w._event(event_type, str(jobs / ".x.plist.tmp"), "")
+            w._event("moved", str(jobs / "x.plist~"), str(jobs / ".swp"))
+            assert not w._coalescer.pending and not w._grace.pending
+            w._event("attrib", str(jobs / "x.plist"), "")  # a plist chmod'ed: its mode is checked again
+            assert w._coalescer.pending
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert changes == [{str(jobs / "x.plist")}]
+            missing.mkdir(parents=True)
+            (missing / "m.plist").write_text("x")
+            w._event("created", str(tmp_path / "later"), "")
+            assert w._coalescer.pending
+            clock.advance(jobsdir.QUIET_PERIOD)
+            assert str(missing / "m.plist") in set().union(*changes)
+        finally:
+            w.stop()
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))

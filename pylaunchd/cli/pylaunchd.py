@@ -84,6 +84,11 @@ def _log_to_stderr(log_level: str) -> None:
     import logging
 
     level = getattr(logging, log_level.upper())
+    # The format names no source line, thread or process name: logging's
+    # documented switches spare each record looking them up (a line is
+    # logged before a reloaded job's socket is bound).
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s pylaunchd[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
