@@ -12,20 +12,40 @@ value, immutable, copied and pickled by value.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 
 class _Record:
     """The frozen-dataclass behaviour of the classes below: fields in
-    ``__slots__``, defaults in ``_DEFAULTS``."""
+    ``__slots__``, defaults in ``_DEFAULTS``. Each class keeps its slots'
+    setters and one getter of all its fields: a warm boot makes a record
+    per cached socket, and the table compares them with its own."""
 
     __slots__ = ()
     _DEFAULTS: dict = {}
+    _SETTERS: tuple = ()
+    _get = tuple  # the fields' values: each class's own (__init_subclass__)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._SETTERS = tuple(cls.__dict__[name].__set__ for name in cls.__slots__)
+        assert len(cls.__slots__) > 1  # attrgetter of one name gives the value, not a tuple
+        cls._get = attrgetter(*cls.__slots__)  # not a function: no method binding
 
     def __init__(self, *args, **kwargs):
-        names = self.__slots__
-        if kwargs or len(args) != len(names):
+        if kwargs or len(args) != len(self._SETTERS):
             args = self._complete(args, kwargs)
-        for name, value in zip(names, args):
-            object.__setattr__(self, name, value)
+        for put, value in zip(self._SETTERS, args):
+            put(self, value)
+
+    @classmethod
+    def _make(cls, values: tuple):
+        """A record of every field's value, in order, taken as they are: for
+        a caller that checked them (the boot cache's reader)."""
+        self = object.__new__(cls)
+        for put, value in zip(cls._SETTERS, values):
+            put(self, value)
+        return self
 
     @classmethod
     def _complete(cls, args: tuple, kwargs: dict) -> tuple:
@@ -44,15 +64,15 @@ class _Record:
         return tuple(values[n] if n in values else cls._DEFAULTS[n] for n in names)
 
     def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return self._get(self)
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._values() == other._values()
+        return self._get(self) == other._get(other)
 
     def __hash__(self):
-        return hash(self._values())
+        return hash(self._get(self))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"

@@ -109,6 +109,21 @@ def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not
     assert bootcache.entry(b"\xff") is None and bootcache.entry(None) is None
 
 
+def test_each_socket_of_the_cache_is_checked_after_others_of_its_shape_passed():
+    # Type signatures found allowed are remembered (bootcache._socket); a socket
+    # with one value of another type, or a Bonjour name that is no string,
+    # is refused however many good ones came before.
+    import marshal
+    good = ("stream", True, "IPv4", None, "127.0.0.1", "9", None, None, None, None, None, None, ("x",))
+    for _ in range(3):
+        e = bootcache.entry(marshal.dumps(((1, 2, 3, 4, 5), "a", False, (("L", (good,)),))))
+        assert e.sockets[0].sockets[0] == SocketSpec(*good) and e.identity == (1, 2, 3, 4, 5)
+    for i, wrong in [(5, 9), (1, 1), (0, None), (12, (7,)), (12, ["x"]), (7, True)]:
+        bad = good[:i] + (wrong,) + good[i + 1:]
+        assert bootcache.entry(marshal.dumps(((1, 2, 3, 4, 5), "a", False, (("L", (bad,)),)))) is None, bad
+    assert bootcache.entry(marshal.dumps(([1, 2, 3, 4, 5], "a", False, ()))) is None  # an identity not a tuple
+
+
 # -- boot with the cache ----------------------------------------------------
 
 def test_what_is_bound_with_the_cache_is_what_is_bound_without_it(tmp_path):
