@@ -14,7 +14,6 @@ is the largest of them, and splitting it off would make a cycle.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import socket
 import stat
@@ -43,14 +42,19 @@ _FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6", socket.AF_UNIX
 _TYPE_NAMES = {v: k for k, v in _TYPES.items()}
 
 
-@functools.cache
+_backlog = 0  # max_backlog's answer, once read (functools is not imported on the way to the first socket)
+
+
 def max_backlog() -> int:
-    """The system's maximum listen backlog (net.core.somaxconn)."""
-    try:
-        with open("/proc/sys/net/core/somaxconn") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return socket.SOMAXCONN
+    """The system's maximum listen backlog (net.core.somaxconn), read once."""
+    global _backlog
+    if not _backlog:
+        try:
+            with open("/proc/sys/net/core/somaxconn") as f:
+                _backlog = int(f.read().strip())
+        except (OSError, ValueError):
+            _backlog = socket.SOMAXCONN
+    return _backlog
 
 
 class BoundSocket:
@@ -189,10 +193,10 @@ def exported_environment(groups: list[SocketGroup]) -> dict[str, str]:
 
 def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
     sock_type = _TYPES[s.type]
-    flags = socket.AI_PASSIVE if s.passive else 0
+    numeric = _numeric(s, sock_type)
     try:
-        infos = _numeric(s, sock_type) or socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
-                                                             _PROTOCOLS[s.protocol], flags)
+        infos = numeric or socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
+                                              _PROTOCOLS[s.protocol], socket.AI_PASSIVE if s.passive else 0)
     except socket.gaierror as e:
         what = f"{s.node or '*'}:{s.service}"
         if e.errno == socket.EAI_SERVICE and s.service and not str(s.service).isdigit():
@@ -202,8 +206,7 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
         raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
     out: list[BoundSocket] = []
     errors: list[str] = []
-    for family, stype, proto, _canon, addr in _unique(infos):
-        text = f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+    for family, stype, proto, _canon, addr in (infos if len(infos) == 1 else _unique(infos)):
         taken = inherited.take(family, stype, addr) if inherited is not None and s.passive else None
         if taken is not None:  # a re-exec: this socket has listened all along
             out.append(_bound_inet(taken, s))
@@ -214,9 +217,9 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
             # An address family the kernel lacks (no IPv6) skips that socket
             # when the family was not asked for explicitly.
             if s.family is None and e.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
-                errors.append(f"{text}: {e.strerror}")
+                errors.append(f"{_text(family, addr)}: {e.strerror}")
                 continue
-            raise SocketError(f"{where}: cannot create a socket for {text}: {e.strerror}") from None
+            raise SocketError(f"{where}: cannot create a socket for {_text(family, addr)}: {e.strerror}") from None
         try:
             if s.passive:
                 # launchd: SO_REUSEPORT for multicast (several listeners on a group), else SO_REUSEADDR
@@ -234,18 +237,30 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
         except OSError as e:
             sock.close()
             if s.family is None and e.errno == errno.EADDRNOTAVAIL and s.node is None:
-                errors.append(f"{text}: {e.strerror}")
+                errors.append(f"{_text(family, addr)}: {e.strerror}")
                 continue
             verb = "bind to" if s.passive else "connect to"
             hint = " (another process is listening there)" if e.errno == errno.EADDRINUSE else ""
-            raise SocketError(f"{where}: cannot {verb} {text}: {e.strerror}{hint}") from None
-        out.append(_bound_inet(sock, s))
+            raise SocketError(f"{where}: cannot {verb} {_text(family, addr)}: {e.strerror}{hint}") from None
+        if numeric and s.passive and addr[1]:
+            # The address bound is the one asked for, already in inet_ntop's
+            # words (_numeric): getsockname would say the same.
+            out.append(BoundSocket(sock, s, _FAMILY_NAMES[family], s.type, {"host": addr[0], "port": addr[1]}))
+        else:
+            out.append(_bound_inet(sock, s))
     if not out:
         raise SocketError(f"{where}: no socket could be created: {'; '.join(errors) or 'no address'}")
     return out
 
 
+def _text(family: int, addr: tuple) -> str:
+    return f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+
+
 _NUMERIC_PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+# (node, family asked for) -> (family, the address in inet_ntop's words) or
+# None: a domain's sockets name a few addresses, each asked once.
+_NUMERIC_NODES: dict[tuple[str, int], tuple[int, str] | None] = {}
 
 
 def _numeric(s: SocketSpec, sock_type: int) -> list | None:
@@ -255,18 +270,32 @@ def _numeric(s: SocketSpec, sock_type: int) -> list | None:
     service, node = s.service, s.node
     proto = _NUMERIC_PROTOCOLS.get(sock_type)
     if node is None or service is None or proto is None or not (service.isascii() and service.isdigit()) \
-            or int(service) > 65535 or _PROTOCOLS[s.protocol] not in (0, proto):
+            or _PROTOCOLS[s.protocol] not in (0, proto):
         return None
-    wanted = _FAMILIES[s.family]
+    port = int(service)
+    if port > 65535:
+        return None
+    key = (node, _FAMILIES[s.family])
+    try:
+        found = _NUMERIC_NODES[key]
+    except KeyError:
+        found = _NUMERIC_NODES[key] = _numeric_node(*key)
+        if len(_NUMERIC_NODES) > 1024:  # a bound, for domains of many addresses
+            _NUMERIC_NODES.clear()
+    if found is None:
+        return None
+    family, host = found
+    return [(family, sock_type, proto, "", (host, port) if family == socket.AF_INET else (host, port, 0, 0))]
+
+
+def _numeric_node(node: str, wanted: int) -> tuple[int, str] | None:
     for family in (socket.AF_INET, socket.AF_INET6):
         if wanted not in (socket.AF_UNSPEC, family):
             continue
         try:
-            host = socket.inet_ntop(family, socket.inet_pton(family, node))
+            return family, socket.inet_ntop(family, socket.inet_pton(family, node))
         except OSError:
             continue
-        addr = (host, int(service)) if family == socket.AF_INET else (host, int(service), 0, 0)
-        return [(family, sock_type, proto, "", addr)]
     return None
 
 
