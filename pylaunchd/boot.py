@@ -160,8 +160,8 @@ def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, 
     early: dict[str, Early] = {}
     labels: set[str] = set()
     for directory in domain.jobs_dirs:
-        for path in plists_in(directory):
-            path = os.path.abspath(path)
+        # An absolute directory's listing: each path is what abspath would make it.
+        for path in plists_in(os.path.abspath(directory)):
             entry = _from_cache(domain, path, cache.get(path))
             if entry is not None:
                 label, disabled, sockets, spec = entry.label, entry.disabled, entry.sockets, None
