@@ -17,7 +17,6 @@ import errno
 import os
 import socket
 import stat
-import struct
 TYPE_CHECKING = False  # typing is not imported on the way to the first socket
 
 from . import safepath
@@ -327,6 +326,8 @@ def _join(sock: socket.socket, family: int, group: str) -> None:
                 raise
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, g + socket.inet_aton("127.0.0.1"))
     else:
+        import struct  # here: only an IPv6 multicast group needs it
+
         g = socket.inet_pton(socket.AF_INET6, group)
         try:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, g + struct.pack("@I", 0))
