@@ -64,7 +64,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import REPO as DEFAULT_REPO  # noqa: E402
-from benchlib import (HOST, BenchError, add_cold_run_options, add_repo_option, free_port,  # noqa: E402
+from benchlib import (HOST, BenchError, add_cold_run_options, python, add_repo_option, free_port,  # noqa: E402
                       percentile, proc_children, repo_env, run_and_report, tiny_and_python, use_repo,
                       version_line, wait_for)
 
@@ -194,7 +194,7 @@ class Pylaunchd:
         try:
             env = repo_env(REPO, **self.env)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
+                [python(), "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         finally:

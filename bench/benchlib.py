@@ -270,26 +270,66 @@ def warm_bytecode(repo, env: dict) -> None:
     if key in _WARMED:
         return
     _WARMED.add(key)
-    subprocess.run([sys.executable, "-c", "import pylaunchd.cli.pylaunchd, pylaunchd.boot, pylaunchd.manager, "
+    subprocess.run([python(), "-c", "import pylaunchd.cli.pylaunchd, pylaunchd.boot, pylaunchd.manager, "
                     "pylaunchd.control.server, pylaunchd.cli.launchctl, pylaunchd.activation"],
                    env=env, capture_output=True, timeout=120)
 
 
 def imported_from(repo) -> str:
     """The tree a manager started with repo_env(*repo*) imports pylaunchd from."""
-    cp = subprocess.run([sys.executable, "-c", "import os, pylaunchd; print(os.path.dirname(os.path.dirname("
+    cp = subprocess.run([python(), "-c", "import os, pylaunchd; print(os.path.dirname(os.path.dirname("
                          "os.path.abspath(pylaunchd.__file__))))"], env=repo_env(repo), capture_output=True,
                         text=True, timeout=30)
     return cp.stdout.strip() or f"(import failed: {cp.stderr.strip()[-200:]})"
 
 
+_PLAIN: list[str] = []
+
+
+def python() -> str:
+    """The interpreter that runs pylaunchd in the benchmarks: this one, with
+    the site-packages of its environment but none of their ``.pth`` files.
+
+    An installed pylaunchd starts as ``python -m pylaunchd`` with a site that
+    only adds its directories to the path. A development venv made with
+    ``pip install -e`` also runs the editable install's finder at every start
+    (``__editable__...pth``: pathlib, importlib.util, fnmatch, re, about
+    16-20 ms of ``site`` here), which no installed pylaunchd pays and which
+    would be counted in every start-up figure. So the benchmarks make, once
+    per machine and interpreter, a venv without pip whose only ``.pth`` file
+    names this environment's site-packages (a directory named in a ``.pth``
+    goes on the path; the ``.pth`` files inside it are not run); the tree
+    measured comes first on ``PYTHONPATH`` as before (:func:`repo_env`).
+    ``PYLAUNCHD_BENCH_PYTHON`` names another interpreter instead (``sys.executable``
+    measures the development venv as it is)."""
+    if _PLAIN:
+        return _PLAIN[0]
+    chosen = os.environ.get("PYLAUNCHD_BENCH_PYTHON")
+    if not chosen:
+        import hashlib
+        import sysconfig
+        tag = hashlib.sha1(sys.executable.encode()).hexdigest()[:12]
+        venv = Path(os.environ.get("TMPDIR", "/tmp")) / f"pylaunchd-bench-python-{os.getuid()}" / tag
+        chosen = str(venv / "bin" / "python")
+        purelib = sysconfig.get_paths()["purelib"]
+        platlib = sysconfig.get_paths()["platlib"]
+        if not os.path.exists(chosen):
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                           capture_output=True, timeout=120)
+        site = subprocess.run([chosen, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+        Path(site, "pylaunchd-bench-deps.pth").write_text("\n".join(dict.fromkeys([purelib, platlib])) + "\n")
+    _PLAIN.append(chosen)
+    return chosen
+
+
 def pylaunchd_argv(jobs_dir, control, state_dir, log_level: str = "info") -> list[str]:
-    return [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(jobs_dir), "--control-socket", str(control),
+    return [python(), "-m", "pylaunchd", "--jobs-dir", str(jobs_dir), "--control-socket", str(control),
             "--state-dir", str(state_dir), "--log-level", log_level]
 
 
 def pylaunchctl_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pylaunchd.cli.launchctl", *args]
+    return [python(), "-m", "pylaunchd.cli.launchctl", *args]
 
 
 def machine() -> dict:

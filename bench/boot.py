@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import BenchError, proc_children, run_and_report  # noqa: E402
-from benchlib import log_tail, repo_env, terminate  # noqa: E402
+from benchlib import log_tail, python, repo_env, terminate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = Path(__file__).resolve().parent / "boot_service.py"
@@ -268,7 +268,7 @@ class Pylaunchd(InNamespace):
         self.env = repo_env(REPO)  # here, not in launch(): its first call compiles the bytecode, untimed
 
     def init_argv(self) -> list[str]:
-        return [sys.executable, "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
+        return [python(), "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
                 "--control-socket", str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
     def launch(self) -> None:
@@ -335,7 +335,7 @@ class Supervisord(Runner):
         (d / "supervisord.conf").write_text("\n".join(lines))
 
     def launch(self) -> None:
-        self.popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.dir / "supervisord.conf")])
+        self.popen([python(), "-m", "supervisor.supervisord", "-n", "-c", str(self.dir / "supervisord.conf")])
 
     def stop(self) -> None:
         # Its programs first, by PID: supervisord stops them one priority at a time, 17 s for 60 here.

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import add_repo_option, repo_env, use_repo  # noqa: E402
+from benchlib import add_repo_option, python, repo_env, use_repo  # noqa: E402
 
 
 def timed(cmd, env, runs):
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             plistlib.dump(d, f)
     sock = os.path.join(root, "ctl.sock")
     log = open(os.path.join(root, "manager.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pylaunchd", "--jobs-dir", jobs,
+    proc = subprocess.Popen([python(), "-m", "pylaunchd", "--jobs-dir", jobs,
                              "--control-socket", sock, "--state-dir", os.path.join(root, "state"),
                              "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=repo_env(repo))
     try:
@@ -75,13 +75,12 @@ def main(argv=None) -> int:
         else:
             raise SystemExit("the manager did not load every job in time")
         env = repo_env(repo, PYLAUNCHD_CONTROL_SOCKET=sock)
-        ctl = [sys.executable, "-m", "pylaunchd.cli.launchctl"]
-        script = shutil.which("pylaunchctl")
+        ctl = [python(), "-m", "pylaunchd.cli.launchctl"]  # as an installed pylaunchctl starts
         results = {
-            "python -c pass": timed([sys.executable, "-c", "pass"], env, a.runs),
-            "pylaunchctl list": timed([script, "list"] if script else ctl + ["list"], env, a.runs),
-            "pylaunchctl list --json": timed([script, "list", "--json"] if script else ctl + ["list", "--json"], env, a.runs),
-            "pylaunchctl services list": timed([script, "services", "list"] if script else ctl + ["services", "list"],
+            "python -c pass": timed([python(), "-c", "pass"], env, a.runs),
+            "pylaunchctl list": timed(ctl + ["list"], env, a.runs),
+            "pylaunchctl list --json": timed(ctl + ["list", "--json"], env, a.runs),
+            "pylaunchctl services list": timed(ctl + ["services", "list"],
                                                env, a.runs),
         }
         base = results["python -c pass"]["p50_ms"]

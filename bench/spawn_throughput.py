@@ -71,7 +71,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import REPO as DEFAULT_REPO  # noqa: E402
-from benchlib import (HOST, BenchError, add_repo_option, free_port, percentile, proc_children,  # noqa: E402
+from benchlib import (HOST, BenchError, add_repo_option, free_port, python, percentile, proc_children,  # noqa: E402
                       Peer, log_tail, repo_env, run_and_report, terminate, use_repo, wait_for)
 from fleet import listening_ports, xinetd_version  # noqa: E402
 
@@ -159,7 +159,7 @@ class Pylaunchd(Peer):
         env = repo_env(REPO, **self.env)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
+                [python(), "-m", "pylaunchd", "--jobs-dir", str(self.jobs_dir),
                  "--control-socket", self.control, "--state-dir", str(self.state_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
 

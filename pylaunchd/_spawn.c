@@ -45,6 +45,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -663,8 +664,18 @@ done:
     return result;
 }
 
+/* The manager's own prctl, here so that boot needs no ctypes (pylaunchd/pid1.py). */
+static PyObject *set_child_subreaper(PyObject *self, PyObject *noargs)
+{
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"spawn", spawn, METH_VARARGS, spawn_doc},
+    {"set_child_subreaper", set_child_subreaper, METH_NOARGS,
+     "prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants are reparented to it."},
     {NULL, NULL, 0, NULL},
 };
 

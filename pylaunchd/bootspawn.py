@@ -7,7 +7,12 @@ after the binds, :func:`start_early` spawns every job whose keys start it at
 load (``RunAtLoad``, or ``KeepAlive`` true), with the same plan, descriptors
 and environment the runtime would give it (``LISTEN_FDS``, the job's output
 pipe or ``StandardOutPath``, ``NOTIFY_SOCKET``, the domain's
-``SecureSocketWithKey`` variables, the bus variables). The manager, once it
+``SecureSocketWithKey`` variables, the bus variables). Where the C path
+can (``wait=False``), it does not wait for one child's exec before the next
+spawn: the children exec on the other CPUs meanwhile, and their errors and
+warnings are collected after the last spawn, when boot's messages are
+logged (the first of them imports logging: nothing on the way to the first
+spawn does, nor typing, ctypes or shutil). The manager, once it
 runs, hands each process to its job as a re-exec's are handed over
 (:class:`BootAdopter` is the table's adopter, :meth:`JobRuntime.adopt`): its
 pid, start time and output pipe, so that KeepAlive, ExitTimeOut, the exit
@@ -35,53 +40,53 @@ two readings) is stopped with SIGTERM.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .boot import Early
+from .bootlog import log
 from .bus.locate import job_env as bus_env
 from .domain import Domain
 from .joblog import output_pipe
-from .jobspec import JobSpec
 from .notifybind import bind_notify, notify_address
 from .pid1 import become_subreaper
 from .plist import label_from_file, plists_in
 from .sockets import exported_environment
 from .spawn import spawn
 
+TYPE_CHECKING = False  # neither typing nor logging on the way to the first spawn
 if TYPE_CHECKING:
+    from .jobspec import JobSpec
     from .runtime import JobRuntime
-
-log = logging.getLogger("pylaunchd")
+    from .spawnplan import SpawnResult
 
 # Held from the first spawn until the manager handles them (manager.HANDLED).
 HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPWR, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR2)
 REASON = "run at load"  # the machine's own reason for such a start
 
 
-@dataclass
 class Started:
-    """One process boot started: for the job of *spec*, at *at* (monotonic)."""
+    """One process boot started: for the job of *spec*, at *at* (monotonic);
+    *pipe*: the read end of its output pipe (None: StandardOutPath and
+    StandardErrorPath); *error* and *warnings*: what its spawn reported."""
 
-    spec: JobSpec
-    pid: int
-    at: float
-    pipe: int | None  # the read end of its output pipe (None: StandardOutPath and StandardErrorPath)
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("spec", "pid", "at", "pipe", "error", "warnings")
+
+    def __init__(self, spec: JobSpec, pid: int, at: float, pipe: int | None, error: str | None = None,
+                 warnings: list[str] | None = None):
+        self.spec, self.pid, self.at, self.pipe = spec, pid, at, pipe
+        self.error, self.warnings = error, warnings if warnings is not None else []
 
 
-@dataclass
 class BootStart:
     """What boot started: the notify socket it bound, the processes by plist path."""
 
-    notify: socket.socket | None
-    started: dict[str, Started]
+    __slots__ = ("notify", "started")
+
+    def __init__(self, notify: socket.socket | None, started: dict[str, Started]):
+        self.notify, self.started = notify, started
 
     def take_notify(self) -> int | None:
         """The notify socket's descriptor, the manager's from now on (None: boot bound none)."""
@@ -129,22 +134,31 @@ def start_early(domain: Domain, early: dict[str, Early]) -> BootStart:
     if notify is not None:
         common["NOTIFY_SOCKET"] = address
     shared = _shared_labels(domain, early)
+    results: dict[str, SpawnResult] = {}
     for path, e in wanted.items():
         if e.spec.label not in shared:
             one = _spawn(domain, e, common)
             if one is not None:
-                started[path] = one
+                started[path], results[path] = one
+    for path, result in results.items():  # each child has exec'd (or failed to) beside the loop above
+        one = started[path]
+        if result.pending is not None:
+            result.pending.finish()
+        one.error, one.warnings = result.error, list(result.warnings)
+        log.info("(%s) started pid %d (%s, at boot)", one.spec.label, one.pid, REASON)
     return BootStart(notify, started)
 
 
-def _spawn(domain: Domain, e: Early, common: dict[str, str]) -> Started | None:
+def _spawn(domain: Domain, e: Early, common: dict[str, str]) -> tuple[Started, SpawnResult] | None:
+    """Start *e*'s job without waiting for its exec where the C path can:
+    the caller finishes the result, which then holds its error and warnings."""
     spec = e.spec
     env = bus_env(domain, domain.bus_address, spec) if domain.bus_address else {}
     env.update(common)
     listen = [(g.name, b.sock) for g in e.groups for b in g.sockets]
     rfd, wfd = (None, None) if spec.stdout_path is not None and spec.stderr_path is not None else output_pipe()
     try:
-        result = spawn(spec, listen, None, extra_env=env, log_fd=wfd)
+        result = spawn(spec, listen, None, extra_env=env, log_fd=wfd, wait=False)
     except Exception as e:  # OSError, ValueError (a NUL): the table starts it again and says why it cannot
         if not isinstance(e, (OSError, ValueError)):
             log.exception("(%s) not started at boot", spec.label)
@@ -153,9 +167,8 @@ def _spawn(domain: Domain, e: Early, common: dict[str, str]) -> Started | None:
         return None
     finally:
         if wfd is not None:
-            os.close(wfd)
-    log.info("(%s) started pid %d (%s, at boot)", spec.label, result.pid, REASON)
-    return Started(spec, result.pid, time.monotonic(), rfd, result.error, list(result.warnings))
+            os.close(wfd)  # the child has its own copy from the clone on
+    return Started(spec, result.pid, time.monotonic(), rfd), result
 
 
 class BootAdopter:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import collections
 import fcntl
-import logging
 import os
 import time
 
-log = logging.getLogger("pylaunchd")
+from .bootlog import log  # logging itself once something is said: boot opens output pipes here
 
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3

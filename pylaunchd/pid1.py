@@ -29,17 +29,17 @@ the jobs.
 
 from __future__ import annotations
 
-import ctypes
-import logging
 import os
 import signal
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
-if TYPE_CHECKING:  # annotations only: boot (bootspawn) imports this module before the first spawn
+from .bootlog import log
+
+TYPE_CHECKING = False  # annotations only: boot (bootspawn) imports this module before the first spawn
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Mapping
+
     from .jobtypes import ExitStatus
     from .spec import JobSpec
-
-log = logging.getLogger("pylaunchd")
 
 PR_SET_CHILD_SUBREAPER = 36
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPWR)
@@ -51,6 +51,18 @@ EXIT_KILLED = 3
 def become_subreaper() -> bool:
     """Make this process a child subreaper; False (and a warning) if the kernel refuses."""
     try:
+        from . import _spawn  # prctl without ctypes (about 3 ms of imports on the way to the first spawn)
+    except ImportError:
+        _spawn = None
+    if _spawn is not None and hasattr(_spawn, "set_child_subreaper"):
+        try:
+            _spawn.set_child_subreaper()
+            return True
+        except OSError as e:
+            log.warning("prctl(PR_SET_CHILD_SUBREAPER): %s; orphans of jobs go to init", e.strerror)
+            return False
+    try:
+        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
             return True

@@ -16,7 +16,10 @@ supervisor's ``states.py`` is a leaf).
 from __future__ import annotations
 
 import datetime
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["ERROR", "WARNING", "NOTE", "describe", "Problem", "SpecError", "Reader"]
 

@@ -23,8 +23,11 @@ project's plists and on generated documents (hypothesis).
 from __future__ import annotations
 
 import binascii
-from typing import Any
 from xml.parsers.expat import ParserCreate
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any
 
 UNSURE = object()  # "ask plistlib": returned for anything out of the ordinary
 

@@ -8,15 +8,17 @@ Each reader returns the :class:`~pylaunchd.jobspec.JobSpec` fields of its keys.
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import jobkeys
 from .plistvalues import Reader, describe
 
-__all__ = ["read_process_keys", "read_loader_keys"]
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any
 
-Fields = dict[str, Any]
-Keys = dict[str, Any]
+    Fields = dict[str, Any]
+    Keys = dict[str, Any]
+
+__all__ = ["read_process_keys", "read_loader_keys"]
 
 
 def read_process_keys(r: Reader, keys: Keys) -> Fields:

@@ -11,18 +11,22 @@ address keys, ``MulticastGroup`` against ``SockType``) the way launchd does.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+
 
 from .jobspec import SocketGroupSpec, SocketSpec
 from .plistvalues import Reader
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Fields = dict[str, Any]
 
 __all__ = ["SOCKET_KEYS", "SOCKET_IGNORED_KEYS", "read_sockets"]
 
 _SOCK_TYPES = {"stream": "stream", "dgram": "dgram", "seqpacket": "seqpacket"}
 _SOCK_FAMILIES = {"ipv4": "IPv4", "ipv6": "IPv6", "ipv4v6": "IPv4v6", "unix": "Unix"}
 _SOCK_PROTOCOLS = {"tcp": "TCP", "udp": "UDP"}
-
-Fields = dict[str, Any]
 
 
 def read_sockets(r: Reader, value: Any) -> tuple[SocketGroupSpec, ...]:

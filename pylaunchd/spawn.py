@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import socket
 
 from . import cspawn
-from .forkexec import spawn_forked
 from .spawnplan import RESET_SIGNALS, DEFAULT_PATH, Plan, SpawnResult, base_environment, plan, standard_fds
 from .spec import JobSpec
 
@@ -69,6 +67,7 @@ def spawn_planned(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int
     fast = _spawn_fast(p, sources, stdio_fd, log_fd)
     if fast is not None:
         return fast
+    from .forkexec import spawn_forked  # ctypes, platform, glob: only for a job that needs the fork path
     return spawn_forked(p, sources, stdio_fd, log_fd)
 
 
@@ -96,7 +95,11 @@ def _spawn_fast(p: Plan, sources: list[int], stdio_fd: int | None, log_fd: int |
     except OSError:
         return None
     path_var = p.env.get("PATH", DEFAULT_PATH)
-    resolved = shutil.which(p.executable, path=path_var) if p.search_path else p.executable
+    if p.search_path:
+        import shutil  # bz2 and lzma come with it: only for a Program looked up on PATH
+        resolved = shutil.which(p.executable, path=path_var)
+    else:
+        resolved = p.executable
     if resolved is None or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         return None  # let the forked path fail and report the errno
     trampoline = "LISTEN_FDS" in p.env or "WATCHDOG_USEC" in p.env

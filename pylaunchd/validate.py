@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+
 
 from . import jobkeys
 from .triggers.calendar import CalendarError, validate_schedules
@@ -33,10 +33,15 @@ from .processkeys import read_loader_keys, read_process_keys
 from .socketkeys import read_sockets
 from .bus.keys import read_mach_services
 
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Fields = dict[str, Any]
+    Keys = dict[str, Any]
+
 __all__ = ["validate", "check", "Checked", "load_spec"]
 
-Fields = dict[str, Any]
-Keys = dict[str, Any]
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 

@@ -9,11 +9,13 @@ wrong type is an error, as for every other key.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..jobspec import BusNameSpec
 from ..plistvalues import Reader, describe
 from .names import name_problem
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any
 
 SUB_KEYS = ("HideUntilCheckIn", "ResetAtClose")
 _SUB_BY_LOWER = {k.lower(): k for k in SUB_KEYS}

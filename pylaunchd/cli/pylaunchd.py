@@ -114,11 +114,11 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
             control = bind_control_socket(domain.control_socket, public=domain.system)
             inherited = None
         early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
-        bootlog.configure()
         booted = None
         if handoff is None:  # a re-exec's jobs run already
             from ..bootspawn import start_early
             booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
+        bootlog.configure()  # logging: imported by boot's first message, after its spawns, or here
         gc.enable()  # off since python -m pylaunchd began (pylaunchd/__main__.py)
         import asyncio
 

@@ -78,9 +78,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
 
 from ..plistvalues import WARNING, Problem, describe
+
+TYPE_CHECKING = False  # typing is not imported on the way to the first spawn
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Union
+    Schedules = Union["CalendarInterval", Iterable["CalendarInterval"]]
 
 __all__ = ["CalendarInterval", "CalendarError", "validate_schedules", "next_fire", "missed", "is_due",
            "seconds_until", "monotonic_deadline", "MAX_TIMER_WAIT", "SEARCH_DAYS"]
@@ -179,9 +183,6 @@ class CalendarInterval:
         if not d:
             return "{} (every minute)"
         return "{" + ", ".join(f"{k}={v}" for k, v in d.items()) + "}"
-
-
-Schedules = Union[CalendarInterval, Iterable[CalendarInterval]]
 
 
 # --------------------------------------------------------------------------
