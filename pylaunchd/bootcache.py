@@ -189,7 +189,7 @@ def _group(raw) -> SocketGroupSpec:
     name, socks = raw
     if type(name) is not str:
         raise TypeError("not a string")
-    return SocketGroupSpec._make((name, tuple([_socket(s) for s in socks])))
+    return SocketGroupSpec(name, tuple([_socket(s) for s in socks]))
 
 
 _ALLOWED = tuple(FIELD_TYPES.values())
@@ -211,7 +211,7 @@ def _socket(values) -> SocketSpec:
         _ALLOWED_SIGNATURES.add(signature)
     if values[-1] and not all(type(v) is str for v in values[-1]):  # bonjour
         raise TypeError("a Bonjour name that is not a string")
-    return SocketSpec._make(values)
+    return SocketSpec(*values)
 
 
 def encode(domain, host: str, items) -> bytes:

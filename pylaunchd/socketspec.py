@@ -34,18 +34,21 @@ class _Record:
 
     def __init__(self, *args, **kwargs):
         if kwargs or len(args) != len(self._SETTERS):
-            args = self._complete(args, kwargs)
+            args = self._keywords(kwargs) if not args else self._complete(args, kwargs)
         for put, value in zip(self._SETTERS, args):
             put(self, value)
 
     @classmethod
-    def _make(cls, values: tuple):
-        """A record of every field's value, in order, taken as they are: for
-        a caller that checked them (the boot cache's reader)."""
-        self = object.__new__(cls)
-        for put, value in zip(cls._SETTERS, values):
-            put(self, value)
-        return self
+    def _keywords(cls, kwargs: dict) -> tuple:
+        """Every field's value from keywords only (the validator's way), the rest
+        defaults; anything unusual is left to _complete, which words the error."""
+        values = {**cls._DEFAULTS, **kwargs}
+        if len(values) == len(cls._SETTERS):  # else a keyword that is no field
+            try:
+                return tuple(map(values.__getitem__, cls.__slots__))
+            except KeyError:  # a field without a value (and a keyword that is none)
+                pass
+        return cls._complete((), kwargs)
 
     @classmethod
     def _complete(cls, args: tuple, kwargs: dict) -> tuple:
