@@ -5,6 +5,13 @@ and holds it for the job's whole life: connections made while the job is not
 running wait in the kernel's queue. Sockets are created blocking, as launchd
 and systemd hand them over; the manager only polls them for readability.
 
+Sockets are made with the C module, ``_socket`` (imported here as
+``socket``): the Python module ``socket`` (its enums, selectors: 5 ms and
+more of a start here) is not imported on the way to the first socket. Each
+is made a ``socket.socket`` (:func:`full_socket`) once made; boot, which
+binds every job's sockets first, asks for them raw and makes them full
+once the last one listens (:func:`full_sockets`).
+
 Size: every family's create and close paths share the BoundSocket record,
 the type tables and the error wording; the unix path (bind in a shared
 directory through :mod:`pylaunchd.safepath`, or take a re-exec's socket)
@@ -14,8 +21,8 @@ is the largest of them, and splitting it off would make a cycle.
 from __future__ import annotations
 
 import errno
+import _socket as socket  # the C module: see above
 import os
-import socket
 import stat
 TYPE_CHECKING = False  # typing is not imported on the way to the first socket
 
@@ -107,17 +114,18 @@ class SocketGroup:
 
 
 def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGroup] | None = None,
-                  inherited: "Inherited | None" = None) -> list[SocketGroup]:
+                  inherited: "Inherited | None" = None, raw: bool = False) -> list[SocketGroup]:
     """Create every group, reusing the open groups in *keep* whose definition
     is unchanged, and taking from *inherited* (a re-exec's sockets) every
     listening socket already open at the address asked for; on any failure
-    close what was made here and raise."""
+    close what was made here and raise. *raw*: the new sockets are the C
+    module's objects, for :func:`full_sockets` to make full (boot)."""
     keep = keep or {}
     made: list[SocketGroup] = []
     try:
         for g in groups:
             old = keep.get(g.name)
-            made.append(_same(old, g) if old is not None and old.spec == g else create_group(g, inherited))
+            made.append(_same(old, g) if old is not None and old.spec == g else create_group(g, inherited, raw))
     except BaseException:
         for g in made:
             if keep.get(g.name) is not g:
@@ -150,7 +158,7 @@ class Inherited(Protocol):
     def take_secure(self, key: str, name: str) -> socket.socket | None: ...
 
 
-def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None) -> SocketGroup:
+def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None, raw: bool = False) -> SocketGroup:
     group = SocketGroup(spec)
     try:
         for i, s in enumerate(spec.sockets):
@@ -165,7 +173,31 @@ def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None) -> S
     except BaseException:
         close_group(group)
         raise
+    if not raw:
+        full_sockets([group])
     return group
+
+
+def full_socket(sock):
+    """*sock* as a ``socket.socket`` (what the loop, asyncio and the jobs'
+    code use): the C module's object becomes one on the same descriptor,
+    in the same blocking mode; a full one is returned as it is."""
+    import socket as full  # the Python module: from here on
+
+    if isinstance(sock, full.socket):
+        return sock
+    timeout = sock.gettimeout()
+    made = full.socket(sock.family, sock.type, sock.proto, sock.detach())
+    if timeout is not None:
+        made.settimeout(timeout)
+    return made
+
+
+def full_sockets(groups) -> None:
+    """Every socket of *groups* made a ``socket.socket`` (:func:`full_socket`)."""
+    for group in groups:
+        for b in group.sockets:
+            b.sock = full_socket(b.sock)
 
 
 def close_group(group: SocketGroup) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
 import sys
 
 from .. import bootlog
@@ -107,6 +106,8 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
         if handoff is not None:
+            import socket  # (imported already by the handoff)
+
             control = socket.socket(fileno=handoff.control_fd)
             control.setblocking(False)
             inherited = InheritedSockets(handoff.socket_fds, handoff.secure)
