@@ -101,10 +101,8 @@ def _parse(data: bytes) -> Any:
                 raise _Unsure
             key = "".join(text)
             text.clear()
-            return
-        leaf = _LEAVES.get(tag)
-        if leaf is not None:
-            value = leaf("".join(text))
+        elif tag in _LEAVES:
+            value = _LEAVES[tag]("".join(text))
             text.clear()
             add(value)
         elif tag == "dict":

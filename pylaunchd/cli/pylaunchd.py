@@ -107,7 +107,6 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
     try:
         if handoff is not None:
             import socket  # (imported already by the handoff)
-
             control = socket.socket(fileno=handoff.control_fd)
             control.setblocking(False)
             inherited = InheritedSockets(handoff.socket_fds, handoff.secure)
