@@ -34,15 +34,15 @@ are not unlinked.
 
 from __future__ import annotations
 
+import _socket  # gethostname; the Python module socket comes after the last bind (sockets.full_sockets)
 import os
-import socket
 import stat
 
 from . import bootcache
 from .bootcache import Identity, identity
 from .domain import Domain, Overrides
 from .plist import plists_in, read_limited
-from .sockets import Inherited, SocketError, SocketGroup, create_groups
+from .sockets import Inherited, SocketError, SocketGroup, create_groups, full_sockets
 
 TYPE_CHECKING = False  # neither typing nor the job's model is imported on the way to the first socket
 if TYPE_CHECKING:
@@ -155,13 +155,13 @@ def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, 
     load. After a re-exec, *inherited* holds the sockets the previous
     process listened on: those are taken by address, not bound again."""
     overrides = Overrides(domain.state_dir)
-    host = socket.gethostname()
+    host = _socket.gethostname()
     cache = bootcache.read(domain, host)
     early: dict[str, Early] = {}
     labels: set[str] = set()
     for directory in domain.jobs_dirs:
-        for path in plists_in(directory):
-            path = os.path.abspath(path)
+        # An absolute directory's listing: each path is what abspath would make it.
+        for path in plists_in(os.path.abspath(directory)):
             entry = _from_cache(domain, path, cache.get(path))
             if entry is not None:
                 label, disabled, sockets, spec = entry.label, entry.disabled, entry.sockets, None
@@ -175,9 +175,11 @@ def bind_early(domain: Domain, inherited: Inherited | None = None) -> dict[str, 
             if label in labels or overrides.is_disabled(label, disabled):
                 continue
             try:
-                groups = create_groups(sockets, inherited=inherited)
+                groups = create_groups(sockets, inherited=inherited, raw=True)
             except SocketError:
                 continue
             labels.add(label)
             early[path] = Early(spec, groups, ident, None if spec is not None else _loader(domain, path))
+    for e in early.values():  # every socket listens: now socket.py, and socket.socket objects
+        full_sockets(e.groups)
     return early

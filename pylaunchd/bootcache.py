@@ -176,30 +176,40 @@ def entry(raw) -> Entry | None:
 
 def _entry(raw) -> Entry:
     ident, label, disabled, groups = raw
-    if len(ident) != 5 or not all(type(x) is int for x in ident) or type(label) is not str \
+    if type(ident) is not tuple or tuple(map(type, ident)) != _IDENTITY_TYPES or type(label) is not str \
             or type(disabled) is not bool:
         raise ValueError("not an entry")
-    return Entry(tuple(ident), label, disabled, tuple(SocketGroupSpec(_str(name), tuple(_socket(s) for s in socks))
-                                                      for name, socks in groups))
+    return Entry(ident, label, disabled, tuple([_group(g) for g in groups]))
 
 
-def _str(value) -> str:
-    if type(value) is not str:
+_IDENTITY_TYPES = (int,) * 5
+
+
+def _group(raw) -> SocketGroupSpec:
+    name, socks = raw
+    if type(name) is not str:
         raise TypeError("not a string")
-    return value
+    return SocketGroupSpec(name, tuple([_socket(s) for s in socks]))
 
 
 _ALLOWED = tuple(FIELD_TYPES.values())
 assert FIELDS[-1] == "bonjour"  # _socket checks its names last
+# The types of a socket's values, field by field, that _socket has found
+# allowed: the same few recur (at most 2 ** 12, every field but bonjour may be
+# None), so each is checked once, and every other socket costs a lookup.
+_ALLOWED_SIGNATURES: set[tuple[type, ...]] = set()
 
 
 def _socket(values) -> SocketSpec:
     if type(values) is not tuple or len(values) != len(FIELDS):
         raise ValueError("not a socket")
-    for value, allowed in zip(values, _ALLOWED):
-        if type(value) not in allowed:
-            raise TypeError(f"{type(value).__name__} where {allowed} was expected")
-    if not all(type(v) is str for v in values[-1]):  # bonjour
+    signature = tuple(map(type, values))
+    if signature not in _ALLOWED_SIGNATURES:
+        for kind, allowed in zip(signature, _ALLOWED):
+            if kind not in allowed:
+                raise TypeError(f"{kind.__name__} where {allowed} was expected")
+        _ALLOWED_SIGNATURES.add(signature)
+    if values[-1] and not all(type(v) is str for v in values[-1]):  # bonjour
         raise TypeError("a Bonjour name that is not a string")
     return SocketSpec(*values)
 

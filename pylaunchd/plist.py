@@ -311,7 +311,10 @@ def _why(message: str) -> str:
 
 def is_plist_name(path: str) -> bool:
     """True when *path* names a job file: ``*.plist`` (any case), not hidden."""
-    name = os.path.basename(path)
+    return _plist_file_name(os.path.basename(path))
+
+
+def _plist_file_name(name: str) -> bool:
     return name.lower().endswith(".plist") and not name.startswith(".")
 
 
@@ -321,7 +324,10 @@ def plists_in(directory: str) -> list[str]:
         names = os.listdir(directory)
     except OSError:
         return []
-    return sorted(os.path.join(directory, n) for n in names if is_plist_name(n))
+    # The names sorted, then joined: the same order (one prefix), and a
+    # listing's names have no directory part for is_plist_name to strip.
+    names = sorted([n for n in names if _plist_file_name(n)])
+    return [os.path.join(directory, n) for n in names]
 
 
 def label_from_file(path: str) -> str | None:

@@ -66,18 +66,19 @@ def _parse(data: bytes) -> Any:
     """plistlib's _PlistParser as closures over its state (raises on any doubt)."""
     stack: list = []
     text: list[str] = []
-    key: list = [None]  # the pending dict key
-    root: list = [None]
+    key = None  # the pending dict key
+    root = None
 
     def add(value: Any) -> None:
-        if key[0] is not None:
+        nonlocal key, root
+        if key is not None:
             top = stack[-1]
             if type(top) is not dict:
                 raise _Unsure
-            top[key[0]] = value
-            key[0] = None
+            top[key] = value
+            key = None
         elif not stack:
-            root[0] = value
+            root = value
         else:
             top = stack[-1]
             if type(top) is not list:
@@ -94,18 +95,18 @@ def _parse(data: bytes) -> Any:
             raise _Unsure  # plistlib's own date reading: rare in job plists
 
     def end(tag: str) -> None:
-        leaf = _LEAVES.get(tag)
-        if leaf is not None:
-            value = leaf("".join(text))
+        nonlocal key
+        if tag == "key":  # the most common end tag: half of a job plist's
+            if key or type(stack[-1]) is not dict:
+                raise _Unsure
+            key = "".join(text)
+            text.clear()
+        elif tag in _LEAVES:
+            value = _LEAVES[tag]("".join(text))
             text.clear()
             add(value)
-        elif tag == "key":
-            if key[0] or type(stack[-1]) is not dict:
-                raise _Unsure
-            key[0] = "".join(text)
-            text.clear()
         elif tag == "dict":
-            if key[0]:
+            if key:
                 raise _Unsure
             stack.pop()
         elif tag == "array":
@@ -120,4 +121,4 @@ def _parse(data: bytes) -> Any:
     parser.CharacterDataHandler = text.append
     parser.EntityDeclHandler = _unsure
     parser.Parse(data, True)
-    return root[0]
+    return root

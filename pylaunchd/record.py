@@ -33,6 +33,8 @@ the thousand, where a generic ``__init__`` would cost more than that.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 __all__ = ["Record", "MutableRecord", "field", "replace", "copy"]
 
 _MISSING = object()  # no default; or, given to __init__, "make one with the factory"
@@ -71,7 +73,11 @@ class _RecordType(type):
                 defaults[n] = value
         ns["__slots__"] = tuple(names)
         cls = super().__new__(mcls, name, bases, ns, **kwargs)
-        cls._COMPARED = tuple(n for n in names if n not in uncompared)
+        compared = [n for n in names if n not in uncompared]
+        # one C call for ==, hash and _values (a generator of getattrs cost several times more)
+        cls._COMPARED = staticmethod(attrgetter(*compared) if compared else (lambda _record: ()))
+        cls._VALUES = staticmethod(attrgetter(*names) if len(names) > 1
+                                   else (lambda r: tuple(getattr(r, n) for n in names)))
         cls.__init__ = _generated_init(cls, names, defaults, factories)
         return cls
 
@@ -98,15 +104,13 @@ def _generated_init(cls: type, names: list[str], defaults: dict, factories: dict
 
 class _Fields(metaclass=_RecordType):
     def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def _compared(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._COMPARED)
+        return self._VALUES(self)
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._compared() == other._compared()
+        compared = self._COMPARED
+        return compared(self) == compared(other)
 
     def __repr__(self) -> str:
         return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
@@ -119,7 +123,7 @@ class Record(_Fields):
     """A frozen record (``@dataclass(frozen=True, slots=True)``)."""
 
     def __hash__(self):
-        return hash(self._compared())
+        return hash(self._COMPARED(self))
 
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r} of a frozen {type(self).__name__}")

@@ -5,6 +5,13 @@ and holds it for the job's whole life: connections made while the job is not
 running wait in the kernel's queue. Sockets are created blocking, as launchd
 and systemd hand them over; the manager only polls them for readability.
 
+Sockets are made with the C module, ``_socket`` (imported here as
+``socket``): the Python module ``socket`` (its enums, selectors: 5 ms and
+more of a start here) is not imported on the way to the first socket. Each
+is made a ``socket.socket`` (:func:`full_socket`) once made; boot, which
+binds every job's sockets first, asks for them raw and makes them full
+once the last one listens (:func:`full_sockets`).
+
 Size: every family's create and close paths share the BoundSocket record,
 the type tables and the error wording; the unix path (bind in a shared
 directory through :mod:`pylaunchd.safepath`, or take a re-exec's socket)
@@ -14,11 +21,9 @@ is the largest of them, and splitting it off would make a cycle.
 from __future__ import annotations
 
 import errno
-import functools
+import _socket as socket  # the C module: see above
 import os
-import socket
 import stat
-import struct
 TYPE_CHECKING = False  # typing is not imported on the way to the first socket
 
 from . import safepath
@@ -43,14 +48,19 @@ _FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6", socket.AF_UNIX
 _TYPE_NAMES = {v: k for k, v in _TYPES.items()}
 
 
-@functools.cache
+_backlog = 0  # max_backlog's answer, once read (functools is not imported on the way to the first socket)
+
+
 def max_backlog() -> int:
-    """The system's maximum listen backlog (net.core.somaxconn)."""
-    try:
-        with open("/proc/sys/net/core/somaxconn") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return socket.SOMAXCONN
+    """The system's maximum listen backlog (net.core.somaxconn), read once."""
+    global _backlog
+    if not _backlog:
+        try:
+            with open("/proc/sys/net/core/somaxconn") as f:
+                _backlog = int(f.read().strip())
+        except (OSError, ValueError):
+            _backlog = socket.SOMAXCONN
+    return _backlog
 
 
 class BoundSocket:
@@ -104,17 +114,18 @@ class SocketGroup:
 
 
 def create_groups(groups: tuple[SocketGroupSpec, ...], keep: dict[str, SocketGroup] | None = None,
-                  inherited: "Inherited | None" = None) -> list[SocketGroup]:
+                  inherited: "Inherited | None" = None, raw: bool = False) -> list[SocketGroup]:
     """Create every group, reusing the open groups in *keep* whose definition
     is unchanged, and taking from *inherited* (a re-exec's sockets) every
     listening socket already open at the address asked for; on any failure
-    close what was made here and raise."""
+    close what was made here and raise. *raw*: the new sockets are the C
+    module's objects, for :func:`full_sockets` to make full (boot)."""
     keep = keep or {}
     made: list[SocketGroup] = []
     try:
         for g in groups:
             old = keep.get(g.name)
-            made.append(_same(old, g) if old is not None and old.spec == g else create_group(g, inherited))
+            made.append(_same(old, g) if old is not None and old.spec == g else create_group(g, inherited, raw))
     except BaseException:
         for g in made:
             if keep.get(g.name) is not g:
@@ -147,7 +158,7 @@ class Inherited(Protocol):
     def take_secure(self, key: str, name: str) -> socket.socket | None: ...
 
 
-def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None) -> SocketGroup:
+def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None, raw: bool = False) -> SocketGroup:
     group = SocketGroup(spec)
     try:
         for i, s in enumerate(spec.sockets):
@@ -162,7 +173,31 @@ def create_group(spec: SocketGroupSpec, inherited: Inherited | None = None) -> S
     except BaseException:
         close_group(group)
         raise
+    if not raw:
+        full_sockets([group])
     return group
+
+
+def full_socket(sock):
+    """*sock* as a ``socket.socket`` (what the loop, asyncio and the jobs'
+    code use): the C module's object becomes one on the same descriptor,
+    in the same blocking mode; a full one is returned as it is."""
+    import socket as full  # the Python module: from here on
+
+    if isinstance(sock, full.socket):
+        return sock
+    timeout = sock.gettimeout()
+    made = full.socket(sock.family, sock.type, sock.proto, sock.detach())
+    if timeout is not None:
+        made.settimeout(timeout)
+    return made
+
+
+def full_sockets(groups) -> None:
+    """Every socket of *groups* made a ``socket.socket`` (:func:`full_socket`)."""
+    for group in groups:
+        for b in group.sockets:
+            b.sock = full_socket(b.sock)
 
 
 def close_group(group: SocketGroup) -> None:
@@ -187,16 +222,13 @@ def exported_environment(groups: list[SocketGroup]) -> dict[str, str]:
     return {b.spec.secure_key: b.address["path"] for g in groups for b in g.sockets if b.spec.secure_key}
 
 
-def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
-    sock_type = _TYPES[s.type]
-    flags = socket.AI_PASSIVE if s.passive else 0
-    if s.family == "IPv4v6":
-        # One dual-stack socket: an IPv4 name or address (Homebrew writes SockNodeName 127.0.0.1 with
-        # IPv4v6 for sockets "tcp://127.0.0.1:PORT") is its v4-mapped address, ::ffff:127.0.0.1.
-        flags |= socket.AI_V4MAPPED
+def _resolved(s: SocketSpec, sock_type: int, where: str) -> list:
+    """getaddrinfo's answers for *s* (SocketError, UnknownService if none)."""
+    # IPv4v6 is one dual-stack socket: an IPv4 name or address (Homebrew writes SockNodeName 127.0.0.1
+    # with IPv4v6 for sockets "tcp://127.0.0.1:PORT") is its v4-mapped address, ::ffff:127.0.0.1.
+    flags = (socket.AI_PASSIVE if s.passive else 0) | (socket.AI_V4MAPPED if s.family == "IPv4v6" else 0)
     try:
-        infos = _numeric(s, sock_type) or socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type,
-                                                             _PROTOCOLS[s.protocol], flags)
+        return socket.getaddrinfo(s.node, s.service, _FAMILIES[s.family], sock_type, _PROTOCOLS[s.protocol], flags)
     except socket.gaierror as e:
         what = f"{s.node or '*'}:{s.service}"
         if e.errno == socket.EAI_SERVICE and s.service and not str(s.service).isdigit():
@@ -204,10 +236,15 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
                                  f"the job is loaded without this socket, as launchd does; give the port "
                                  f"number") from None
         raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
+
+
+def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
+    sock_type = _TYPES[s.type]
+    numeric = _numeric(s, sock_type)
+    infos = numeric or _resolved(s, sock_type, where)
     out: list[BoundSocket] = []
     errors: list[str] = []
-    for family, stype, proto, _canon, addr in _unique(infos):
-        text = f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+    for family, stype, proto, _canon, addr in (infos if len(infos) == 1 else _unique(infos)):
         taken = inherited.take(family, stype, addr) if inherited is not None and s.passive else None
         if taken is not None:  # a re-exec: this socket has listened all along
             out.append(_bound_inet(taken, s))
@@ -218,9 +255,9 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
             # An address family the kernel lacks (no IPv6) skips that socket
             # when the family was not asked for explicitly.
             if s.family is None and e.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
-                errors.append(f"{text}: {e.strerror}")
+                errors.append(f"{_text(family, addr)}: {e.strerror}")
                 continue
-            raise SocketError(f"{where}: cannot create a socket for {text}: {e.strerror}") from None
+            raise SocketError(f"{where}: cannot create a socket for {_text(family, addr)}: {e.strerror}") from None
         try:
             if s.passive:
                 # launchd: SO_REUSEPORT for multicast (several listeners on a group), else SO_REUSEADDR
@@ -238,18 +275,30 @@ def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) 
         except OSError as e:
             sock.close()
             if s.family is None and e.errno == errno.EADDRNOTAVAIL and s.node is None:
-                errors.append(f"{text}: {e.strerror}")
+                errors.append(f"{_text(family, addr)}: {e.strerror}")
                 continue
             verb = "bind to" if s.passive else "connect to"
             hint = " (another process is listening there)" if e.errno == errno.EADDRINUSE else ""
-            raise SocketError(f"{where}: cannot {verb} {text}: {e.strerror}{hint}") from None
-        out.append(_bound_inet(sock, s))
+            raise SocketError(f"{where}: cannot {verb} {_text(family, addr)}: {e.strerror}{hint}") from None
+        if numeric and s.passive and addr[1]:
+            # The address bound is the one asked for, already in inet_ntop's
+            # words (_numeric): getsockname would say the same.
+            out.append(BoundSocket(sock, s, _FAMILY_NAMES[family], s.type, {"host": addr[0], "port": addr[1]}))
+        else:
+            out.append(_bound_inet(sock, s))
     if not out:
         raise SocketError(f"{where}: no socket could be created: {'; '.join(errors) or 'no address'}")
     return out
 
 
+def _text(family: int, addr: tuple) -> str:
+    return f"[{addr[0]}]:{addr[1]}" if family == socket.AF_INET6 else f"{addr[0]}:{addr[1]}"
+
+
 _NUMERIC_PROTOCOLS = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+# (node, family asked for, IPv4v6) -> (family, the address in inet_ntop's words) or
+# None: a domain's sockets name a few addresses, each asked once.
+_NUMERIC_NODES: dict[tuple[str, int], tuple[int, str] | None] = {}
 
 
 def _numeric(s: SocketSpec, sock_type: int) -> list | None:
@@ -259,23 +308,37 @@ def _numeric(s: SocketSpec, sock_type: int) -> list | None:
     service, node = s.service, s.node
     proto = _NUMERIC_PROTOCOLS.get(sock_type)
     if node is None or service is None or proto is None or not (service.isascii() and service.isdigit()) \
-            or int(service) > 65535 or _PROTOCOLS[s.protocol] not in (0, proto):
+            or _PROTOCOLS[s.protocol] not in (0, proto):
         return None
-    wanted = _FAMILIES[s.family]
+    port = int(service)
+    if port > 65535:
+        return None
+    key = (node, _FAMILIES[s.family], s.family == "IPv4v6")
+    try:
+        found = _NUMERIC_NODES[key]
+    except KeyError:
+        found = _NUMERIC_NODES[key] = _numeric_node(*key)
+        if len(_NUMERIC_NODES) > 1024:  # a bound, for domains of many addresses
+            _NUMERIC_NODES.clear()
+    if found is None:
+        return None
+    family, host = found
+    return [(family, sock_type, proto, "", (host, port) if family == socket.AF_INET else (host, port, 0, 0))]
+
+
+def _numeric_node(node: str, wanted: int, v4mapped: bool) -> tuple[int, str] | None:
     for family in (socket.AF_INET, socket.AF_INET6):
         if wanted not in (socket.AF_UNSPEC, family):
             continue
         try:
-            host = socket.inet_ntop(family, socket.inet_pton(family, node))
+            return family, socket.inet_ntop(family, socket.inet_pton(family, node))
         except OSError:
-            if s.family != "IPv4v6":
+            if not v4mapped:
                 continue
-            try:  # an IPv4 address on a dual-stack socket: its v4-mapped form (getaddrinfo's AI_V4MAPPED)
-                host = "::ffff:" + socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, node))
-            except OSError:
-                continue
-        addr = (host, int(service)) if family == socket.AF_INET else (host, int(service), 0, 0)
-        return [(family, sock_type, proto, "", addr)]
+        try:  # an IPv4 address on a dual-stack socket: its v4-mapped form (getaddrinfo's AI_V4MAPPED)
+            return family, "::ffff:" + socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, node))
+        except OSError:
+            continue
     return None
 
 
@@ -307,6 +370,8 @@ def _join(sock: socket.socket, family: int, group: str) -> None:
                 raise
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, g + socket.inet_aton("127.0.0.1"))
     else:
+        import struct  # here: only an IPv6 multicast group needs it
+
         g = socket.inet_pton(socket.AF_INET6, group)
         try:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, g + struct.pack("@I", 0))

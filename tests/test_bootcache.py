@@ -109,6 +109,21 @@ def test_a_cache_for_another_uid_domain_host_or_format_and_a_corrupt_one_are_not
     assert bootcache.entry(b"\xff") is None and bootcache.entry(None) is None
 
 
+def test_each_socket_of_the_cache_is_checked_after_others_of_its_shape_passed():
+    # Type signatures found allowed are remembered (bootcache._socket); a socket
+    # with one value of another type, or a Bonjour name that is no string,
+    # is refused however many good ones came before.
+    import marshal
+    good = ("stream", True, "IPv4", None, "127.0.0.1", "9", None, None, None, None, None, None, ("x",))
+    for _ in range(3):
+        e = bootcache.entry(marshal.dumps(((1, 2, 3, 4, 5), "a", False, (("L", (good,)),))))
+        assert e.sockets[0].sockets[0] == SocketSpec(*good) and e.identity == (1, 2, 3, 4, 5)
+    for i, wrong in [(5, 9), (1, 1), (0, None), (12, (7,)), (12, ["x"]), (7, True)]:
+        bad = good[:i] + (wrong,) + good[i + 1:]
+        assert bootcache.entry(marshal.dumps(((1, 2, 3, 4, 5), "a", False, (("L", (bad,)),)))) is None, bad
+    assert bootcache.entry(marshal.dumps(([1, 2, 3, 4, 5], "a", False, ()))) is None  # an identity not a tuple
+
+
 # -- boot with the cache ----------------------------------------------------
 
 def test_what_is_bound_with_the_cache_is_what_is_bound_without_it(tmp_path):
@@ -266,7 +281,9 @@ def test_the_manager_writes_the_cache_after_its_loads_and_the_next_start_uses_it
 def test_a_warm_start_imports_nothing_heavy_before_its_sockets_listen(tmp_path):
     """The way from the CLI module to the bound sockets of unchanged plists,
     in a fresh interpreter: none of the modules that made it slow (the
-    validator, the job's model, dataclasses, typing, logging, json)."""
+    validator, the job's model, dataclasses, typing, logging, json; the
+    socket module, its enums and selectors) until the last socket listens,
+    then socket.socket objects as before."""
     import subprocess
     import sys
     d = domain(tmp_path)
@@ -275,13 +292,20 @@ def test_a_warm_start_imports_nothing_heavy_before_its_sockets_listen(tmp_path):
     cache_from_disk(d, [path])
     script = f"""
 import sys
-import pylaunchd.cli.pylaunchd, pylaunchd.control.listener
+import pylaunchd.cli.pylaunchd, pylaunchd.control.listener, pylaunchd.boot
 from pylaunchd.boot import bind_early
 from pylaunchd.domain import Domain
+control = pylaunchd.control.listener.bind_control_socket({str(tmp_path / "control.sock")!r})
+seen = []  # the modules once the last socket listens: boot then makes them socket.socket objects
+full = pylaunchd.boot.full_sockets
+pylaunchd.boot.full_sockets = lambda groups: (seen or seen.append(set(sys.modules)), full(groups))
 early = bind_early(Domain(system={d.system!r}, jobs_dirs={d.jobs_dirs!r}, control_socket="c", state_dir={d.state_dir!r}))
 assert [e.cached for e in early.values()] == [True], early
-heavy = {{"pylaunchd.validate", "pylaunchd.jobspec", "pylaunchd.plistxml", "dataclasses", "typing", "logging", "json"}}
-print(sorted(heavy & set(sys.modules)))
+import socket
+assert all(type(b.sock) is socket.socket for e in early.values() for g in e.groups for b in g.sockets)
+heavy = {{"pylaunchd.validate", "pylaunchd.jobspec", "pylaunchd.plistxml", "dataclasses", "typing", "logging", "json",
+          "socket", "selectors", "enum", "functools", "struct"}}
+print(sorted(heavy & seen[0]))
 """
     env = dict(os.environ, PYTHONSAFEPATH="1",
                PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(bootcache.__file__)),

@@ -28,6 +28,26 @@ def test_ipv4_listening_with_max_backlog():
         close_group(g)
 
 
+def test_a_numeric_address_is_described_as_getsockname_says():
+    # A numeric address with a port is described from the address asked for,
+    # without getsockname: the same words, in every form the kernel accepts.
+    from conftest import free_port
+    nodes = ["127.0.0.1"] + (["::1", "0:0::1", "::ffff:127.0.0.1"] if has_ipv6() else [])
+    for node in nodes:
+        v6 = ":" in node
+        families = ("IPv4v6",) if "ffff" in node else (None, "IPv6", "IPv4v6") if v6 else (None, "IPv4")
+        for family in families:  # a v4-mapped address binds only where V6ONLY is off
+            port = free_port(socket.AF_INET6, "::1") if v6 else free_port()
+            g = create_group(group(SocketSpec(node=node, service=str(port), family=family)))
+            try:
+                [b] = g.sockets
+                host, port = b.sock.getsockname()[:2]
+                assert b.address == {"host": host, "port": port}, (node, family)
+                assert b.family == {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}[b.sock.family]
+            finally:
+                close_group(g)
+
+
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this machine")
 def test_unspecified_family_gives_one_socket_per_family_ipv6_only():
     # Wildcard (no SockNodeName): resolves to 0.0.0.0 and ::. Nothing connects.

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import socket
+import _signal  # the C module: signal.py builds its enums (enum, functools) at import
 import sys
 
 from .. import bootlog
@@ -113,6 +112,7 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
     os.chdir("/")  # as launchd: jobs start in / unless WorkingDirectory says otherwise
     try:
         if handoff is not None:
+            import socket  # (imported already by the handoff)
             control = socket.socket(fileno=handoff.control_fd)
             control.setblocking(False)
             inherited = InheritedSockets(handoff.socket_fds, handoff.secure)
@@ -212,8 +212,8 @@ def main() -> None:
     # was lost, and the container stopped only at its SIGKILL. Held from
     # here, as boot holds them (bootspawn.HELD_SIGNALS), until the manager
     # handles them (Manager.run).
-    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT, signal.SIGPWR, signal.SIGHUP,
-                                              signal.SIGCHLD, signal.SIGUSR2))
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, (_signal.SIGTERM, _signal.SIGINT, _signal.SIGPWR, _signal.SIGHUP,
+                                                _signal.SIGCHLD, _signal.SIGUSR2))
     options = quick_options(sys.argv[1:])
     if options is None:
         typer_app()()

@@ -2,15 +2,18 @@
 
 ``pylaunchd`` takes the lock first (so a second manager on the same path
 refuses to start and names the first), then binds the socket; the control
-server (:mod:`pylaunchd.control.server`) serves on it. Standard library only.
+server (:mod:`pylaunchd.control.server`) serves on it. Standard library only,
+and its C socket module: the socket is bound before the jobs' sockets, on
+the way to the first of them, where the Python module ``socket`` is not
+imported (:mod:`pylaunchd.sockets`); the server makes it a ``socket.socket``.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import _socket
 import os
-import socket
 import stat
 
 from .errors import ControlError
@@ -71,7 +74,7 @@ def lock_control_socket(path: str) -> int:
 CONTROL_BACKLOG = 1024
 
 
-def bind_control_socket(path: str, public: bool = False) -> socket.socket:
+def bind_control_socket(path: str, public: bool = False) -> _socket.socket:
     """Bind the control socket: mode 0600 in a 0700 directory we own, or, for
     the system domain (``public``), 0666 in a 0755 directory, so that anyone
     can read the domain as launchd allows; every request is still checked
@@ -87,7 +90,7 @@ def bind_control_socket(path: str, public: bool = False) -> socket.socket:
         os.unlink(path)  # we hold the lock: anything there is stale
     except FileNotFoundError:
         pass
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     old = os.umask(0o077)
     try:
         sock.bind(path)

@@ -20,6 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import verbs as _verbs  # noqa: F401 - registers every verb
+from ..sockets import full_socket
 from .listener import CONTROL_BACKLOG, bind_control_socket
 from .protocol import (EXIT_IO, EXIT_PERMISSION, MAX_CLIENTS, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
                        may_act, peer_credentials)
@@ -63,6 +64,7 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
     service = ControlService(manager)
     if sock is None:
         sock = bind_control_socket(service.control_socket, public=service.system)
+    sock = full_socket(sock)  # bound with the C module (listener.py): asyncio wants a socket.socket
     served = {name: cls() for name, cls in REQUESTS.items()}
     conns = Connections(manager)
     _quiet_accept_errors(asyncio.get_running_loop())
