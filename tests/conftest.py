@@ -407,3 +407,16 @@ def has_ipv6() -> bool:
         return True
     except OSError:
         return False
+
+
+def account_locked(user: str) -> bool:
+    """Whether *user*'s password field starts with '!' (sshd with UsePAM no refuses such an account)."""
+    try:
+        with open("/etc/shadow") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name == user:
+                    return rest.startswith("!")
+    except OSError:
+        pass
+    return False

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, pid_alive, plist
+from conftest import PYTHON, account_locked, pid_alive, plist
 
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 USER = pwd.getpwuid(os.getuid()).pw_name
@@ -144,19 +144,6 @@ def test_gunicorn_serves_wsgi_on_a_socket_from_pylaunchd(manager, workdir):
 
 # -- OpenSSH: sshd -i behind an inetd Wait false TCP socket ------------------------------------------
 
-def _root_account_locked() -> bool:
-    """sshd with UsePAM no refuses an account whose password field starts with '!'."""
-    try:
-        with open("/etc/shadow") as f:
-            for line in f:
-                name, _, rest = line.partition(":")
-                if name == USER:
-                    return rest.startswith("!")
-    except OSError:
-        pass
-    return False
-
-
 def test_sshd_inetd_logs_in_with_a_key_and_serves_concurrent_sessions(manager, workdir):
     """As Apple ships sshd: Program /usr/sbin/sshd, ProgramArguments [sshd, -i],
     inetdCompatibility Wait false. A real ssh client logs in with a key made
@@ -165,7 +152,7 @@ def test_sshd_inetd_logs_in_with_a_key_and_serves_concurrent_sessions(manager, w
     if not IS_ROOT:
         pytest.skip("sshd -i needs root here (privilege separation in /run/sshd, login as the test's user)")
     sshd, ssh, keygen = need("sshd", "ssh", "ssh-keygen")
-    if _root_account_locked():
+    if account_locked(USER):
         pytest.skip(f"the account {USER} is locked ('!' password): sshd with UsePAM no refuses it")
     # sshd refuses to start without its privilege separation directory, which
     # the package's systemd unit creates (RuntimeDirectory=sshd) and nothing

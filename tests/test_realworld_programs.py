@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, pid_alive
+from conftest import account_locked, free_port, pid_alive
 from pylaunchd.plist import read_plist
 
 REAL = Path(__file__).resolve().parent / "realworld"
@@ -296,18 +296,6 @@ def test_apples_tftpd_plist_enabled_with_load_w_serves_a_file(manager, workdir):
                        timeout=20, what="in.tftpd to exit after the transfer")
 
 
-def _account_locked(user: str) -> bool:
-    try:
-        with open("/etc/shadow") as f:
-            for line in f:
-                name, _, rest = line.partition(":")
-                if name == user:
-                    return rest.startswith("!")
-    except OSError:
-        pass
-    return False
-
-
 def test_apples_sshd_plist_logs_in_with_a_key(manager, workdir):
     """macOS's com.openssh.sshd plist (Disabled, Program differing from
     ProgramArguments[0], Bonjour service types, POSIXSpawnType Interactive,
@@ -317,7 +305,7 @@ def test_apples_sshd_plist_logs_in_with_a_key(manager, workdir):
     if not IS_ROOT:
         pytest.skip("sshd -i needs root here (privilege separation in /run/sshd)")
     sshd, ssh, keygen = need("sshd"), need("ssh"), need("ssh-keygen")
-    if _account_locked(USER):
+    if account_locked(USER):
         pytest.skip(f"the account {USER} is locked ('!' password): sshd with UsePAM no refuses it")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # what sshd's systemd unit would make
     keys = workdir / "ssh"

@@ -142,6 +142,20 @@ def test_the_watchers_time_their_batches_with_the_given_clock(tmp_path):
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
 
 
+
+def _sentinel_seen(w, sentinel: str) -> asyncio.Event:
+    """An event set once *w* has handed on an event about *sentinel*: every
+    event before it has reached the watcher (one inotify queue)."""
+    seen = asyncio.Event()
+    forward = w._event
+
+    def event(event_type, src, dest):
+        forward(event_type, src, dest)
+        if sentinel in (src, dest):
+            seen.set()
+    w._event = event
+    return seen
+
 def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
     """vim's save: the plist is renamed to a backup, then written anew. In
     between it is missing; the manager sees one change of a plist that
@@ -156,14 +170,7 @@ def test_a_save_that_moves_the_plist_away_first_is_one_change(tmp_path):
         plist, sentinel = os.path.join(d, "x.plist"), os.path.join(d, "sentinel")
         (tmp_path / "x.plist").write_text("old")
         w = JobsDirWatcher([d], loop, changes.append, clock=clock)
-        seen = asyncio.Event()
-        forward = w._event
-
-        def event(event_type, src, dest):
-            forward(event_type, src, dest)
-            if sentinel in (src, dest):
-                seen.set()
-        w._event = event
+        seen = _sentinel_seen(w, sentinel)
         w.start()
         try:
             os.rename(plist, plist + "~")
@@ -396,14 +403,7 @@ def test_an_unlinked_plist_is_reported_after_one_sleep_and_one_written_anew_is_o
         (tmp_path / "x.plist").write_text("old")
         (tmp_path / "y.plist").write_text("old")
         w = JobsDirWatcher([d], loop, changes.append, clock=clock)
-        seen = asyncio.Event()
-        forward = w._event
-
-        def event(event_type, src, dest):
-            forward(event_type, src, dest)
-            if sentinel in (src, dest):
-                seen.set()
-        w._event = event
+        seen = _sentinel_seen(w, sentinel)
         w.start()
         try:
             os.unlink(x)
