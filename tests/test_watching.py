@@ -142,7 +142,6 @@ def test_the_watchers_time_their_batches_with_the_given_clock(tmp_path):
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
 
 
-
 def _sentinel_seen(w, sentinel: str) -> asyncio.Event:
     """An event set once *w* has handed on an event about *sentinel*: every
     event before it has reached the watcher (one inotify queue)."""
