@@ -236,6 +236,8 @@ def _resolved(s: SocketSpec, sock_type: int, where: str) -> list:
                                  f"the job is loaded without this socket, as launchd does; give the port "
                                  f"number") from None
         raise SocketError(f"{where}: cannot resolve {what}: {e.strerror}") from None
+    except UnicodeError as e:  # a SockNodeName the idna codec refuses (a label over 63 characters, say)
+        raise SocketError(f"{where}: cannot resolve {s.node!r}: not a valid host name ({e})") from None
 
 
 def _create_inet(s: SocketSpec, where: str, inherited: Inherited | None = None) -> list[BoundSocket]:
@@ -362,7 +364,10 @@ def _join(sock: socket.socket, family: int, group: str) -> None:
     """Join a multicast group on the default interface, or on loopback when
     there is no default route (a machine with only loopback)."""
     if family == socket.AF_INET:
-        g = socket.inet_aton(socket.gethostbyname(group))
+        try:
+            g = socket.inet_aton(socket.gethostbyname(group))
+        except UnicodeError:  # as getaddrinfo's: the idna codec refuses the name
+            raise OSError(errno.EINVAL, f"MulticastGroup {group!r} is not a valid host name") from None
         try:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, g + socket.inet_aton("0.0.0.0"))
         except OSError as e:

@@ -146,3 +146,21 @@ def test_a_unix_path_held_by_another_job_names_that_job(manager, workdir):
                                                                Sockets={"L": {"SockPathName": sock}}))
     e = manager.wait(lambda: by_path(manager, second), 10, "the second plist's error")
     assert f"(job com.example.first, loaded from {first}, has it)" in e["message"], e
+
+
+def test_a_host_name_the_idna_codec_refuses_is_a_load_error_at_boot_and_after(manager_factory):
+    """getaddrinfo raises UnicodeError, not gaierror, for a name such as
+    "a..b": the boot once crashed on it. Now that job does not load, with its
+    reason, and the others do, at start and when written later."""
+    m = manager_factory(start=False)
+    bad = m.write("com.example.idna.plist", sleeper("com.example.idna", Sockets={
+        "L": {"SockNodeName": "a..b", "SockServiceName": "8080"}}))
+    m.write("com.example.fine.plist", sleeper("com.example.fine"))
+    m.start()
+    e = m.wait(lambda: by_path(m, bad), 10, "the error record")
+    assert e["reason"] == "socket error" and "a..b" in e["message"], e
+    assert "com.example.fine" in m.ctl("list").stdout
+    later = m.write("com.example.idna2.plist", sleeper("com.example.idna2", Sockets={
+        "L": {"SockNodeName": "x" * 64 + ".example", "SockServiceName": "8080"}}))
+    e = m.wait(lambda: by_path(m, later), 10, "the second error record")
+    assert e["reason"] == "socket error", e
