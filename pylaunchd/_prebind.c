@@ -1339,6 +1339,20 @@ static int numeric_node(const char *node, int family, int v4v6)
     return family != AF_INET && inet_pton(AF_INET6, node, a) == 1;
 }
 
+/* The directory of a unix socket's path is one (sockets._create_unix's first check;
+ * the manager binds from "/"). */
+static int unix_parent(const char *path)
+{
+    struct stat st;
+    char *copy = join3("/", path, "");
+    if (!copy)
+        return 0;
+    *strrchr(copy, '/') = 0;
+    int ok = stat(*copy ? copy : "/", &st) == 0 && S_ISDIR(st.st_mode);
+    free(copy);
+    return ok;
+}
+
 /* The socket's request, or why it is not made here (socketkeys._reconcile's rules). */
 static int read_socket(const struct px *x, int d, struct sreq *r)
 {
@@ -1360,9 +1374,11 @@ static int read_socket(const struct px *x, int d, struct sreq *r)
                         "MulticastGroup on a socket that is not dgram", S_JOB;
     if (val[SK_SECURE] >= 0)
         return r->why = "SecureSocketWithKey: left to the manager", S_SKIP;
+    if (val[SK_PATH] >= 0 && fam >= 0 && fam != 3)
+        return r->why = "SockPathName with an inet SockFamily", S_JOB;
     if (val[SK_PATH] >= 0)
-        return r->why = fam >= 0 && fam != 3 ? "SockPathName with an inet SockFamily" :
-                        "a unix socket: left to the manager", fam >= 0 && fam != 3 ? S_JOB : S_SKIP;
+        return unix_parent(N(x, val[SK_PATH])->s) ? (r->why = "a unix socket: left to the manager", S_SKIP) :
+               (r->why = "a unix socket in a directory that does not exist (the manager refuses the job)", S_JOB);
     if (fam == 3)
         return r->why = "SockFamily Unix without SockPathName", S_JOB;
     if (val[SK_SERVICE] < 0)
@@ -1503,6 +1519,66 @@ static int keep(int fd, const struct sreq *r, const char *label)
            buf_str(&joblines, tail);
 }
 
+/* The ports of the jobs left to the manager that it may load: a later job
+ * asking for one of them is left to it too, so that a socket bound here
+ * never takes the port of an earlier job the manager binds itself (say
+ * localhost:80 before 0.0.0.0:80). */
+static unsigned char reserved[65536 / 8];
+
+static void reserve_port(unsigned long port)
+{
+    if (port > 0 && port < 65536)
+        reserved[port / 8] |= (unsigned char)(1u << (port % 8));
+}
+
+static int is_reserved(int port) { return reserved[port / 8] & (1u << (port % 8)); }
+
+static void reserve_socket(const struct px *x, int d)
+{
+    if (d < 0 || N(x, d)->type != T_DICT)
+        return;
+    EACH_PAIR(x, d, k, v) {
+        const node_t *n = N(x, v);
+        long long i;
+        int big;
+        if (!ci_eq(N(x, k)->s, N(x, k)->len, "sockservicename"))
+            continue;
+        if (n->type == T_INTEGER && !int_value(n->s, n->len, &i, &big) && !big)
+            reserve_port(i >= 0 && i < 65536 ? (unsigned long)i : 0);
+        if (n->type != T_STRING)
+            continue;
+        size_t digits = strspn(n->s, "0123456789");
+        if (digits && !n->s[digits]) {
+            reserve_port(digits <= 5 ? strtoul(n->s, NULL, 10) : 0);
+            continue;
+        }
+        for (int p = 0; p < 2; p++) {
+            struct servent *se = getservbyname(n->s, p ? "udp" : "tcp");
+            if (se)
+                reserve_port(ntohs((uint16_t)se->s_port));
+        }
+    }
+}
+
+/* Every port of every Sockets key of a plist that is not pre-bound. */
+static void reserve_job(const struct px *x, int root)
+{
+    if (N(x, root)->type != T_DICT)
+        return;
+    EACH_PAIR(x, root, k, v) {
+        if (!ci_eq(N(x, k)->s, N(x, k)->len, "sockets") || N(x, v)->type != T_DICT)
+            continue;
+        EACH_PAIR(x, v, name, entry) {
+            (void)name;
+            if (N(x, entry)->type == T_DICT)
+                reserve_socket(x, entry);
+            else if (N(x, entry)->type == T_ARRAY)
+                for (int e = N(x, entry)->first; e >= 0; e = N(x, e)->next)
+                    reserve_socket(x, e);
+        }
+    }
+}
+
 /* Every address of one socket dictionary, bound: 0, or -1 when the job fails. */
 static int bind_request(const struct sreq *r, const char *path, const char *where, const char *label)
 {
@@ -1529,6 +1605,11 @@ static int bind_request(const struct sreq *r, const char *path, const char *wher
         if (ai_port(ai) == 0) {
             note(path, "%s: port 0: left to the manager", where);
             goto out;
+        }
+    for (struct addrinfo *ai = list; ai && !rc; ai = ai->ai_next)
+        if (is_reserved(ai_port(ai))) {
+            note(path, "%s: port %d is an earlier job's, left to the manager", where, ai_port(ai));
+            rc = -1;
         }
     for (struct addrinfo *ai = list; ai && !rc; ai = ai->ai_next) {
         int seen = 0, created;
@@ -1663,6 +1744,7 @@ static int do_job(const struct px *x, int root, const char *path, sset_t *seen, 
         why = job_problem(x, &j);
     if (why) {
         note(path, "%s", why);
+        reserve_job(x, root);
         return 0;
     }
     if (j.key[K_SOCKETS] < 0)
@@ -1671,6 +1753,7 @@ static int do_job(const struct px *x, int root, const char *path, sset_t *seen, 
     joblines.len = 0;
     if (bind_sockets(x, j.key[K_SOCKETS], path, j.label)) {
         drop_job(first);
+        reserve_job(x, root);
         return 0;
     }
     return joblines.len && buf_add(&lines, joblines.p, joblines.len) ? -1 : 0;
