@@ -894,15 +894,15 @@ static int new_node(struct px *x, int type)
 /* "<name" at x->p, then blanks and '>' or "/>": the tag's type (0: unknown or malformed). */
 static int open_tag(struct px *x, int *empty)
 {
-    char *p = x->p + 1;
+    char *p = x->p + 1, *q = p;
     int type = 0;
-    for (int i = 1; TAGS[i]; i++)
-        if (at(x, p, TAGS[i]) && p + strlen(TAGS[i]) < x->end) {
-            char *q = p + strlen(TAGS[i]);
-            if (*q == '>' || *q == '/' || is_ws(*q))
-                type = i, p = q;
-        }
-    if (!type)
+    while (q < x->end && *q >= 'a' && *q <= 'z')
+        q++;
+    for (int i = 1; TAGS[i] && !type; i++)
+        if (strlen(TAGS[i]) == (size_t)(q - p) && !memcmp(p, TAGS[i], (size_t)(q - p)))
+            type = i;
+    p = q;
+    if (!type || p >= x->end || !(*p == '>' || *p == '/' || is_ws(*p)))
         return fail(x, "an element a property list does not have"), 0;
     while (p < x->end && is_ws(*p))
         p++;
