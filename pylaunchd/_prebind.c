@@ -27,12 +27,14 @@
  *
  * What it leaves to Python, which stays authoritative: unix sockets,
  * SecureSocketWithKey, host names, SockPassive false, MulticastGroup, port 0,
- * binary plists, and the validation of every other key. A job Python refuses
- * for a reason not read here (say a bad StartInterval), or one whose unix
- * socket fails, may have had its inet sockets bound here: Python closes any
- * socket it does not take, at once. So does a plist this program cannot
- * read (a binary one) that Python loads first under a label a later plist
- * repeats: the later plist's sockets are bound here, closed there.
+ * binary plists, and the validation of every other key. A job left to the
+ * manager keeps its ports: a later job asking for one is left too (first
+ * wins, as in the manager). Known gaps, each closed by Python at once (it
+ * closes any socket it does not take): a job Python refuses for a key not
+ * read here (say a bad StartInterval), or whose unix socket fails other than
+ * for a missing directory, may have had its inet sockets bound here; and a
+ * plist this program cannot read (binary, or XML beyond its subset) is
+ * invisible to it, so a later plist repeating its label or port is bound.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

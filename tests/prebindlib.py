@@ -25,12 +25,15 @@ def compiler() -> str | None:
 
 def build_prebind(tmpdir) -> Path:
     """Compile pylaunchd/_prebind.c into *tmpdir*/pylaunchd (warnings are errors) and return
-    its path. FileNotFoundError when there is no C compiler: the caller skips with that reason."""
+    its path. FileNotFoundError when there is no C compiler: the caller skips with that reason.
+    $PREBIND_CFLAGS adds flags, say ``-fsanitize=address,undefined -fno-sanitize-recover=all``
+    to run the tests on a sanitized build."""
     cc = compiler()
     if cc is None:
         raise FileNotFoundError("no C compiler (cc) to build pylaunchd/_prebind.c")
     out = Path(tmpdir) / "pylaunchd"
-    done = subprocess.run([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(SOURCE)],
+    extra = os.environ.get("PREBIND_CFLAGS", "").split()
+    done = subprocess.run([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", *extra, "-o", str(out), str(SOURCE)],
                           capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"{cc} failed on {SOURCE}:\n{done.stderr}")

@@ -182,3 +182,61 @@ def test_hostile_file(prebind, name):
     rows, err = check(prebind, {"h.plist": data})
     listed = {"wide": 1, "entities": 1, "bom": 1}.get(name, 0)
     assert len(rows) == listed, err
+
+
+# --------------------------------------------------------------------------
+# One job written every way XML allows (entities, CDATA, comments, line ends, prologs):
+# read as Python reads it; and the same with a stray token put anywhere, never more than Python
+
+
+_AROUND = st.sampled_from(["", " ", "\n", "\r\n", "\t", "<!-- c -->", "<!-- a -- b -->", "\r"])
+
+
+@st.composite
+def _text(draw, text: str) -> str:
+    out = []
+    for ch in text:
+        how = draw(st.sampled_from(["plain"] * 5 + ["dec", "hex", "cdata", "comment"]))
+        special = {"<": "&lt;", "&": "&amp;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
+        out.append({"plain": special.get(ch, ch), "dec": f"&#{ord(ch)};", "hex": f"&#x{ord(ch):X};",
+                    "cdata": f"<![CDATA[{ch}]]>", "comment": f"<!---->{special.get(ch, ch)}"}[how])
+    return "".join(out)
+
+
+@st.composite
+def _document(draw, port: int) -> str:
+    def el(tag, text):
+        return draw(_AROUND) + f"<{tag}>" + draw(_text(text)) + f"</{tag}>"
+    sock = (el("key", "SockNodeName") + el("string", draw(st.sampled_from(["127.0.0.1", "::1"])))
+            + el("key", "SockServiceName") + draw(st.sampled_from([el("string", str(port)), el("integer", str(port)),
+                                                                    el("integer", f"0x{port:x}")])))
+    body = (el("key", "Label") + el("string", "x<&>'y") + el("key", "Program") + el("string", "/bin/true")
+            + el("key", draw(st.sampled_from(["Sockets", "sockets"]))) + "<dict>" + el("key", "L")
+            + "<dict>" + sock + draw(_AROUND) + "</dict></dict>"
+            + el("key", "Other") + draw(st.sampled_from(["<true/>", "<false />", "<data>QUJD\nRA==</data>",
+                                                         "<date>2024-02-29T23:59:59Z</date>", "<real>-1.5e3</real>",
+                                                         "<array/>", "<dict></dict>", "<string/>"])))
+    prolog = draw(st.sampled_from(["", '<?xml version="1.0" encoding="UTF-8"?>\n', "<?xml version='1.0'?>",
+                                   '\ufeff<?xml version="1.0" standalone="yes"?>', "\n<?xml version='1.0'?>",
+                                   '<?xml version="1.0"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+                                   '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n', "<!-- first -->\n"]))
+    return prolog + draw(st.sampled_from(["<plist>", '<plist version="1.0">'])) + "<dict>" + body \
+        + draw(_AROUND) + "</dict>" + draw(_AROUND) + "</plist>" + draw(_AROUND)
+
+
+_STRAY = st.sampled_from(["<", "&", "]]>", "<!--", "-->", "<![CDATA[", "\x00", "\udcff", "</dict>", "<key>Label</key>",
+                          "<true/>", "&#0;", "&#xD800;", "&bogus;", "\x01", "<string>", "<?pi?>", "é", "<plist>",
+                          "<!DOCTYPE x [<!ENTITY e 'v'>]>", "<key>Label</key><string>z</string>"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), stray=st.booleans())
+def test_xml_written_every_way(prebind, data, stray):
+    port = PORTS[2]
+    text = data.draw(_document(port))
+    if stray:
+        at = data.draw(st.integers(0, len(text)))
+        text = text[:at] + data.draw(_STRAY) + text[at:]
+    rows, err = check(prebind, {"x.plist": text.encode("utf-8", "surrogateescape")})
+    if not stray:  # read, and read as Python reads it (check: no socket Python would not bind)
+        assert [r[0] for r in rows] == ["x<&>'y"], err
