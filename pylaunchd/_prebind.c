@@ -1868,6 +1868,16 @@ static int do_dir(struct run *run, const char *dir)
 /* ------------------------------------------------------------------------
  * 8-9. The whole run, and the exec */
 
+/* Standard descriptors closed at the start are held on /dev/null (close-on-exec) while
+ * binding: no socket becomes the manager's stdin, stdout or stderr. */
+static int hold_stdio(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR | O_CLOEXEC) != fd)
+            return -1;
+    return 0;
+}
+
 /* Steps 1-7: every socket bound, or none (when unsure, or on running out of memory). */
 static void prebind(int argc, char **argv)
 {
@@ -1881,6 +1891,8 @@ static void prebind(int argc, char **argv)
         why = "PYLAUNCHD_REEXEC is set: the sockets are handed over";
     else if (mode && !strcmp(mode, "0"))
         why = "PYLAUNCHD_PREBIND=0";
+    else if (hold_stdio())
+        why = "a standard descriptor closed, and no /dev/null";
     else if (parse_options(argc, argv, &o))
         why = "a command line left to the manager";
     else if (make_domain(&o, &d))

@@ -344,6 +344,16 @@ def test_exec_through_a_symlink(installed, dom, tmp_path):
     assert report["argv"][0] == str(installed.parent / "pylaunchd-python") and len(report["prebound"]) == 1
 
 
+def test_exec_with_stdin_and_stderr_closed(installed, dom):
+    jobs, state, control, args = dom
+    write(jobs, "a.plist", job("a", free_port()))
+    done = subprocess.run(["/bin/sh", "-c", 'exec "$0" "$@" <&- 2>&-', str(installed), *args], env=environment(),
+                          capture_output=True, text=True, timeout=60)
+    report = json.loads(done.stdout)
+    assert len(report["prebound"]) == 1 and min(report["prebound"]) >= 3  # no socket as stdin or stderr
+    assert 0 not in report["open"] and 2 not in report["open"]  # closed for the manager, as they were
+
+
 @pytest.mark.parametrize("how", ["missing", "not-executable"])
 def test_no_manager_beside_it(installed, dom, how):
     jobs, state, control, args = dom
