@@ -44,7 +44,12 @@ def check(binary, plists: dict[str, bytes], overrides: dict | None = None) -> tu
             (state / "overrides.json").write_text(json.dumps(overrides))
         control = Path(tmp) / "control.sock"
         rows, err = run_list(binary, domain_args(jobs, state, control))
-        extra = set(rows) - set(python_binds(jobs, state, control))
+        try:
+            python = python_binds(jobs, state, control)
+        except UnicodeError:  # a SockNodeName such as "a..b": getaddrinfo's idna fails, boot raises
+            assert len(plists) == 1 and rows == [], err  # (a manager bug, not the front end's)
+            return rows, err
+        extra = set(rows) - set(python)
         assert not extra, (extra, err)
     return rows, err
 
