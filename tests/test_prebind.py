@@ -22,7 +22,8 @@ from prebindlib import build_prebind, domain_args, environment, free_port, pytho
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = [*sorted((ROOT / "tests" / "realworld").glob("*.plist")), *sorted((ROOT / "tests" / "jobs").glob("*.plist")),
-          *sorted((ROOT / "LaunchDaemons").glob("*.plist")), *sorted((ROOT / "LaunchAgents").glob("*.plist"))]
+          *sorted((ROOT / "LaunchDaemons").glob("*.plist")), *sorted((ROOT / "LaunchAgents").glob("*.plist")),
+          *sorted((ROOT / "tests" / "lint_corpus").glob("*.plist"))]  # lint's: broken on purpose
 
 
 @pytest.fixture(scope="session")
@@ -84,25 +85,26 @@ def _copy_corpus(jobs: Path, enable: bool) -> None:
 
 def _plain(path: Path) -> str | None:
     """The label of a plist whose inet sockets are all ones the C binds itself (XML, a numeric
-    address or none, passive), or None."""
+    address or none, passive, no multicast), or None."""
     import ipaddress
 
-    from pylaunchd.plist import PlistError, read_plist
+    from pylaunchd.plist import PlistError
+    from pylaunchd.spec import load_spec
+    from pylaunchd.validate import SpecError
     try:
-        raw = read_plist(str(path))
-    except PlistError:
+        spec = load_spec(str(path))
+    except (PlistError, SpecError):
         return None
-    if path.read_bytes().startswith(b"bplist") or not isinstance(raw, dict):
+    if path.read_bytes().startswith(b"bplist"):
         return None
-    for entry in (raw.get("Sockets") or {}).values():
-        for s in entry if isinstance(entry, list) else [entry]:
-            if "SockPathName" in s or s.get("SockPassive") is False:
-                continue
-            try:
-                s.get("SockNodeName") is None or ipaddress.ip_address(s["SockNodeName"])
-            except ValueError:
-                return None
-    return raw.get("Label")
+    for s in (s for g in spec.sockets for s in g.sockets if not s.is_unix):
+        try:
+            s.node is None or ipaddress.ip_address(s.node)
+        except ValueError:
+            return None
+        if not s.passive or s.multicast_group:
+            return None
+    return spec.label
 
 
 @pytest.mark.parametrize("enable", [False, True], ids=["as-written", "enabled"])
