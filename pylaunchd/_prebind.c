@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -67,6 +68,7 @@
 
 static int list_mode;      /* PYLAUNCHD_PREBIND=list */
 static int backlog;        /* net.core.somaxconn, read once */
+static long fd_limit;      /* no socket at or above: descriptors left for the manager's own start */
 
 static void note(const char *path, const char *fmt, ...)
 {
@@ -1434,6 +1436,11 @@ static int make_socket(const struct addrinfo *ai, int v4v6, int *made)
     *made = fd >= 0;
     if (fd < 0)
         return -1;
+    if (fd >= fd_limit) {
+        close(fd);
+        errno = EMFILE;
+        return -1;
+    }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only)) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) || (ai->ai_socktype != SOCK_DGRAM && listen(fd, backlog))) {
@@ -1907,6 +1914,10 @@ static void prebind(int argc, char **argv)
     if (load_overrides(d.state, &run.overrides, &owhy))
         return;
     backlog = read_backlog();
+    struct rlimit rl;
+    /* Python opens its modules, the control socket, the lock, the watcher after the exec */
+    fd_limit = getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ? INT_MAX :
+               (long)rl.rlim_cur - (rl.rlim_cur > 1024 ? 256 : (long)rl.rlim_cur / 2);
     for (int i = 0; i < d.ndirs; i++)
         if (do_dir(&run, d.dirs[i])) {
             note(d.dirs[i], "out of memory: nothing is pre-bound");

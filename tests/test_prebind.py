@@ -224,6 +224,20 @@ def test_a_later_job_on_a_port_of_a_job_left_to_the_manager(prebind, dom):
     assert labels(rows) == ["c"] and f"port {port} is an earlier job's" in err
 
 
+def test_descriptors_left_for_the_manager(prebind, dom):
+    import resource
+    jobs, state, control, args = dom
+    for i in range(150):
+        write(jobs, f"j{i:03d}.plist", job(f"j{i:03d}", free_port()))
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+    done = subprocess.run([str(prebind), *args], env=environment(PYLAUNCHD_PREBIND="list"), capture_output=True,
+                          text=True, timeout=60, preexec_fn=limit)
+    assert done.returncode == 0
+    assert 50 < len(done.stdout.splitlines()) < 100  # half the limit: the rest is the manager's
+    assert "Too many open files" in done.stderr
+
+
 def test_another_manager_holds_the_lock(prebind, dom):
     jobs, state, control, args = dom
     write(jobs, "a.plist", job("a", free_port()))

@@ -213,7 +213,8 @@ def _text(draw, text: str) -> str:
 def _document(draw, port: int) -> str:
     def el(tag, text):
         return draw(_AROUND) + f"<{tag}>" + draw(_text(text)) + f"</{tag}>"
-    sock = (el("key", "SockNodeName") + el("string", draw(st.sampled_from(["127.0.0.1", "::1"] if has_ipv6() else ["127.0.0.1"])))
+    nodes = ["127.0.0.1", "::1"] if has_ipv6() else ["127.0.0.1"]
+    sock = (el("key", "SockNodeName") + el("string", draw(st.sampled_from(nodes)))
             + el("key", "SockServiceName") + draw(st.sampled_from([el("string", str(port)), el("integer", str(port)),
                                                                     el("integer", f"0x{port:x}")])))
     body = (el("key", "Label") + el("string", "x<&>'y") + el("key", "Program") + el("string", "/bin/true")
