@@ -1411,7 +1411,7 @@ static int read_socket(const struct px *x, int d, struct sreq *r)
         return r->why = "a SockServiceName that is not ASCII", S_JOB;
     size_t digits = strspn(r->service, "0123456789");
     if (digits && !r->service[digits] && strtoul(r->service, NULL, 10) == 0)
-        return r->why = "port 0 (a port the kernel picks): left to the manager", S_SKIP;
+        return r->why = "port 0 (a port the kernel picks): the job is left to the manager", S_JOB;
     if (digits && !r->service[digits] && (digits > 5 || strtoul(r->service, NULL, 10) > 65535))
         return r->why = "a port over 65535", S_JOB;
     return S_BIND;
@@ -1612,7 +1612,8 @@ static int bind_request(const struct sreq *r, const char *path, const char *wher
     int made = 0, rc = 0;
     for (struct addrinfo *ai = list; ai; ai = ai->ai_next)
         if (ai_port(ai) == 0) {
-            note(path, "%s: port 0: left to the manager", where);
+            note(path, "%s: port 0: the job is left to the manager", where);
+            rc = -1;
             goto out;
         }
     for (struct addrinfo *ai = list; ai && !rc; ai = ai->ai_next)
