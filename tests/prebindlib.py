@@ -40,6 +40,22 @@ def build_prebind(tmpdir) -> Path:
     return out
 
 
+_built: Path | None = None
+
+
+def built_once(tmp_path_factory) -> Path:
+    """build_prebind, once per test session (pytest's tmp_path_factory); pytest.skip without cc."""
+    import pytest
+
+    global _built
+    if _built is None or not _built.exists():
+        try:
+            _built = build_prebind(tmp_path_factory.mktemp("prebind"))
+        except FileNotFoundError as e:
+            pytest.skip(str(e))
+    return _built
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(extra)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from prebindlib import build_prebind, domain_args, environment, free_port, python_binds, run_list
+from prebindlib import built_once, domain_args, environment, free_port, python_binds, run_list
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = [*sorted((ROOT / "tests" / "realworld").glob("*.plist")), *sorted((ROOT / "tests" / "jobs").glob("*.plist")),
@@ -28,10 +28,7 @@ CORPUS = [*sorted((ROOT / "tests" / "realworld").glob("*.plist")), *sorted((ROOT
 
 @pytest.fixture(scope="session")
 def prebind(tmp_path_factory) -> Path:
-    try:
-        return build_prebind(tmp_path_factory.mktemp("prebind"))
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
+    return built_once(tmp_path_factory)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import has_ipv6
-from prebindlib import build_prebind, domain_args, free_port, python_binds, run_list
+from prebindlib import built_once, domain_args, free_port, python_binds, run_list
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = [free_port() for _ in range(3)]
@@ -26,10 +26,7 @@ _unique = itertools.count()
 
 @pytest.fixture(scope="module")
 def prebind(tmp_path_factory) -> Path:
-    try:
-        return build_prebind(tmp_path_factory.mktemp("prebind"))
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
+    return built_once(tmp_path_factory)
 
 
 def check(binary, plists: dict[str, bytes], overrides: dict | None = None) -> tuple[list, str]:
