@@ -1180,7 +1180,7 @@ static int dict_dups(const struct px *x, int dict, int fold)
     for (int k = N(x, dict)->first, v = k >= 0 ? N(x, k)->next : -1; k >= 0; \
          k = N(x, v)->next, v = k >= 0 ? N(x, k)->next : -1)
 
-enum { K_LABEL, K_DISABLED, K_SOCKETS, K_PROGRAM, K_ARGUMENTS, K_COUNT };
+enum { K_LABEL, K_DISABLED, K_SOCKETS, K_PROGRAM, K_ARGUMENTS, K_INETD, K_COUNT };
 
 struct job {
     int key[K_COUNT];    /* the value node of each key read here, or -1 */
@@ -1191,7 +1191,8 @@ struct job {
 /* The top-level keys read here, and the label; why the plist is skipped, or NULL. */
 static const char *top_level(const struct px *x, int root, struct job *j)
 {
-    static const char *const names[] = {"label", "disabled", "sockets", "program", "programarguments"};
+    static const char *const names[] = {"label", "disabled", "sockets", "program", "programarguments",
+                                        "inetdcompatibility"};
     const char *why = NULL;
     for (int i = 0; i < K_COUNT; i++)
         j->key[i] = -1;
@@ -1202,7 +1203,7 @@ static const char *top_level(const struct px *x, int root, struct job *j)
         const node_t *kn = N(x, k);
         if (!ascii(kn->s, kn->len))
             why = "a top-level key that is not ASCII";
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < K_COUNT; i++)
             if (ci_eq(kn->s, kn->len, names[i]))
                 j->key[i] = v;
         if (ci_eq(kn->s, kn->len, "limitloadtohosts") || ci_eq(kn->s, kn->len, "limitloadfromhosts") ||
@@ -1245,6 +1246,16 @@ static const char *job_problem(const struct px *x, const struct job *j)
     }
     if (prog < 0 && (args < 0 || N(x, args)->first < 0 || !N(x, N(x, args)->first)->len))
         return "neither Program nor a ProgramArguments array with a program";
+    int inetd = j->key[K_INETD];  /* validate._inetd: a dict; Wait a boolean, Instances an integer */
+    if (inetd >= 0 && N(x, inetd)->type != T_DICT)
+        return "inetdCompatibility is not a dictionary";
+    if (inetd >= 0)
+        EACH_PAIR(x, inetd, k, v) {
+            int t = N(x, v)->type;
+            if ((ci_eq(N(x, k)->s, N(x, k)->len, "wait") && t != T_TRUE && t != T_FALSE) ||
+                (ci_eq(N(x, k)->s, N(x, k)->len, "instances") && t != T_INTEGER))
+                return "inetdCompatibility's Wait or Instances of the wrong type";
+        }
     return NULL;
 }
 

@@ -69,8 +69,8 @@ _SERVICE = re.compile(rb"(<key>SockServiceName</key>\s*<(?:string|integer)>)(\d+
 def _copy_corpus(jobs: Path, enable: bool) -> None:
     """The plists, each numeric port made a free one (textually: the XML is kept as written);
     *enable*: ``<key>Disabled</key><true/>`` removed too, so the service names are bound."""
-    ports: dict[bytes, bytes] = {}
     for src in CORPUS:
+        ports: dict[bytes, bytes] = {}  # each file its own: no clash between two files hides a difference
         data = src.read_bytes()
         data = _SERVICE.sub(lambda m: m[1] + ports.setdefault(m[2], str(free_port()).encode()) + m[3], data)
         if enable:
