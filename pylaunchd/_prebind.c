@@ -17,24 +17,28 @@
  *
  * What it guarantees: it is conservative. Whenever it is unsure (a command
  * line it does not know, a re-exec, another manager on the control socket,
- * a plist that is not plain well-formed XML, a key of the wrong type, a job
- * named in overrides.json, Disabled, LimitLoad*, a duplicate label) it binds
- * nothing for that job, or nothing at all; no input (huge, deep, malformed,
- * thousands of files) crashes it, and memory stays within a few times the
- * largest file. Sockets are bound with the manager's options (SO_REUSEADDR,
- * IPV6_V6ONLY, the somaxconn backlog), so taking one over is the same as
- * binding it.
+ * a plist that is not plain well-formed XML, a key it reads of the wrong
+ * type, a job named in overrides.json, Disabled, LimitLoad*, a label seen
+ * in an earlier plist) it binds nothing for that job, or nothing at all. It
+ * reads Label, Disabled, Program, ProgramArguments, inetdCompatibility,
+ * LimitLoad* and Sockets, with the manager's rules for each. No input
+ * (huge, deep, malformed, thousands of files) crashes it; memory stays
+ * within a few times the largest file; 256 descriptors (half a limit of
+ * 1024 or less) are left for the manager. Sockets are made as the manager
+ * makes them (SO_REUSEADDR, IPV6_V6ONLY, the somaxconn backlog): taking
+ * one over is the same as binding it.
  *
  * What it leaves to Python, which stays authoritative: unix sockets,
- * SecureSocketWithKey, host names, SockPassive false, MulticastGroup, port 0,
- * binary plists, and the validation of every other key. A job left to the
- * manager keeps its ports: a later job asking for one is left too (first
- * wins, as in the manager). Known gaps, each closed by Python at once (it
- * closes any socket it does not take): a job Python refuses for a key not
- * read here (say a bad StartInterval), or whose unix socket fails other than
- * for a missing directory, may have had its inet sockets bound here; and a
- * plist this program cannot read (binary, or XML beyond its subset) is
- * invisible to it, so a later plist repeating its label or port is bound.
+ * SecureSocketWithKey, and whole jobs with a host name, SockPassive false,
+ * MulticastGroup or port 0; binary plists; the validation of every other
+ * key. A job left to the manager keeps its ports: a later job asking for
+ * one is left too (first wins, as in the manager). Known gaps, each closed
+ * by Python at once (it closes any socket it does not take): a job Python
+ * refuses for a key not read here (say a bad StartInterval), or whose unix
+ * socket fails other than for a missing directory, may have had its inet
+ * sockets bound here; and a plist this program cannot read (binary, or XML
+ * beyond its subset) is invisible to it, so a later plist repeating its
+ * label or port is bound.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
