@@ -244,3 +244,20 @@ def test_xml_written_every_way(prebind, data, stray):
     rows, err = check(prebind, {"x.plist": text.encode("utf-8", "surrogateescape")})
     if not stray:  # read, and read as Python reads it (check: no socket Python would not bind)
         assert [r[0] for r in rows] == ["x<&>'y"], err
+
+
+def test_ten_thousand_files(prebind, tmp_path):
+    """Each asks for the same port: the first (by name) has it; the second fails to bind, which
+    leaves that port to the manager for every later one."""
+    jobs, state = tmp_path / "jobs", tmp_path / "state"
+    jobs.mkdir()
+    state.mkdir()
+    port = PORTS[0]
+    for i in range(10000):
+        path = jobs / f"j{i:05d}.plist"
+        path.write_bytes(plistlib.dumps({"Label": f"j{i:05d}", "Program": "/bin/true",
+                                         "Sockets": {"L": {"SockNodeName": "127.0.0.1", "SockServiceName": port}}}))
+        path.chmod(0o644)
+    rows, err = run_list(prebind, domain_args(jobs, state, tmp_path / "control.sock"))
+    assert rows == [("j00000", "IPv4", "stream", "127.0.0.1", port)]
+    assert err.count("Address already in use") == 1 and err.count(f"port {port} is an earlier job's") == 9998
