@@ -1,5 +1,5 @@
-/* pylaunchd/_prebind.c: the `pylaunchd` command, a front end that binds every
- * job's inet sockets before Python starts, then execs the Python manager.
+/* pylaunchd/_prebind.c: the `pylaunchd` command, a front end that binds the
+ * jobs' sockets before Python starts, then execs the Python manager.
  *
  * Built as an executable (cc -O2 -Wall -o pylaunchd pylaunchd/_prebind.c;
  * libc only) and installed beside `pylaunchd-python`, the real manager.
@@ -9,10 +9,16 @@
  * directory, control socket) as pylaunchd/domain.py does; reads every XML
  * plist of the job directories in the manager's order, and creates, binds
  * and listens on the numeric inet sockets (IPv4/IPv6, a numeric or wildcard
- * address, a port number or an /etc/services name) of each job the manager
- * would load; then execs pylaunchd-python with the same arguments and
+ * address, a port number or an /etc/services name) and the unix sockets it
+ * can be sure of (a new file, in a directory reached from / through
+ * directories nobody but root or this user can redirect, no SockPathOwner or
+ * SockPathGroup; the mode the manager sets) of each job the manager would
+ * load; then execs pylaunchd-python with the same arguments,
  * PYLAUNCHD_PREBOUND=fd,fd,... (those sockets, not close-on-exec; nothing
- * else it opened survives the exec). It prints nothing on that path.
+ * else it opened survives the exec) and PYLAUNCHD_FRONT_END=its own path.
+ * It prints nothing on that path. A unix socket file it made is removed
+ * whenever its socket is dropped here (a job given up, list mode, an exec
+ * that failed).
  * PYLAUNCHD_PREBIND=list prints what it would pass instead (for tests).
  *
  * What it guarantees: it is conservative. Whenever it is unsure (a command
@@ -28,15 +34,15 @@
  * makes them (SO_REUSEADDR, IPV6_V6ONLY, the somaxconn backlog): taking
  * one over is the same as binding it.
  *
- * What it leaves to Python, which stays authoritative: unix sockets,
- * SecureSocketWithKey, and whole jobs with a host name, SockPassive false,
+ * What it leaves to Python, which stays authoritative: the other unix
+ * sockets (a symlink or another user's directory on the way, a file already
+ * at the path, owner or group keys), SecureSocketWithKey, and whole jobs with a host name, SockPassive false,
  * MulticastGroup or port 0; binary plists; the validation of every other
  * key. A job left to the manager keeps its ports: a later job asking for
  * one is left too (first wins, as in the manager). Known gaps, each closed
  * by Python at once (it closes any socket it does not take): a job Python
- * refuses for a key not read here (say a bad StartInterval), or whose unix
- * socket fails other than for a missing directory, may have had its inet
- * sockets bound here; and a plist this program cannot read (binary, or XML
+ * refuses for a key not read here (say a bad StartInterval) may have had
+ * its sockets bound here (and Python removes their unix socket files); and a plist this program cannot read (binary, or XML
  * beyond its subset) is invisible to it, so a later plist repeating its
  * label or port is bound.
  */
@@ -50,6 +56,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +66,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MAX_PLIST (4u << 20)     /* pylaunchd/plist.py MAX_PLIST_BYTES */
@@ -1267,9 +1275,11 @@ static const char *job_problem(const struct px *x, const struct job *j)
  * One socket dictionary (pylaunchd/socketkeys.py) */
 
 struct sreq {
-    int family;          /* AF_UNSPEC, AF_INET, AF_INET6 */
+    int family;          /* AF_UNSPEC, AF_INET, AF_INET6; AF_UNIX */
     int v4v6, type, proto;
     const char *node, *service;
+    const char *path;    /* AF_UNIX: SockPathName, as written */
+    int mode;            /* AF_UNIX: the socket file's mode (SockPathMode, else 0700) */
     char port[24];       /* an integer SockServiceName, as str() writes it */
     const char *why;     /* why it is not pre-bound */
 };
@@ -1372,6 +1382,40 @@ static int unix_parent(const char *path)
     return ok;
 }
 
+/* An absolute path with no empty, "." or ".." component: the name getsockname
+ * gives back, and the one the manager asks its sockets for, are the same. */
+static int plain_path(const char *path, size_t len)
+{
+    if (path[0] != '/' || strlen(path) != len || path[len - 1] == '/')
+        return 0;
+    for (const char *c = path; c; c = strchr(c + 1, '/'))
+        if (c[1] == '/' || (c[1] == '.' && (c[2] == '/' || !c[2] || (c[2] == '.' && (c[3] == '/' || !c[3])))))
+            return 0;
+    return 1;
+}
+
+/* A unix socket's request (socketkeys._reconcile: SockPathName makes it one, whatever else is set). */
+static int read_unix(const struct px *x, const int *val, int type, struct sreq *r)
+{
+    const node_t *path = N(x, val[SK_PATH]);
+    long long mode = 0700;
+    int big;
+    if (!unix_parent(path->s))
+        return r->why = "a unix socket in a directory that does not exist (the manager refuses the job)", S_JOB;
+    if (val[SK_PASSIVE] >= 0 && N(x, val[SK_PASSIVE])->type == T_FALSE)
+        return r->why = "SockPassive false: the job is left to the manager", S_JOB;
+    if (val[SK_OWNER] >= 0 || val[SK_GROUP] >= 0)
+        return r->why = "SockPathOwner or SockPathGroup: left to the manager", S_SKIP;
+    if (!plain_path(path->s, path->len))
+        return r->why = "a unix socket path that is not absolute and plain (no //, . or ..): left to the manager",
+               S_SKIP;
+    if (val[SK_MODE] >= 0)
+        int_value(N(x, val[SK_MODE])->s, N(x, val[SK_MODE])->len, &mode, &big);
+    r->family = AF_UNIX, r->path = path->s, r->mode = (int)(mode & 07777);
+    r->type = type == 0 ? SOCK_STREAM : type == 1 ? SOCK_DGRAM : SOCK_SEQPACKET;
+    return S_BIND;
+}
+
 /* The socket's request, or why it is not made here (socketkeys._reconcile's rules). */
 static int read_socket(const struct px *x, int d, struct sreq *r)
 {
@@ -1396,8 +1440,7 @@ static int read_socket(const struct px *x, int d, struct sreq *r)
     if (val[SK_PATH] >= 0 && fam >= 0 && fam != 3)
         return r->why = "SockPathName with an inet SockFamily", S_JOB;
     if (val[SK_PATH] >= 0)
-        return unix_parent(N(x, val[SK_PATH])->s) ? (r->why = "a unix socket: left to the manager", S_SKIP) :
-               (r->why = "a unix socket in a directory that does not exist (the manager refuses the job)", S_JOB);
+        return read_unix(x, val, type, r);
     if (fam == 3)
         return r->why = "SockFamily Unix without SockPathName", S_JOB;
     if (val[SK_SERVICE] < 0)
@@ -1437,6 +1480,11 @@ static int read_socket(const struct px *x, int d, struct sreq *r)
 
 static int *fds;             /* every socket bound, in order */
 static size_t nfds, capfds;
+/* For each of fds: the unix socket file made for it (NULL for inet), and that file's
+ * identity, so that only our own file is ever removed (sockets._unlink_ours). */
+static char **upaths;
+static dev_t *udevs;
+static ino_t *uinos;
 static buf_t lines, joblines; /* list mode: the lines of the jobs done, of the job under way */
 
 static const char *type_name(int type)
@@ -1515,18 +1563,36 @@ static int same_address(const struct addrinfo *a, const struct addrinfo *b)
                    &((struct sockaddr_in6 *)b->ai_addr)->sin6_addr, 16);
 }
 
+static int grow(void)
+{
+    size_t cap = capfds ? capfds * 2 : 64;
+    int *p = realloc(fds, cap * sizeof *p);
+    if (p)
+        fds = p;
+    char **u = p ? realloc(upaths, cap * sizeof *u) : NULL;
+    if (u)
+        upaths = u;
+    dev_t *d = u ? realloc(udevs, cap * sizeof *d) : NULL;
+    if (d)
+        udevs = d;
+    ino_t *i = d ? realloc(uinos, cap * sizeof *i) : NULL;
+    if (i)
+        uinos = i, capfds = cap;
+    return i ? 0 : -1;
+}
+
 static int keep(int fd, const struct sreq *r, const char *label)
 {
-    if (nfds == capfds) {
-        size_t cap = capfds ? capfds * 2 : 64;
-        int *p = realloc(fds, cap * sizeof *p);
-        if (!p)
-            return -1;
-        fds = p, capfds = cap;
-    }
+    if (nfds == capfds && grow())
+        return -1;
+    upaths[nfds] = NULL;
     fds[nfds++] = fd;
     if (!list_mode)
         return 0;
+    if (r->family == AF_UNIX)
+        return buf_str(&joblines, label) || buf_str(&joblines, "\tUnix\t") ||
+               buf_str(&joblines, type_name(r->type)) || buf_str(&joblines, "\t") ||
+               buf_str(&joblines, r->path) || buf_str(&joblines, "\t0\n");
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     char host[INET6_ADDRSTRLEN], line[64];
@@ -1603,11 +1669,139 @@ static void reserve_job(const struct px *x, int root)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Unix sockets (pylaunchd/sockets.py _create_unix, _bind_unix; pylaunchd/safepath.py),
+ * for the case this program can be sure of; anything else is left to the manager,
+ * whose safepath walk decides (following root's symlinks, another user's ground,
+ * stale files). */
+
+static int trusted(uid_t uid) { return uid == 0 || uid == geteuid(); }
+
+/* Remove the unix socket file at *path* if it is still the one bound (never a file that took its place). */
+static void unlink_ours(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev && st.st_ino == ino)
+        unlink(path);
+}
+
+/* The socket's directory, reached from "/" one component at a time without
+ * following a symlink: every component root's or ours, and out of a directory
+ * others may write only when it is sticky (so that only that owner may rename
+ * or remove what is in it), the socket's own directory included. So nobody
+ * else can redirect the path or move the file, and a bind by name lands where
+ * it was checked. An O_PATH descriptor, or -1. */
+static int safe_parent(const char *path)
+{
+    struct stat st;
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) || !trusted(st.st_uid)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    const char *p = path + 1, *end = strrchr(path, '/');
+    while (p < end) {
+        const char *slash = strchr(p, '/');
+        char comp[NAME_MAX + 1];
+        size_t n = (size_t)(slash - p);
+        int shared = (st.st_mode & 022) != 0, sticky = (st.st_mode & S_ISVTX) != 0, next = -1;
+        if (n <= NAME_MAX) {
+            memcpy(comp, p, n), comp[n] = 0;
+            next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+        }
+        close(fd);
+        if (next < 0 || fstat(next, &st) || !trusted(st.st_uid) || (shared && !sticky)) {
+            if (next >= 0)
+                close(next);
+            return -1;
+        }
+        fd = next, p = slash + 1;
+    }
+    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {  /* anyone could rename the socket file away */
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The file just bound, its mode set through an O_PATH descriptor of it (fchmod
+ * on the socket would change the socket, not its file): safepath.set_mode_owner. */
+static int set_mode(int dfd, const char *base, const struct stat *bound, int mode)
+{
+    struct stat st;
+    char proc[40];
+    int f = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+    if (f < 0)
+        return -1;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", f);
+    if (!fstat(f, &st) && st.st_dev == bound->st_dev && st.st_ino == bound->st_ino)
+        rc = chmod(proc, (mode_t)mode);
+    close(f);
+    return rc;
+}
+
+/* One unix socket bound and listening at a new file: 0, also when it is left to the
+ * manager (a directory it must judge, a file already there, a failure: the manager
+ * binds it, or says why it cannot); -1 only when out of memory. */
+static int bind_unix(const struct sreq *r, const char *path, const char *where, const char *label)
+{
+    const char *base = strrchr(r->path, '/') + 1;
+    struct sockaddr_un sa;
+    struct stat st;
+    int dfd = safe_parent(r->path), fd = -1, bound = 0, e = 0;
+    if (dfd < 0) {
+        note(path, "%s: %s: its directory is reached through a symlink, or is another user's, or others may "
+                   "write there or on the way without a sticky bit: left to the manager", where, r->path);
+        return 0;
+    }
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        note(path, "%s: %s exists: left to the manager (a stale socket is its to remove)", where, r->path);
+        close(dfd);
+        return 0;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, r->path, strlen(r->path));  /* at most 107 bytes (wrong_type) */
+    mode_t old = umask(0777);  /* mode 0000 until it is set: no window */
+    errno = 0;
+    fd = socket(AF_UNIX, r->type, 0);
+    if (fd >= fd_limit)
+        close(fd), fd = -1, errno = EMFILE;
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                                                                   strlen(r->path) + 1)))
+        bound = !fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) && S_ISSOCK(st.st_mode);
+    if (!bound || set_mode(dfd, base, &st, r->mode) || (r->type != SOCK_DGRAM && listen(fd, backlog)))
+        e = errno ? errno : EIO;
+    umask(old);
+    if (e) {
+        note(path, "%s: cannot bind to %s here: %s: left to the manager", where, r->path, strerror(e));
+        if (bound)
+            unlink_ours(r->path, st.st_dev, st.st_ino);
+        if (fd >= 0)
+            close(fd);
+        close(dfd);
+        return 0;
+    }
+    close(dfd);
+    char *copy = strdup(r->path);  /* r->path lives in the file's buffer, reused for the next plist */
+    if (!copy || keep(fd, r, label)) {
+        free(copy);
+        unlink_ours(r->path, st.st_dev, st.st_ino);
+        close(fd);
+        return -1;
+    }
+    upaths[nfds - 1] = copy, udevs[nfds - 1] = st.st_dev, uinos[nfds - 1] = st.st_ino;
+    return 0;
+}
+
 /* Every address of one socket dictionary, bound: 0, or -1 when the job fails. */
 static int bind_request(const struct sreq *r, const char *path, const char *where, const char *label)
 {
     struct addrinfo hints, one, *res = NULL, *list = &one;
     struct sockaddr_storage ss;
+    if (r->family == AF_UNIX)
+        return bind_unix(r, path, where, label);
     if (!direct(r, &one, &ss)) {
         memset(&hints, 0, sizeof hints);
         hints.ai_family = r->family, hints.ai_socktype = r->type, hints.ai_protocol = r->proto;
@@ -1742,8 +1936,13 @@ static int remember_labels(const struct px *x, int root, sset_t *seen)
 
 static void drop_job(size_t first_fd)
 {
-    while (nfds > first_fd)
+    while (nfds > first_fd) {
         close(fds[--nfds]);
+        if (upaths[nfds]) {
+            unlink_ours(upaths[nfds], udevs[nfds], uinos[nfds]);
+            free(upaths[nfds]);
+        }
+    }
     joblines.len = 0;
 }
 
@@ -1996,10 +2195,15 @@ int main(int argc, char **argv)
     }
     if (nfds && setenv(ENV_PREBOUND, env.p, 1))
         drop_job(0);
+    char *self = realpath("/proc/self/exe", NULL);
+    if (self)
+        setenv("PYLAUNCHD_FRONT_END", self, 1);  /* for pylaunchd --version; the manager takes it out */
     char *fallback[] = {manager, NULL};
     char **args = argc > 0 ? argv : fallback;
     args[0] = manager;
     execv(manager, args);
-    fprintf(stderr, "pylaunchd: cannot execute %s: %s\n", manager, strerror(errno));
+    int e = errno;
+    drop_job(0);  /* its unix socket files with it */
+    fprintf(stderr, "pylaunchd: cannot execute %s: %s\n", manager, strerror(e));
     return 127;
 }

@@ -67,7 +67,8 @@ def domain_args(jobs_dir, state_dir, control) -> list[str]:
 
 
 def run_list(binary, args: list[str], **extra_env: str) -> tuple[list[tuple], str]:
-    """The list mode's sockets, as (label, family, type, host, port) in order, and its stderr;
+    """The list mode's sockets, as (label, family, type, host, port) in order (a unix socket:
+    (label, "Unix", type, path, 0)), and its stderr;
     asserts it exited 0."""
     done = subprocess.run([str(binary), *args], env=environment(PYLAUNCHD_PREBIND="list", **extra_env),
                           capture_output=True, text=True, timeout=60)
@@ -80,8 +81,9 @@ def run_list(binary, args: list[str], **extra_env: str) -> tuple[list[tuple], st
 
 
 def python_binds(jobs_dir, state_dir, control) -> list[tuple]:
-    """What the manager's own boot reading binds for the same directory: its inet sockets as
-    (label, family, type, host, port), every socket closed again."""
+    """What the manager's own boot reading binds for the same directory: its sockets as
+    (label, family, type, host, port) (a unix socket: (label, "Unix", type, path, 0)), every
+    socket closed again and its file removed."""
     from pylaunchd.boot import bind_early
     from pylaunchd.domain import Domain
     from pylaunchd.sockets import close_group
@@ -94,6 +96,8 @@ def python_binds(jobs_dir, state_dir, control) -> list[tuple]:
             for b in group.sockets:
                 if b.family in ("IPv4", "IPv6"):
                     out.append((early.spec.label, b.family, b.type, b.address["host"], b.address["port"]))
+                elif b.family == "Unix":
+                    out.append((early.spec.label, "Unix", b.type, b.address["path"], 0))
             close_group(group)
     return out
 
