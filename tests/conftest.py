@@ -107,13 +107,14 @@ class ManagerProcess:
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.entry = ["-m", "pylaunchd"]  # what python runs (a wrapper script, say)
+        self.command: list[str] | None = None  # instead of python and entry (the C front end, say)
         self.cwd: str | None = None
         self.env: dict | None = None
 
     # -- process --------------------------------------------------------------
     def start(self, wait: bool = True) -> "ManagerProcess":
         self._log = open(self.log_path, "ab")
-        cmd = [*self.prefix, PYTHON, *self.entry, "--jobs-dir", str(self.jobs_dir),
+        cmd = [*self.prefix, *(self.command or [PYTHON, *self.entry]), "--jobs-dir", str(self.jobs_dir),
                "--control-socket", self.socket, "--state-dir", str(self.state_dir),
                "--log-level", "debug", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

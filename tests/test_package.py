@@ -22,7 +22,7 @@ from installed import dependencies, repack
 from pylaunchd import __version__
 
 REPO = Path(__file__).resolve().parent.parent
-SDIST_PARTS = ("pyproject.toml", "README.md", "pylaunchd", "LaunchAgents", "LaunchDaemons", "contrib")
+SDIST_PARTS = ("pyproject.toml", "setup.py", "README.md", "pylaunchd", "LaunchAgents", "LaunchDaemons", "contrib")
 
 
 def _have(module: str) -> bool:
@@ -91,6 +91,9 @@ def test_build_gives_a_wheel_and_an_sdist_that_twine_accepts(dist):
         assert data + page in names
     members = tarfile.open(sdist).getnames()
     assert f"pylaunchd-{__version__}/pylaunchd/_spawn.c" in members  # a build from the sdist compiles it
+    assert f"pylaunchd-{__version__}/pylaunchd/_prebind.c" in members  # and the command's C front end
+    front_end = zipfile.ZipFile(wheel).read(f"pylaunchd-{__version__}.data/scripts/pylaunchd")
+    assert front_end.startswith(b"\x7fELF" if shutil.which("cc") else b"#!python"), front_end[:40]
     if compiler():
         assert any(n.startswith("pylaunchd/_spawn.") and n.endswith(".so") for n in names), names
     assert f"pylaunchd-{__version__}/pylaunchd/man/pylaunchd.8" in members
@@ -115,6 +118,7 @@ def test_pipx_install_of_the_wheel_gives_both_commands_and_their_man_pages(dist,
     version = run(str(bin_dir / "pylaunchd"), "--version", env=clean).stdout.splitlines()
     assert version[0] == f"pylaunchd {__version__}"
     assert version[1].startswith("spawn path: C" if compiler() else "spawn path: posix_spawn and fork"), version
+    assert version[2].startswith("front end: C" if shutil.which("cc") else "front end: none"), version
     assert run(str(bin_dir / "pylaunchctl"), "--version", env=clean).stdout.strip() == f"pylaunchctl {__version__}"
     helped = run(str(bin_dir / "pylaunchctl"), "help", env=clean).stdout
     assert "kickstart" in helped and "services" in helped

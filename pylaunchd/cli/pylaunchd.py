@@ -94,10 +94,12 @@ def _log_to_stderr(log_level: str) -> None:
 
 
 def serve(domain: Domain, exit_with: str | None = None) -> int:
+    from .. import prebound as front_end
     from ..boot import bind_early
     from ..control.listener import bind_control_socket, lock_control_socket
 
     handoff = None
+    prebound = front_end.take_from_environment()  # the C front end's sockets; no job sees the variable
     if REEXEC_ENV in os.environ:  # a re-exec: the previous process's descriptors (json, dataclasses: only then)
         from ..reexec.handoff import InheritedSockets, take_from_environment
         handoff = take_from_environment()
@@ -119,12 +121,15 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
         else:
             control = bind_control_socket(domain.control_socket, public=domain.system)
             inherited = None
-        early = bind_early(domain, inherited)  # every socket listens from here on: clients queue
+        early = bind_early(domain, inherited or prebound)  # every socket listens from here on: clients queue
+        unasked = prebound.close_rest() if prebound is not None else 0  # the front end's that no job took
         booted = None
         if handoff is None:  # a re-exec's jobs run already
             from ..bootspawn import start_early
             booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
         bootlog.configure()  # logging: imported by boot's first message, after its spawns, or here
+        if unasked:
+            log.info("%d socket(s) bound by the front end before start-up belong to no job loaded: closed", unasked)
         gc.enable()  # off since python -m pylaunchd began (pylaunchd/__main__.py)
         import asyncio
 
@@ -142,17 +147,33 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
         log.error("%s", e)
         return 1
     finally:
-        for path in (domain.control_socket, domain.control_socket + ".lock"):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        os.close(lock_fd)
-        if made_dir:
-            try:
-                os.rmdir(socket_dir)
-            except OSError:
-                pass  # not empty: something else lives there
+        _remove_control_socket(domain, lock_fd, socket_dir if made_dir else None)
+
+
+def _remove_control_socket(domain: Domain, lock_fd: int, made_dir: str | None) -> None:
+    """At exit: the control socket and its lock, and their directory if we made it."""
+    for path in (domain.control_socket, domain.control_socket + ".lock"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    os.close(lock_fd)
+    if made_dir:
+        try:
+            os.rmdir(made_dir)
+        except OSError:
+            pass  # not empty: something else lives there
+
+
+FRONT_END_ENV = "PYLAUNCHD_FRONT_END"  # set by the C front end (pylaunchd/_prebind.c) to its own path
+_front_end: list[str] = []  # that path, taken out of the environment by main()
+
+
+def front_end_text() -> str:
+    """What --version says of the command that started this manager."""
+    if _front_end:
+        return f"C, {_front_end[0]} (binds the jobs' network and unix sockets before Python starts)"
+    return "none (started as pylaunchd-python or python -m pylaunchd: sockets listen once Python has read the plists)"
 
 
 def typer_app():
@@ -166,7 +187,7 @@ def typer_app():
         if value:
             from .. import __version__
             from ..spawn import spawn_path
-            print(f"pylaunchd {__version__}\nspawn path: {spawn_path()}")
+            print(f"pylaunchd {__version__}\nspawn path: {spawn_path()}\nfront end: {front_end_text()}")
             raise typer.Exit(0)
 
     @app.command()
@@ -214,9 +235,13 @@ def main() -> None:
     # handles them (Manager.run).
     _signal.pthread_sigmask(_signal.SIG_BLOCK, (_signal.SIGTERM, _signal.SIGINT, _signal.SIGPWR, _signal.SIGHUP,
                                                 _signal.SIGCHLD, _signal.SIGUSR2))
+    gc.disable()  # until boot has started its jobs (serve), as python -m pylaunchd does: see pylaunchd/__main__.py
+    front_end = os.environ.pop(FRONT_END_ENV, None)  # jobs never see it
+    if front_end:
+        _front_end.append(front_end)
     options = quick_options(sys.argv[1:])
     if options is None:
-        typer_app()()
+        typer_app()(prog_name="pylaunchd")  # run as pylaunchd-python by the C front end
     else:
         sys.exit(start(**options))
 

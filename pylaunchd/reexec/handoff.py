@@ -21,6 +21,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from ..prebound import address_key as _key
+
 ENV = "PYLAUNCHD_REEXEC"
 STATE_FILE = "reexec.json"
 
@@ -102,13 +104,6 @@ def _is_open(fd: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def _key(family: int, type_: int, address) -> tuple:
-    """An address as getsockname() and getaddrinfo() both spell it."""
-    if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-        return family, type_, socket.inet_pton(family, address[0].split("%")[0]), address[1]
-    return family, type_, address
 
 
 class InheritedSockets:
