@@ -323,9 +323,45 @@ def python() -> str:
     return chosen
 
 
-def pylaunchd_argv(jobs_dir, control, state_dir, log_level: str = "info") -> list[str]:
-    return [python(), "-m", "pylaunchd", "--jobs-dir", str(jobs_dir), "--control-socket", str(control),
-            "--state-dir", str(state_dir), "--log-level", log_level]
+_FRONT_ENDS: dict[str, str | None] = {}
+
+
+def front_end(repo) -> str | None:
+    """The ``pylaunchd`` command as installed, for *repo*: its C front end
+    (``pylaunchd/_prebind.c``, compiled as setup.py compiles it, once per run)
+    beside a ``pylaunchd-python`` that runs :func:`python` on the tree, as the
+    console script pip writes runs the manager. None without a C compiler
+    (the installed command is then ``pylaunchd-python`` itself)."""
+    repo = Path(repo).resolve()
+    key = str(repo)
+    if key in _FRONT_ENDS:
+        return _FRONT_ENDS[key]
+    import hashlib
+    tag = hashlib.sha1(key.encode()).hexdigest()[:12]
+    bin_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"pylaunchd-bench-front-end-{os.getuid()}" / tag
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    made = bin_dir / "pylaunchd"
+    cc = os.environ.get("CC", "cc")
+    done = subprocess.run([cc, "-O2", "-Wall", "-o", str(made), str(repo / "pylaunchd" / "_prebind.c")],
+                          capture_output=True, text=True, timeout=120) if shutil.which(cc) else None
+    if done is None or done.returncode != 0:
+        _FRONT_ENDS[key] = None
+        return None
+    script = bin_dir / "pylaunchd-python"
+    script.write_text(f"#!{python()}\nfrom pylaunchd.cli.pylaunchd import main\nmain()\n")
+    script.chmod(0o755)
+    _FRONT_ENDS[key] = str(made)
+    return str(made)
+
+
+def pylaunchd_argv(jobs_dir, control, state_dir, log_level: str = "info", repo=None) -> list[str]:
+    """A manager's command line: the installed command (the C front end built
+    from *repo*, :func:`front_end`) when *repo* is given and it builds, else
+    ``python -m pylaunchd`` (the Python manager alone)."""
+    command = front_end(repo) if repo is not None else None
+    start = [command] if command else [python(), "-m", "pylaunchd"]
+    return start + ["--jobs-dir", str(jobs_dir), "--control-socket", str(control), "--state-dir", str(state_dir),
+                    "--log-level", log_level]
 
 
 def pylaunchctl_argv(*args: str) -> list[str]:

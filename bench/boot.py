@@ -11,8 +11,9 @@ per connection. The longest chain is ``--layers`` services, so the ideal boot is
 
 The runners, each on the same DAG and the same service program:
 
-1. ``pylaunchd``: ``unshare --pid --fork --mount-proc python -m pylaunchd --system --jobs-dir DIR
-   --control-socket ... --state-dir ...``, pylaunchd as PID 1 of a new PID namespace. Each service
+1. ``pylaunchd``: ``unshare --pid --fork --mount-proc pylaunchd --system --jobs-dir DIR
+   --control-socket ... --state-dir ...`` (the installed command: its C front end, built from this
+   tree, then ``python -m pylaunchd``'s manager), pylaunchd as PID 1 of a new PID namespace. Each service
    is a plist with ``Sockets`` (a ``SockPathName``) and ``RunAtLoad``; it takes its socket as fd 3
    (``LISTEN_FDS``). No dependency configuration at all. Needs root (skipped otherwise).
 2. ``serial``: the classic init: every service in dependency (topological) order, each started
@@ -62,7 +63,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import BenchError, proc_children, run_and_report  # noqa: E402
-from benchlib import log_tail, python, repo_env, terminate  # noqa: E402
+from benchlib import front_end, log_tail, python, repo_env, terminate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = Path(__file__).resolve().parent / "boot_service.py"
@@ -268,8 +269,10 @@ class Pylaunchd(InNamespace):
         self.env = repo_env(REPO)  # here, not in launch(): its first call compiles the bytecode, untimed
 
     def init_argv(self) -> list[str]:
-        return [python(), "-m", "pylaunchd", "--system", "--jobs-dir", str(self.dir / "jobs"),
-                "--control-socket", str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
+        command = front_end(REPO)  # the installed command: the C front end, then the manager (PID 1 throughout)
+        start = [command] if command else [python(), "-m", "pylaunchd"]
+        return start + ["--system", "--jobs-dir", str(self.dir / "jobs"), "--control-socket",
+                        str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
     def launch(self) -> None:
         self.popen(UNSHARE + self.init_argv(), env=self.env)  # this checkout, from bytecode

@@ -198,9 +198,10 @@ class Fleet(Peer):
 class PylaunchdFleet(Fleet):
     name = "pylaunchd"
 
-    def __init__(self, root: Path, repo: Path, log_level: str = "info") -> None:
+    def __init__(self, root: Path, repo: Path, log_level: str = "info", front_end: bool = True) -> None:
         super().__init__(root)
         self.repo = repo
+        self.front_end = front_end  # the installed command (C front end); False: pylaunchd-python alone
         self.jobs_dir = root / "pylaunchd-jobs"
         self.jobs_dir.mkdir(exist_ok=True)
         self.control = root / "pylaunchd.sock"
@@ -224,7 +225,7 @@ class PylaunchdFleet(Fleet):
 
     def start(self) -> float:
         return self.popen(pylaunchd_argv(self.jobs_dir, self.control, self.root / "pylaunchd-state",
-                                         self.log_level), self.env)
+                                         self.log_level, self.repo if self.front_end else None), self.env)
 
     def warm_boot_cache(self, timeout: float = 120) -> None:
         """Run the manager once on these jobs until it has written its boot

@@ -24,7 +24,8 @@ def cost_per_job(scale: dict, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4))
     bound_ms = scale["bringup_timeout_s"] * 1000
-    for name, style, color in (("pylaunchd", "o-", "C0"), ("xinetd", "s-", "C1"), ("circus", "^--", "C2")):
+    for name, style, color in (("pylaunchd", "o-", "C0"), ("pylaunchd warm", "o:", "C0"),
+                               ("pylaunchd-python", "d--", "C3"), ("xinetd", "s-", "C1"), ("circus", "^--", "C2")):
         pts = [(int(n), by[name]["per_job_ms"]) for n, by in scale["results"].items()
                if by.get(name, {}).get("per_job_ms")]
         dnf = [int(n) for n, by in scale["results"].items()

@@ -19,6 +19,12 @@ then
               the same plists (it ran once and stopped): its boot cache is
               current, so bring-up is a stat and the binds per job; the row
               ``pylaunchd`` is a cold start (no cache: a first boot);
+``python``    ``pylaunchd-python`` is the Python manager alone, cold (no C
+              front end: built without a compiler, or ``python -m
+              pylaunchd``), up to ``--python-max`` jobs; the rows
+              ``pylaunchd`` and ``pylaunchd warm`` are the installed command,
+              whose C front end (``pylaunchd/_prebind.c``, compiled from the
+              tree measured) binds the sockets before Python starts;
 ``SIGTERM``   to exit, and the exit status (SIGKILL after ``--term-timeout``);
 ``files``     pylaunchd only: of the unix socket files there before SIGTERM,
               how many are left after the exit.
@@ -53,7 +59,8 @@ from fleet import CircusFleet, PylaunchdFleet, XinetdFleet, connect, make_servic
 
 SIZES = (100, 300, 1000, 3000, 10000)
 WARM = "pylaunchd warm"  # started once before on the same plists and stopped: its boot cache is current
-MANAGERS = ("pylaunchd", WARM, "xinetd", "circus")
+PYTHON_ONLY = "pylaunchd-python"  # the Python manager alone, cold: no C front end binding first
+MANAGERS = ("pylaunchd", WARM, PYTHON_ONLY, "xinetd", "circus")
 
 
 def bring_up(fleet, services, timeout: float) -> dict:
@@ -117,8 +124,8 @@ def one(name: str, n: int, args, notes: list[str]) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"plbench-scale-{name.replace(' ', '-')}-{n}-", dir="/tmp"))  # no space: /proc/net/unix splits on it
     fleet = None
     try:
-        if name in ("pylaunchd", WARM):
-            fleet = PylaunchdFleet(root, args.repo)
+        if name in ("pylaunchd", WARM, PYTHON_ONLY):
+            fleet = PylaunchdFleet(root, args.repo, front_end=name != PYTHON_ONLY)
             unix = max(1, round(n * args.unix_share)) if args.unix_share > 0 else 0
         else:
             fleet = XinetdFleet(root) if name == "xinetd" else CircusFleet(root)
@@ -161,13 +168,16 @@ def run(args) -> dict:
             continue
         if n + 100 > limit:
             notes.append(f"{n} jobs: RLIMIT_NOFILE is {limit}; some managers may run short of descriptors")
-        names = [m for m in MANAGERS if m in args.managers and (m != "circus" or n <= args.circus_max)]
+        names = [m for m in MANAGERS if m in args.managers and (m != "circus" or n <= args.circus_max)
+                 and (m != PYTHON_ONLY or n <= args.python_max)]
         if "circus" in args.managers and n > args.circus_max:
             notes.append(f"circus, {n} jobs: not run (--circus-max {args.circus_max})")
         rows = {name: one(name, n, args, notes) for name in names}
         rows["ratios"] = ratios(rows)
         if WARM in rows:
             rows["ratios_warm"] = ratios(rows, ours=WARM)
+        if PYTHON_ONLY in rows:
+            rows["ratios_python"] = ratios(rows, ours=PYTHON_ONLY)
         if "circus" in rows:
             rows["ratios_circus"] = ratios(rows, "circus")
         results[str(n)] = rows
@@ -231,6 +241,8 @@ def parse(argv=None):
     p.add_argument("--managers", type=lambda s: s.split(","), default=list(MANAGERS))
     p.add_argument("--circus-max", type=int, default=1000,
                    help="largest N circus is run with (default 1000: it has no on-demand start anyway)")
+    p.add_argument("--python-max", type=int, default=1000,
+                   help="largest N for pylaunchd-python, the Python manager alone (default 1000)")
     p.add_argument("--max-seconds", type=float, default=600, help="no new size after this (default 600)")
     p.add_argument("--json", action="store_true")
     add_repo_option(p)

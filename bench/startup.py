@@ -11,11 +11,15 @@ first accepted connection; the refused count is what early clients of a boot
 would see instead of waiting in the kernel's queue. Median of 5 runs per
 manager, the runs of all managers interleaved.
 
-``pylaunchd`` is a cold start: plists nobody read before, no boot cache
-(a first boot, or every plist changed). ``pylaunchd warm`` is the usual
-start: the manager ran once on the same plists and stopped, so its boot
-cache (:mod:`pylaunchd.bootcache`) is current and no plist is parsed
-before the sockets listen.
+``pylaunchd`` is the installed command, a cold start: plists nobody read
+before, no boot cache (a first boot, or every plist changed). The command
+is the C front end (``pylaunchd/_prebind.c``, compiled from the tree
+measured), which binds the jobs' network sockets and execs the Python
+manager. ``pylaunchd warm`` is the usual start: the manager ran once on
+the same plists and stopped, so its boot cache (:mod:`pylaunchd.bootcache`)
+is current. ``pylaunchd-python`` is the Python manager alone, cold (no C
+compiler at install, or ``python -m pylaunchd``): its sockets listen only
+once Python has started and read the plists.
 
 Peers: xinetd (``-dontfork``, one private configuration); circus, which
 binds its ``[socket:]`` sections before anything runs but has no on-demand
@@ -44,6 +48,7 @@ from benchlib import BenchError, add_repo_option, machine, run_and_report, use_r
 from fleet import CircusFleet, PylaunchdFleet, XinetdFleet, make_services, raise_nofile  # noqa: E402
 
 WARM = "pylaunchd warm"  # started once before, on the same plists: its boot cache is current
+PYTHON_ONLY = "pylaunchd-python"  # the Python manager alone, cold: no C front end binding first
 
 PROBE = r"""
 import json, socket, sys, time
@@ -72,8 +77,8 @@ print(json.dumps({"first": first, "refused": refused, "attempts": attempts}), fl
 
 
 def make_fleet(name: str, root: Path, repo: Path):
-    if name in ("pylaunchd", WARM):
-        return PylaunchdFleet(root, repo, log_level="warning")
+    if name in ("pylaunchd", WARM, PYTHON_ONLY):
+        return PylaunchdFleet(root, repo, log_level="warning", front_end=name != PYTHON_ONLY)
     return {"xinetd": XinetdFleet, "circus": CircusFleet}[name](root)
 
 
@@ -166,7 +171,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=60)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--timeout", type=float, default=30, help="s the probe waits for every port (default 30)")
-    p.add_argument("--managers", type=lambda s: s.split(","), default=["pylaunchd", WARM, "xinetd", "circus"])
+    p.add_argument("--managers", type=lambda s: s.split(","),
+                   default=["pylaunchd", WARM, PYTHON_ONLY, "xinetd", "circus"])
     p.add_argument("--json", action="store_true")
     add_repo_option(p)
     args = p.parse_args(argv)
