@@ -56,6 +56,39 @@ def built_once(tmp_path_factory) -> Path:
     return _built
 
 
+def install_beside(binary, bin_dir, manager_text: str) -> Path:
+    """*binary* installed as *bin_dir*/pylaunchd with a ``pylaunchd-python`` of *manager_text*
+    beside it (the layout of an installed pylaunchd); the installed front end's path."""
+    bin_dir = Path(bin_dir)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(binary, bin_dir / "pylaunchd")
+    manager = bin_dir / "pylaunchd-python"
+    manager.write_text(manager_text)
+    manager.chmod(0o755)
+    return bin_dir / "pylaunchd"
+
+
+def prebind_fixtures():
+    """The fixtures the front end's test modules share, for ``prebind, dom = prebind_fixtures()``
+    at module level: ``prebind`` (the binary, built once) and ``dom`` (a private domain: jobs
+    dir, state dir, control socket path, and its command line)."""
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def prebind(tmp_path_factory) -> Path:
+        return built_once(tmp_path_factory)
+
+    @pytest.fixture
+    def dom(tmp_path):
+        jobs, state = tmp_path / "jobs", tmp_path / "state"
+        jobs.mkdir()
+        state.mkdir()
+        control = tmp_path / "control.sock"
+        return jobs, state, control, domain_args(jobs, state, control)
+
+    return prebind, dom
+
+
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(extra)

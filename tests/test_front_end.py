@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import socket
 import stat
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, free_port, plist, wait_for
-from prebindlib import built_once
+from prebindlib import built_once, install_beside
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,13 +60,7 @@ def front_ends(tmp_path_factory) -> dict[str, str]:
     built = built_once(tmp_path_factory)
     out = {}
     for name, text in (("plain", PLAIN), ("held", HELD)):
-        d = root / name
-        d.mkdir()
-        shutil.copy2(built, d / "pylaunchd")
-        script = d / "pylaunchd-python"
-        script.write_text(text.format(python=PYTHON, repo=str(REPO)))
-        script.chmod(0o755)
-        out[name] = str(d / "pylaunchd")
+        out[name] = str(install_beside(built, root / name, text.format(python=PYTHON, repo=str(REPO))))
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from prebindlib import built_once, domain_args, environment, free_port, python_binds, run_list
+from prebindlib import environment, free_port, install_beside, prebind_fixtures, python_binds, run_list
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = [*sorted((ROOT / "tests" / "realworld").glob("*.plist")), *sorted((ROOT / "tests" / "jobs").glob("*.plist")),
@@ -26,19 +26,7 @@ CORPUS = [*sorted((ROOT / "tests" / "realworld").glob("*.plist")), *sorted((ROOT
           *sorted((ROOT / "tests" / "lint_corpus").glob("*.plist"))]  # lint's: broken on purpose
 
 
-@pytest.fixture(scope="session")
-def prebind(tmp_path_factory) -> Path:
-    return built_once(tmp_path_factory)
-
-
-@pytest.fixture
-def dom(tmp_path):
-    """A private domain: jobs dir, state dir, control socket path; its command line."""
-    jobs, state = tmp_path / "jobs", tmp_path / "state"
-    jobs.mkdir()
-    state.mkdir()
-    control = tmp_path / "control.sock"
-    return jobs, state, control, domain_args(jobs, state, control)
+prebind, dom = prebind_fixtures()
 
 
 def write(jobs: Path, name: str, plist: dict, mode: int = 0o644) -> Path:
@@ -314,13 +302,7 @@ print(json.dumps(report))
 @pytest.fixture
 def installed(prebind, tmp_path) -> Path:
     """The binary in a bin directory of its own, a fake pylaunchd-python beside it."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    shutil.copy(prebind, bindir / "pylaunchd")
-    fake = bindir / "pylaunchd-python"
-    fake.write_text(FAKE_MANAGER.format(python=sys.executable))
-    fake.chmod(0o755)
-    return bindir / "pylaunchd"
+    return install_beside(prebind, tmp_path / "bin", FAKE_MANAGER.format(python=sys.executable))
 
 
 def _exec(binary, args, **env) -> dict:

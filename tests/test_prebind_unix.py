@@ -16,25 +16,15 @@ import os
 import plistlib
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from prebindlib import built_once, domain_args, environment, python_binds, run_list
+from prebindlib import environment, install_beside, prebind_fixtures, python_binds, run_list
 
 
-@pytest.fixture(scope="session")
-def prebind(tmp_path_factory) -> Path:
-    return built_once(tmp_path_factory)
-
-
-@pytest.fixture
-def dom(tmp_path):
-    jobs, state = tmp_path / "jobs", tmp_path / "state"
-    jobs.mkdir()
-    state.mkdir()
-    control = tmp_path / "control.sock"
-    return jobs, state, control, domain_args(jobs, state, control)
+prebind, dom = prebind_fixtures()
 
 
 def unix_job(jobs: Path, label: str, path: str, **socket_keys) -> None:
@@ -61,16 +51,10 @@ def test_a_private_directory_is_bound_with_the_managers_mode_and_cleaned_up(preb
 def test_the_file_mode_is_the_managers(prebind, dom, tmp_path):
     """What the manager gets: a fake pylaunchd-python reports each socket file's mode."""
     jobs, state, control, args = dom
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    front = bin_dir / "pylaunchd"
-    front.write_bytes(prebind.read_bytes())
-    front.chmod(0o755)
-    report = bin_dir / "pylaunchd-python"
-    report.write_text(f"#!{os.sys.executable}\nimport os, stat\n"
-                      f"for p in sorted(os.listdir({str(tmp_path / 'run')!r})):\n"
-                      f"    print(p, oct(stat.S_IMODE(os.lstat(os.path.join({str(tmp_path / 'run')!r}, p)).st_mode)))\n")
-    report.chmod(0o755)
+    run = str(tmp_path / "run")
+    front = install_beside(prebind, tmp_path / "bin", f"#!{sys.executable}\nimport os, stat\n"
+                           f"for p in sorted(os.listdir({run!r})):\n"
+                           f"    print(p, oct(stat.S_IMODE(os.lstat(os.path.join({run!r}, p)).st_mode)))\n")
     (tmp_path / "run").mkdir(mode=0o755)
     unix_job(jobs, "a", str(tmp_path / "run" / "a.sock"))
     unix_job(jobs, "b", str(tmp_path / "run" / "b.sock"), SockPathMode=0o660)
@@ -126,14 +110,7 @@ def test_another_users_directory_is_left_to_the_manager(prebind, dom, tmp_path):
 
 def test_an_exec_that_fails_removes_the_socket_files(prebind, dom, tmp_path):
     jobs, state, control, args = dom
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    front = bin_dir / "pylaunchd"
-    front.write_bytes(prebind.read_bytes())
-    front.chmod(0o755)
-    broken = bin_dir / "pylaunchd-python"
-    broken.write_text("#!/nonexistent/interpreter\n")
-    broken.chmod(0o755)
+    front = install_beside(prebind, tmp_path / "bin", "#!/nonexistent/interpreter\n")
     private = tmp_path / "run"
     private.mkdir(mode=0o700)
     unix_job(jobs, "a", str(private / "a.sock"))
