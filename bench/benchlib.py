@@ -341,15 +341,20 @@ def front_end(repo) -> str | None:
     bin_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"pylaunchd-bench-front-end-{os.getuid()}" / tag
     bin_dir.mkdir(parents=True, exist_ok=True)
     made = bin_dir / "pylaunchd"
+    # Each file made under a name of this process's, then renamed into place: benchmarks
+    # run at once (the smoke tests) must never exec a file another is still writing.
+    temp = bin_dir / f".pylaunchd.{os.getpid()}"
     cc = os.environ.get("CC", "cc")
-    done = subprocess.run([cc, "-O2", "-Wall", "-o", str(made), str(repo / "pylaunchd" / "_prebind.c")],
+    done = subprocess.run([cc, "-O2", "-Wall", "-o", str(temp), str(repo / "pylaunchd" / "_prebind.c")],
                           capture_output=True, text=True, timeout=120) if shutil.which(cc) else None
     if done is None or done.returncode != 0:
         _FRONT_ENDS[key] = None
         return None
-    script = bin_dir / "pylaunchd-python"
+    script = bin_dir / f".pylaunchd-python.{os.getpid()}"
     script.write_text(f"#!{python()}\nfrom pylaunchd.cli.pylaunchd import main\nmain()\n")
     script.chmod(0o755)
+    os.replace(script, bin_dir / "pylaunchd-python")
+    os.replace(temp, made)
     _FRONT_ENDS[key] = str(made)
     return str(made)
 
