@@ -38,6 +38,9 @@
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
 #include <Python.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -672,8 +675,21 @@ static PyObject *set_child_subreaper(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+/* glibc's malloc_trim: the free memory at the top of the heap and in its free
+ * pages handed back to the system, after the loads of many jobs (pylaunchd/manager.py). */
+static PyObject *trim_heap(PyObject *self, PyObject *noargs)
+{
+#ifdef __GLIBC__
+    return PyBool_FromLong(malloc_trim(0));
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"spawn", spawn, METH_VARARGS, spawn_doc},
+    {"trim_heap", trim_heap, METH_NOARGS,
+     "malloc_trim(0): hand the heap's free pages back to the system; True if any were (False without glibc)."},
     {"set_child_subreaper", set_child_subreaper, METH_NOARGS,
      "prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants are reparented to it."},
     {NULL, NULL, 0, NULL},

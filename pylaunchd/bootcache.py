@@ -256,8 +256,9 @@ class Writer:
 
     DELAY = 0.5  # seconds after the latest change: a burst of loads makes one write
 
-    def __init__(self, domain, clock, items):
+    def __init__(self, domain, clock, items, after=None):
         self.domain, self.clock, self.items = domain, clock, items
+        self.after = after  # called once each burst of loads has settled (the manager trims its heap)
         self._handle = None
         self._written: bytes | None = None  # the digest of what was written last
 
@@ -282,7 +283,14 @@ class Writer:
         items = self.items()
         if items is None:  # a shutdown: its unloads are no next start's jobs
             return
-        data = encode(self.domain, socket.gethostname(), items)
+        try:
+            self._write(socket.gethostname(), items)
+        finally:
+            if self.after is not None:
+                self.after()
+
+    def _write(self, host: str, items) -> None:
+        data = encode(self.domain, host, items)
         import hashlib
 
         digest = hashlib.blake2b(data, digest_size=20).digest()

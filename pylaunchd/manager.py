@@ -40,6 +40,7 @@ from .bootspawn import BootAdopter, BootStart
 from .bus.hub import BusHub
 from .bus.transient import TransientJobs
 from .clock import Clock, LoopClock
+from .cspawn import trim_heap
 from .domain import Domain, Overrides
 from .environment import DomainEnvironment
 from .facts import FactHub, file_facts
@@ -131,7 +132,7 @@ class Manager:
         self._wave_done = asyncio.Event()
         self._leftovers_gone = asyncio.Event()
         self.watcher = JobsDirWatcher(self.domain.jobs_dirs, self.loop, self.table.reconcile, clock=self.clock)
-        self.boot_cache = BootCacheWriter(self.domain, self.clock, self.table.boot_cache_items)
+        self.boot_cache = BootCacheWriter(self.domain, self.clock, self.table.boot_cache_items, after=trim_heap)
 
     def _job_context(self) -> JobContext:
         table = self.table

@@ -337,3 +337,28 @@ def test_a_cached_plist_that_no_longer_validates_is_bound_for_an_instant_and_rep
         assert m.table.find("c.bad") is None and not listening(port)
         assert path in m.table.errors, "reported as a plist that did not load"
     run_booted(d, early, check)
+
+
+def test_the_writer_calls_its_after_hook_once_a_burst_has_settled_written_or_not(tmp_path):
+    """The manager trims its heap there (cspawn.trim_heap): after each write,
+    also one that finds the contents unchanged, and not before the burst ends."""
+    from pylaunchd.clock import FakeClock
+    from pylaunchd import cspawn
+
+    d = domain(tmp_path)
+    path = write(d.jobs_dirs[0], "w.one", free_port())
+    spec = d.admit(load_spec(path))
+    calls = []
+    w = bootcache.Writer(d, FakeClock(), lambda: [(path, bootcache.file_identity(path), spec)],
+                         after=lambda: calls.append(os.path.exists(bootcache.cache_path(d.state_dir))))
+    w.soon()
+    w.clock.advance(0)
+    assert calls == [True]  # the first write: at once, then the hook
+    w.soon()
+    w.clock.advance(bootcache.Writer.DELAY / 2)
+    w.soon()  # the burst goes on: no write, no hook yet
+    w.clock.advance(bootcache.Writer.DELAY / 2 + 0.01)
+    assert calls == [True]
+    w.clock.advance(bootcache.Writer.DELAY)
+    assert calls == [True, True]  # unchanged contents: not written again, the hook all the same
+    cspawn.trim_heap()  # and the hook's work itself is harmless (with or without the extension)
