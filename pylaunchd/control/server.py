@@ -20,12 +20,18 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import verbs as _verbs  # noqa: F401 - registers every verb
+from ..cspawn import trim_heap
 from ..sockets import full_socket
 from .listener import CONTROL_BACKLOG, bind_control_socket
 from .protocol import (EXIT_IO, EXIT_PERMISSION, MAX_CLIENTS, EXIT_USAGE, MAX_REQUEST, REQUEST_TIMEOUT, ControlError, decode, encode,
                        may_act, peer_credentials)
 from .service import ControlService
 from .verb import REQUESTS, Verb
+
+# A reply this large (list or print of thousands of jobs) leaves megabytes of
+# freed objects in the heap: once it is sent and no other request is being
+# served, the heap's free pages go back to the system (cspawn.trim_heap).
+TRIM_AFTER = 256 << 10
 
 if TYPE_CHECKING:
     from ..manager import Manager
@@ -73,6 +79,7 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
         task = asyncio.current_task()
         busy = len(conns.live) >= MAX_CLIENTS
         conns.live.add(task)
+        data = b""
         try:
             if busy:  # the request is read all the same: a close with it unread resets the client
                 conns.refused += 1
@@ -80,7 +87,8 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
                 reply = _error(f"busy: {MAX_CLIENTS} control connections are being served; try again", EXIT_IO)
             else:
                 reply = await _timed(conns, task, _answer(service, served, reader, writer), "request")
-            writer.write(encode(reply))
+            data = encode(reply)
+            writer.write(data)
             await _timed(conns, task, writer.drain(), "reply")
         except ConnectionError:
             pass
@@ -89,6 +97,8 @@ async def start_control_server(manager: Manager, sock: socket.socket | None = No
         finally:
             conns.live.discard(task)
             writer.close()
+            if len(data) >= TRIM_AFTER and not conns.live:  # once its objects are freed, after this returns
+                asyncio.get_running_loop().call_soon(trim_heap)
 
     async def serve() -> asyncio.AbstractServer:
         # On a duplicate of the socket, so that a pause (closing the server)
