@@ -46,6 +46,7 @@ class PreboundSockets:
 
     def __init__(self, fds: list[int]):
         self._by_address: dict[tuple, _socket.socket] = {}
+        self.offered = 0  # sockets the front end handed over (taken + what close_rest closes)
         for fd in fds:
             try:
                 os.set_inheritable(fd, False)
@@ -61,6 +62,7 @@ class PreboundSockets:
             if old is not None:
                 old.close()
             self._by_address[key] = sock
+        self.offered = len(self._by_address)
 
     def take(self, family: int, type_: int, address) -> _socket.socket | None:
         try:

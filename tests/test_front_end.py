@@ -120,6 +120,7 @@ def test_a_client_that_connects_before_python_starts_is_queued_and_served(manage
         with s:
             assert s.recv(100) == b"early\n"
     assert "test.fe.tcp" in m.ctl("list").stdout
+    assert "2 socket(s) bound by the front end before Python started, taken over; 0 of no job" in m.log()
 
 
 def test_a_socket_of_a_job_the_manager_refuses_is_closed(manager_factory, front_ends, workdir):
@@ -138,6 +139,7 @@ def test_a_socket_of_a_job_the_manager_refuses_is_closed(manager_factory, front_
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     assert "ThrottleInterval" in m.ctl("errors", check=False).stdout + m.ctl("errors", check=False).stderr
+    assert "0 socket(s) bound by the front end before Python started, taken over; 1 of no job loaded" in m.log()
 
 
 def _listens(port: int) -> bool:

@@ -128,8 +128,9 @@ def serve(domain: Domain, exit_with: str | None = None) -> int:
             from ..bootspawn import start_early
             booted = start_early(domain, early)  # RunAtLoad jobs run from here on, before the loop
         bootlog.configure()  # logging: imported by boot's first message, after its spawns, or here
-        if unasked:
-            log.info("%d socket(s) bound by the front end before start-up belong to no job loaded: closed", unasked)
+        if prebound is not None:
+            log.info("%d socket(s) bound by the front end before Python started, taken over; %d of no job "
+                     "loaded, closed", prebound.offered - unasked, unasked)
         gc.enable()  # off since python -m pylaunchd began (pylaunchd/__main__.py)
         import asyncio
 
