@@ -28,6 +28,10 @@ from pylaunchd.control.protocol import ControlError, request
 HERE = Path(__file__).resolve().parent
 JOBS = HERE / "jobs"
 PYTHON = sys.executable
+# PYLAUNCHD_TEST_FRONT_END=PATH: every ManagerProcess that would run python -m pylaunchd
+# runs PATH instead, an installed pylaunchd command (the C front end, with the
+# pylaunchd-python of this tree beside it), so that the suite can be run through it.
+FRONT_END_ENV = "PYLAUNCHD_TEST_FRONT_END"
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
@@ -114,7 +118,10 @@ class ManagerProcess:
     # -- process --------------------------------------------------------------
     def start(self, wait: bool = True) -> "ManagerProcess":
         self._log = open(self.log_path, "ab")
-        cmd = [*self.prefix, *(self.command or [PYTHON, *self.entry]), "--jobs-dir", str(self.jobs_dir),
+        command = self.command or [PYTHON, *self.entry]
+        if self.command is None and self.entry == ["-m", "pylaunchd"] and os.environ.get(FRONT_END_ENV):
+            command = [os.environ[FRONT_END_ENV]]  # the whole suite through the installed command
+        cmd = [*self.prefix, *command, "--jobs-dir", str(self.jobs_dir),
                "--control-socket", self.socket, "--state-dir", str(self.state_dir),
                "--log-level", "debug", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
