@@ -62,7 +62,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, proc_children, run_and_report  # noqa: E402
+from benchlib import BenchError, add_repo_option, proc_children, run_and_report, use_repo  # noqa: E402
 from benchlib import front_end, log_tail, python, repo_env, terminate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -267,10 +267,11 @@ class Pylaunchd(InNamespace):
                      "StandardErrorPath": str(self.logs / f"{svc['name']}.log")}
             (jobs / f"{label}.plist").write_bytes(plistlib.dumps(plist))
         self.env = repo_env(REPO)  # here, not in launch(): its first call compiles the bytecode, untimed
+        self.command = front_end(REPO)  # and the front end's first call compiles it (about a second), untimed
 
     def init_argv(self) -> list[str]:
-        command = front_end(REPO)  # the installed command: the C front end, then the manager (PID 1 throughout)
-        start = [command] if command else [python(), "-m", "pylaunchd"]
+        # the installed command: the C front end, then the manager (PID 1 throughout)
+        start = [self.command] if self.command else [python(), "-m", "pylaunchd"]
         return start + ["--system", "--jobs-dir", str(self.dir / "jobs"), "--control-socket",
                         str(self.dir / "control.sock"), "--state-dir", str(self.dir / "state")]
 
@@ -562,7 +563,10 @@ def main(argv=None) -> int:
     p.add_argument("--max-seconds", type=float, default=300,
                    help="wall-clock bound: no new repetition after it (default 300)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_repo_option(p)
     args = p.parse_args(argv)
+    global REPO
+    REPO = use_repo(args.repo)  # the tree whose pylaunchd runs (run_all passes its --repo)
     args.runners = [n.strip() for n in args.runners.split(",") if n.strip()]
     unknown = [n for n in args.runners if n not in CLASSES]
     if unknown:

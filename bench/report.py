@@ -152,13 +152,33 @@ def list_md(reps: list[dict]) -> list[str]:
     return table(["jobs", "command", "p50 ms", "p90 ms", "x `python -c pass`"], rows)
 
 
+def boot_md(rep: dict) -> list[str]:
+    rows = []
+    for name, r in rep["results"].items():
+        if not r.get("boot_s"):
+            rows.append([name, "did not boot", "-", "-", "-", "-", "-", "-"])
+            continue
+        spread = "-" if r.get("first_running_s") is None else f"{r['first_running_s']:.2f}-{r['last_running_s']:.2f}"
+        rows.append([name, f(r["boot_s"], ".3f"), f"{r['boot_min_s']:.2f}-{r['boot_max_s']:.2f}",
+                     f(r["x_critical_path"], ".3f") + "x", f(r["refused_services"], ".0f"),
+                     f(r["refused_probe"], ".0f"), f(r.get("last_refusal_s"), ".3f"), spread])
+    ratios = ", ".join(f"{n} {q:.2f}x" for n, q in (rep.get("ratios_pylaunchd_to") or {}).items())
+    notes = [f"skipped {n}: {why}" for n, why in (rep.get("skipped") or {}).items()] + list(rep.get("notes", []))
+    return table(["runner", "boot s", "min-max s", "x critical path", "refused (services)", "refused (probe)",
+                  "last refusal s", "jobs running s"], rows) + [
+        "", f"{rep['services']} services, {rep['dependencies']} dependencies, longest chain {rep['longest_chain']} x "
+            f"{rep['start_ms']} ms = critical path {rep['critical_path_s']:.2f} s; {rep['service']} services, median of "
+            f"{rep['repeat']} runs. pylaunchd / peer: {ratios or '-'}. " + " ".join(notes)]
+
+
 SECTIONS = (("scale", "N on-demand jobs (`bench/scale.py`)", scale_md),
             ("reload", "Reload latency (`bench/reload.py`)", reload_md),
             ("startup", "Start-up (`bench/startup.py`)", startup_md),
             ("activation", "Cold activation (`bench/activation.py`)", activation_md),
             ("bus_activation", "Bus activation, first call (`bench/bus_activation.py`)", bus_activation_md),
             ("spawn_throughput", "Per-connection spawn throughput (`bench/spawn_throughput.py`)", spawn_md),
-            ("list_latency", "`pylaunchctl list` (`bench/list_latency.py`)", list_md))
+            ("list_latency", "`pylaunchctl list` (`bench/list_latency.py`)", list_md),
+            ("boot", "Parallel boot of interdependent services (`bench/boot.py`)", boot_md))
 
 
 def markdown(run: dict, plots: list[str]) -> str:

@@ -5,7 +5,9 @@
 
 Runs, one after the other and each as its own process with ``--json`` and
 ``--repo``: scale.py, reload.py, startup.py, activation.py,
-bus_activation.py, spawn_throughput.py and list_latency.py. Each is bounded in time (SIGTERM,
+bus_activation.py, spawn_throughput.py, list_latency.py and boot.py (the
+parallel boot of 60 services as PID 1: as root; without root its runners
+say why they were skipped). Each is bounded in time (SIGTERM,
 which makes it stop what it started and remove its temporary directory,
 then SIGKILL); one that fails or overruns is reported as such and the others
 still run. The tables, the machine and the tree measured go into
@@ -39,7 +41,8 @@ FULL = [("scale", ["scale.py", "--sizes", "100,300,1000,3000,10000"], 420),
         ("bus_activation", ["bus_activation.py", "--runs", "30"], 120),
         ("spawn_throughput", ["spawn_throughput.py", "--max-seconds", "60"], 120),
         ("list_latency", ["list_latency.py", "--jobs", "1000", "--runs", "20"], 120),
-        ("list_latency", ["list_latency.py", "--jobs", "10000", "--runs", "5"], 150)]
+        ("list_latency", ["list_latency.py", "--jobs", "10000", "--runs", "5"], 150),
+        ("boot", ["boot.py", "--repeat", "3"], 240)]
 QUICK = [("scale", ["scale.py", "--sizes", "100,300,1000", "--idle-seconds", "2", "--circus-max", "300"], 60),
          ("reload", ["reload.py", "--trials", "10", "--half-trials", "2"], 40),
          ("startup", ["startup.py", "--runs", "3"], 25),
@@ -47,7 +50,9 @@ QUICK = [("scale", ["scale.py", "--sizes", "100,300,1000", "--idle-seconds", "2"
          ("bus_activation", ["bus_activation.py", "--runs", "8", "--warmup", "1"], 30),
          ("spawn_throughput", ["spawn_throughput.py", "--sequential", "100", "--per-client", "20",
                                "--rounds", "5", "--max-seconds", "15"], 30),
-         ("list_latency", ["list_latency.py", "--jobs", "300", "--runs", "5"], 30)]
+         ("list_latency", ["list_latency.py", "--jobs", "300", "--runs", "5"], 30),
+         ("boot", ["boot.py", "--repeat", "1", "--services", "12", "--layers", "3", "--start-ms", "50",
+                   "--runners", "pylaunchd,tini"], 60)]
 CANNOT = [
     "supervisord: creates no listening socket ahead of a program (its only sockets are `fcgi-program`'s, "
     "which belong to a process group it runs), starts nothing on a connection and has no inetd mode, so it "
