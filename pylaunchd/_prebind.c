@@ -45,6 +45,13 @@
  * its sockets bound here (and Python removes their unix socket files); and a plist this program cannot read (binary, or XML
  * beyond its subset) is invisible to it, so a later plist repeating its
  * label or port is bound.
+ *
+ * Size: one source of about 2,200 lines, in sections in the order of the
+ * steps (command line, domain, overrides, the XML reader, the job's keys,
+ * binding, unix sockets, the directories, the exec): setup.py, the
+ * benchmarks and the tests each compile it with one plain `cc` command, and
+ * every section is private to the program. The XML reader is the largest
+ * and the first to move to a file of its own if the program grows.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
