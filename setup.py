@@ -74,4 +74,6 @@ class BuildScripts(build_scripts):
         return [SOURCE]  # what the sdist carries for this step
 
 
+# scripts=[SOURCE]: a script to build at all, or setuptools skips build_scripts;
+# BuildScripts.run puts what it made in its place.
 setup(cmdclass={"build_scripts": BuildScripts}, scripts=[SOURCE])

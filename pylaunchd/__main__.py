@@ -1,4 +1,5 @@
-"""``python -m pylaunchd``: the manager, as the ``pylaunchd`` command.
+"""``python -m pylaunchd``: the manager, as ``pylaunchd-python`` runs it (the
+``pylaunchd`` command is the C front end, pylaunchd/_prebind.c, which execs that).
 
 The cyclic garbage collector is off until boot has started its jobs
 (:func:`pylaunchd.cli.pylaunchd.serve` turns it on again): the imports and

@@ -29,15 +29,6 @@ except ImportError:  # built without a compiler: spawn.py uses posix_spawn and f
     _spawn = None
 
 AVAILABLE = _spawn is not None
-
-
-def trim_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim, a
-    function of the same extension): the manager calls it once a burst of
-    loads has settled, when loading thousands of jobs has freed megabytes
-    that would otherwise stay in its PSS. Nothing without the extension."""
-    if _spawn is not None and hasattr(_spawn, "trim_heap"):
-        _spawn.trim_heap()
 ASYNC = AVAILABLE and bool(_spawn.ASYNC)  # spawn_c(wait=False) returns before the exec (x86_64, aarch64)
 _SIGNALS = [int(s) for s in RESET_SIGNALS]
 _STD = ((0, "StandardInPath", "stdin_path", os.O_RDONLY),
@@ -49,6 +40,15 @@ _STEPS = {} if _spawn is None else {
     _spawn.ST_CHROOT: "chroot", _spawn.ST_IDENTITY: "identity", _spawn.ST_CWD: "cwd", _spawn.ST_EXEC: "exec"}
 # setrlimit's errors, in the words of resource.setrlimit (which the fork path reports)
 _RLIMIT_WORDS = {errno.EINVAL: "current limit exceeds maximum limit", errno.EPERM: "not allowed to raise maximum limit"}
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim, a
+    function of the same extension): the manager calls it once a burst of
+    loads has settled, when loading thousands of jobs has freed megabytes
+    that would otherwise stay in its PSS. Nothing without the extension."""
+    if _spawn is not None and hasattr(_spawn, "trim_heap"):
+        _spawn.trim_heap()
 
 
 def usable(p: Plan) -> bool:

@@ -46,7 +46,6 @@ class PreboundSockets:
 
     def __init__(self, fds: list[int]):
         self._by_address: dict[tuple, _socket.socket] = {}
-        self.offered = 0  # sockets the front end handed over (taken + what close_rest closes)
         for fd in fds:
             try:
                 os.set_inheritable(fd, False)
@@ -62,7 +61,7 @@ class PreboundSockets:
             if old is not None:
                 old.close()
             self._by_address[key] = sock
-        self.offered = len(self._by_address)
+        self.offered = len(self._by_address)  # the sockets handed over: those taken, and what close_rest closes
 
     def take(self, family: int, type_: int, address) -> _socket.socket | None:
         try:
@@ -84,17 +83,15 @@ class PreboundSockets:
         self._by_address.clear()
         for key, sock in left:
             path = key[2] if key[0] == _socket.AF_UNIX and isinstance(key[2], str) else None
-            made = _identity(path) if path else None
+            made = _socket_file(path) if path else None
             sock.close()
-            if made is not None and _identity(path) == made:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            if made is not None:
+                from .sockets import unlink_bound  # as a job's own socket file is removed
+                unlink_bound(path, made)
         return len(left)
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def _socket_file(path: str) -> tuple[int, int] | None:
     """(device, inode) of the socket file at *path*, not followed; None for anything else."""
     try:
         st = os.lstat(path)

@@ -208,7 +208,7 @@ def close_group(group: SocketGroup) -> None:
         except OSError:
             pass
         if b.unix_inode is not None:
-            _unlink_bound(b.address["path"], b.unix_inode)
+            unlink_bound(b.address["path"], b.unix_inode)
         if b.secure_dir is not None:
             try:
                 os.rmdir(b.secure_dir)
@@ -488,7 +488,7 @@ def _clear_stale(where: str, path: str, parent: safepath.Parent, base: str, st: 
         pass
 
 
-def _unlink_bound(path: str, inode: tuple[int, int]) -> None:
+def unlink_bound(path: str, inode: tuple[int, int]) -> None:
     """Remove the socket file we bound at *path*, reached as safely as at the
     bind (its directory's owner may have renamed things since): never
     another file that took its name or its directory's place."""

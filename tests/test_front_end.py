@@ -128,9 +128,13 @@ def test_a_socket_of_a_job_the_manager_refuses_is_closed(manager_factory, front_
     port = free_port()
     bad = echo_job("test.fe.bad", {"SockNodeName": "127.0.0.1", "SockServiceName": str(port)})
     bad["ThrottleInterval"] = "ten"  # the front end ignores the key; the manager refuses the plist
+    private = workdir / "s"
+    private.mkdir(mode=0o700)
+    path = private / "bad.sock"
+    bad["Sockets"]["Unix"] = {"SockPathName": str(path)}
     m.write("bad.plist", bad)
     m.start(wait=False)
-    wait_for(lambda: _listens(port), 15, what="the front end to bind the port")
+    wait_for(lambda: _listens(port) and path.exists(), 15, what="the front end to bind the port and the path")
     early = socket.create_connection(("127.0.0.1", port), timeout=10)  # queued: the C program bound it
     release(fifo, m.proc)
     m.wait(m.ready, 15, "the manager to answer")
@@ -139,7 +143,8 @@ def test_a_socket_of_a_job_the_manager_refuses_is_closed(manager_factory, front_
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     assert "ThrottleInterval" in m.ctl("errors", check=False).stdout + m.ctl("errors", check=False).stderr
-    assert "0 socket(s) bound by the front end before Python started, taken over; 1 of no job loaded" in m.log()
+    assert "0 socket(s) bound by the front end before Python started, taken over; 2 of no job loaded" in m.log()
+    assert not path.exists()  # its socket file removed with it
 
 
 def _listens(port: int) -> bool:

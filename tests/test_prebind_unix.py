@@ -49,17 +49,20 @@ def test_a_private_directory_is_bound_with_the_managers_mode_and_cleaned_up(preb
 
 
 def test_the_file_mode_is_the_managers(prebind, dom, tmp_path):
-    """What the manager gets: a fake pylaunchd-python reports each socket file's mode."""
+    """What the manager gets: a fake pylaunchd-python reports each socket file's mode (and
+    removes the file, as the manager would at its exit)."""
     jobs, state, control, args = dom
     run = str(tmp_path / "run")
     front = install_beside(prebind, tmp_path / "bin", f"#!{sys.executable}\nimport os, stat\n"
                            f"for p in sorted(os.listdir({run!r})):\n"
-                           f"    print(p, oct(stat.S_IMODE(os.lstat(os.path.join({run!r}, p)).st_mode)))\n")
+                           f"    print(p, oct(stat.S_IMODE(os.lstat(os.path.join({run!r}, p)).st_mode)))\n"
+                           f"    os.unlink(os.path.join({run!r}, p))\n")
     (tmp_path / "run").mkdir(mode=0o755)
     unix_job(jobs, "a", str(tmp_path / "run" / "a.sock"))
     unix_job(jobs, "b", str(tmp_path / "run" / "b.sock"), SockPathMode=0o660)
     out = subprocess.run([str(front), *args], env=environment(), capture_output=True, text=True, timeout=60)
     assert out.stdout.split("\n")[:2] == ["a.sock 0o700", "b.sock 0o660"], out
+    assert os.listdir(run) == []
 
 
 @pytest.mark.parametrize("case", ["symlinked directory", "world-writable, not sticky", "file there",
